@@ -1,0 +1,3 @@
+"""publisher: a scheduled multi-network publishing service."""
+
+__version__ = "0.1.0"

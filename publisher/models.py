@@ -1,0 +1,203 @@
+"""Plain data passed along the flow: inbox -> store -> scheduler -> composer -> adapter -> store/log.
+
+Everything here is immutable and free of I/O so each stage can be tested on its own.
+Times are timezone-aware UTC; conversion to the configured zone happens only at the edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+#: The networks the service knows, in display order. A *target* is a network's default account
+#: (``"vk"``) or a named extra account of it (``"vk:bntu"``).
+NETWORKS: tuple[str, ...] = ("vk", "x", "facebook", "telegram")
+
+
+def network_of(target: str) -> str:
+    """``"vk:bntu"`` -> ``"vk"``; ``"telegram"`` -> ``"telegram"``."""
+    return target.split(":", 1)[0]
+
+
+class DeliveryState(StrEnum):
+    """Where one post's delivery to one target stands. See docs/operations.md."""
+
+    QUEUED = "queued"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (DeliveryState.PUBLISHED, DeliveryState.FAILED, DeliveryState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One image or video attached to a post. ``path`` is the content-addressed copy in the data dir."""
+
+    name: str
+    path: Path
+    sha256: str
+    mime: str
+    size: int
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.mime.startswith("video/")
+
+
+@dataclass(frozen=True)
+class Post:
+    """An approved post as editors wrote it, before any per-network rendering.
+
+    ``source_key`` is a content hash of the post file and its media: the same file dropped twice
+    (or re-ingested after a crash between storing and moving it) is the same post.
+    """
+
+    source_name: str
+    source_key: str
+    targets: tuple[str, ...]
+    approved_by: str
+    body: str
+    publish_at: datetime | None = None
+    expires_at: datetime | None = None
+    rubric: str | None = None
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    media: tuple[MediaItem, ...] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    link: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A post written for one target: final text, media and how its length was measured."""
+
+    target: str
+    network: str
+    text: str
+    length: int
+    limit: int
+    media: tuple[MediaItem, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    link: str | None = None
+    parse_mode: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "network": self.network,
+            "text": self.text,
+            "length": self.length,
+            "limit": self.limit,
+            "media": [m.name for m in self.media],
+            "hashtags": list(self.hashtags),
+            "mentions": list(self.mentions),
+            "warnings": list(self.warnings),
+            "link": self.link,
+        }
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """Where a post lives on a network: enough to open it and to collect metrics later."""
+
+    remote_id: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a successful publish returns. ``remote_ids`` holds every id for multi-part posts."""
+
+    remote_id: str
+    url: str | None
+    published_at: datetime
+    remote_ids: tuple[str, ...] = ()
+    excerpt: str = ""
+
+    @property
+    def ref(self) -> RemoteRef:
+        return RemoteRef(self.remote_id, self.url)
+
+
+class ReconcileStatus(StrEnum):
+    FOUND = "found"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """The answer to "did that in-doubt attempt actually publish?"."""
+
+    status: ReconcileStatus
+    ref: RemoteRef | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Result of an adapter's health check: who we are there and whether we may post."""
+
+    target: str
+    account: str
+    can_post: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One post's delivery to one target, as the store holds it."""
+
+    id: int
+    post_id: int
+    target: str
+    state: DeliveryState
+    attempts: int
+    due_at: datetime
+    not_before: datetime | None
+    lease_until: datetime | None
+    attempt_id: str | None
+    attempt_started_at: datetime | None
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    idempotency_key: str
+
+    @property
+    def network(self) -> str:
+        return network_of(self.target)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the publish log (append-only)."""
+
+    id: int
+    time: datetime
+    post_id: int | None
+    delivery_id: int | None
+    target: str | None
+    status: str
+    remote_id: str | None = None
+    url: str | None = None
+    error: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)

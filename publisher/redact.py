@@ -1,0 +1,75 @@
+"""Keep secrets out of everything an operator can read.
+
+Every token loaded from settings is registered here; ``scrub`` replaces it (raw and URL-encoded) in
+any text, and ``ScrubbingFilter`` does the same to every log record on the way to a handler. Libraries
+log URLs that carry tokens (urllib3 logs VK's ``access_token=`` query and Telegram's ``/bot<token>/``
+path at DEBUG), so scrubbing at the handler is the one place that catches them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_variants: tuple[str, ...] = ()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that ``scrub`` hides it. Very short values are ignored (too many false hits)."""
+    global _variants
+    if not value or len(value) < 6:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        forms: set[str] = set()
+        for secret in _secrets:
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)})
+        # Longest first, so a secret that contains another is masked whole.
+        _variants = tuple(sorted(forms, key=len, reverse=True))
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with every registered secret masked."""
+    for variant in _variants:
+        if variant in text:
+            text = text.replace(variant, MASK)
+    return text
+
+
+def known_secrets() -> frozenset[str]:
+    """For tests: the secrets registered so far."""
+    with _lock:
+        return frozenset(_secrets)
+
+
+class ScrubbingFilter(logging.Filter):
+    """Format the record early and mask secrets in the message and the traceback text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _variants:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not hide the log line
+            message = str(record.msg)
+        record.msg = scrub(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        # The traceback is now text; drop exc_info so formatters do not re-render it unscrubbed.
+        record.exc_info = None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, scrub(value))
+        return True
+
+
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message"}

@@ -1,0 +1,313 @@
+"""Settings: environment first, then a settings file, then systemd credentials; embedded defaults last.
+
+Environment variables use the prefix ``PUBLISHER_`` and ``__`` between nested names, for example
+``PUBLISHER_VK__ACCESS_TOKEN``. A named extra account of a network is configured the same way under
+``ACCOUNTS__<NAME>__``: ``PUBLISHER_VK__ACCOUNTS__BNTU__GROUP_ID=123`` makes the target ``vk:bntu``.
+Tokens are ``SecretStr`` and are registered with :mod:`publisher.redact` as soon as they are loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from publisher.errors import ConfigurationError
+from publisher.models import NETWORKS, network_of
+from publisher.redact import register_secret
+
+ENV_PREFIX = "PUBLISHER_"
+DEFAULT_SETTINGS_FILE = Path("settings.env")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class HttpTimeouts(_Section):
+    """Every network call is bounded: the client libraries have no timeout of their own."""
+
+    connect: float = Field(5.0, gt=0, description="seconds to open a connection")
+    read: float = Field(30.0, gt=0, description="seconds to wait for each piece of the response")
+    total: float = Field(90.0, gt=0, description="overall deadline of one HTTP exchange")
+
+
+class NetworkSettings(_Section):
+    """What every network section shares."""
+
+    api_url: str = ""
+    dry_run: bool = False
+    timeouts: HttpTimeouts = HttpTimeouts()
+
+    def secrets(self) -> list[SecretStr]:
+        return [v for v in self.__dict__.values() if isinstance(v, SecretStr)]
+
+    def credentials_missing(self) -> list[str]:
+        """Names of the fields a real publish needs that are not set (empty list when complete)."""
+        return []
+
+
+class VkAccount(_Section):
+    access_token: SecretStr | None = None
+    group_id: int | None = Field(None, gt=0, description="community id, without the minus sign")
+    dry_run: bool | None = None
+
+
+class VkSettings(NetworkSettings):
+    api_url: str = "https://api.vk.ru"
+    api_version: str = "5.199"
+    access_token: SecretStr | None = None
+    group_id: int | None = Field(None, gt=0)
+    accounts: dict[str, VkAccount] = {}
+
+    def credentials_missing(self) -> list[str]:
+        return [n for n in ("access_token", "group_id") if getattr(self, n) is None]
+
+
+class XAccount(_Section):
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    username: str | None = None
+    dry_run: bool | None = None
+
+
+class XSettings(NetworkSettings):
+    api_url: str = "https://api.x.com"
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    username: str | None = Field(None, description="the account's handle, for post URLs")
+    accounts: dict[str, XAccount] = {}
+
+    def credentials_missing(self) -> list[str]:
+        names = ("api_key", "api_secret", "access_token", "access_token_secret")
+        return [n for n in names if getattr(self, n) is None]
+
+
+class FacebookAccount(_Section):
+    page_id: str | None = None
+    page_access_token: SecretStr | None = None
+    dry_run: bool | None = None
+
+
+class FacebookSettings(NetworkSettings):
+    api_url: str = "https://graph.facebook.com"
+    graph_version: str = "v24.0"
+    page_id: str | None = None
+    page_access_token: SecretStr | None = None
+    accounts: dict[str, FacebookAccount] = {}
+
+    def credentials_missing(self) -> list[str]:
+        return [n for n in ("page_id", "page_access_token") if getattr(self, n) is None]
+
+
+class TelegramAccount(_Section):
+    bot_token: SecretStr | None = None
+    chat_id: str | None = None
+    dry_run: bool | None = None
+
+
+class TelegramSettings(NetworkSettings):
+    api_url: str = "https://api.telegram.org"
+    bot_token: SecretStr | None = None
+    chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
+    accounts: dict[str, TelegramAccount] = {}
+
+    def credentials_missing(self) -> list[str]:
+        return [n for n in ("bot_token", "chat_id") if getattr(self, n) is None]
+
+
+class AlertSettings(_Section):
+    """Where operators are told about incidents (failed, in doubt, paused, stalled)."""
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "publisher@localhost"
+    mail_to: list[str] = []
+    stalled_after_seconds: int = Field(900, gt=0)
+
+
+class Settings(BaseSettings):
+    """All settings. ``settings.example.env`` documents every one of them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        secrets_nested_delimiter="__",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        hide_input_in_errors=True,
+        case_sensitive=False,
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    inbox_dir: Path | None = None
+    timezone: str = "Europe/Minsk"
+    dry_run: bool = False
+    directory_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Draining
+    workers: int = Field(8, ge=1, le=64, description="deliveries published at once")
+    drain_batch: int = Field(64, ge=1)
+    lease_seconds: int = Field(600, ge=30, description="a publishing delivery older than this is in doubt")
+    ingest_interval: float = Field(5.0, gt=0, description="seconds between scans of the inbox")
+    inbox_settle_seconds: float = Field(2.0, ge=0, description="a file must be unchanged this long")
+    max_post_bytes: int = Field(1_000_000, gt=0)
+    max_media_bytes: int = Field(200_000_000, gt=0)
+
+    # Retries
+    max_attempts: int = Field(8, ge=1)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    default_expiry_hours: float | None = Field(72.0, gt=0, description="a post not out by then fails")
+
+    vk: VkSettings = VkSettings()
+    x: XSettings = XSettings()
+    facebook: FacebookSettings = FacebookSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    alerts: AlertSettings = AlertSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Nested secrets so that a credential file named PUBLISHER_VK__ACCESS_TOKEN fills vk.access_token.
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
+        )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Minsk") from None
+        return value
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'publisher.db'}"
+
+    @property
+    def resolved_inbox_dir(self) -> Path:
+        return self.inbox_dir or self.data_dir / "inbox"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def network(self, name: str) -> NetworkSettings:
+        if name not in NETWORKS:
+            raise ConfigurationError(f"unknown network {name!r}: known networks are {', '.join(NETWORKS)}")
+        section: NetworkSettings = getattr(self, name)
+        return section
+
+    def known_targets(self) -> list[str]:
+        """Every network's default account plus every named extra account."""
+        targets: list[str] = []
+        for name in NETWORKS:
+            targets.append(name)
+            accounts: dict[str, Any] = getattr(self.network(name), "accounts", {})
+            targets.extend(f"{name}:{account}" for account in sorted(accounts))
+        return targets
+
+    def target(self, target: str) -> NetworkSettings:
+        """The settings of one target: the network section with a named account's fields applied."""
+        name = network_of(target)
+        section = self.network(name)
+        if ":" not in target:
+            return section
+        account_name = target.split(":", 1)[1]
+        accounts: dict[str, BaseModel] = getattr(section, "accounts", {})
+        if account_name not in accounts:
+            var = f"{ENV_PREFIX}{name.upper()}__ACCOUNTS__{account_name.upper()}__..."
+            raise ConfigurationError(f"target {target!r} is not configured: set {var}")
+        update = {k: v for k, v in accounts[account_name].model_dump().items() if v is not None}
+        return section.model_copy(update={**update, "accounts": {}})
+
+    def is_dry_run(self, target: str) -> bool:
+        return self.dry_run or self.target(target).dry_run
+
+    def all_secrets(self) -> list[SecretStr]:
+        found: list[SecretStr] = []
+        for name in NETWORKS:
+            section = self.network(name)
+            found.extend(section.secrets())
+            for account in getattr(section, "accounts", {}).values():
+                found.extend(v for v in account.__dict__.values() if isinstance(v, SecretStr))
+        found.extend(v for v in self.alerts.__dict__.values() if isinstance(v, SecretStr))
+        return found
+
+
+def env_var_for(loc: tuple[str | int, ...]) -> str:
+    """``("vk", "group_id")`` -> ``PUBLISHER_VK__GROUP_ID``."""
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(settings_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings; raise ``ConfigurationError`` naming each variable to fix (never its value).
+
+    The settings file is ``settings_file``, else ``$PUBLISHER_SETTINGS_FILE``, else ``./settings.env``
+    when it exists. Tokens may also come from ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``),
+    one file per variable named like the variable, e.g. ``PUBLISHER_TELEGRAM__BOT_TOKEN``.
+    """
+    chosen = settings_file or os.environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+    env_file: Path | None
+    if chosen:
+        env_file = Path(chosen)
+        if not env_file.is_file():
+            raise ConfigurationError(f"settings file {env_file} does not exist: create it or fix the path")
+    else:
+        env_file = DEFAULT_SETTINGS_FILE if DEFAULT_SETTINGS_FILE.is_file() else None
+    secrets_dir = os.environ.get("CREDENTIALS_DIRECTORY") or None
+    try:
+        settings = Settings(
+            _env_file=env_file,
+            _secrets_dir=secrets_dir,
+            **overrides,
+        )
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = env_var_for(tuple(error["loc"]))
+            problems.append(f"{where}: {error['msg']}")
+        source = f" (settings file {env_file})" if env_file else ""
+        raise ConfigurationError("invalid settings" + source + ":\n  " + "\n  ".join(problems)) from None
+    for secret in settings.all_secrets():
+        register_secret(secret.get_secret_value())
+    return settings
