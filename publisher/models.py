@@ -181,6 +181,8 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     idempotency_key: str
+    sending_at: datetime | None = None
+    rendered_text: str | None = None
 
     @property
     def network(self) -> str:

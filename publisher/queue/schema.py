@@ -1,0 +1,185 @@
+"""Tables of the queue store, and numbered migrations.
+
+Times are stored as UTC: ``UTCDateTime`` strips the zone on the way in (after converting to UTC) and puts
+UTC back on the way out, so SQLite (no zone support) and PostgreSQL (timestamptz) behave the same.
+Lists and mappings are JSON text, never pickles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+    text,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_key", String(64), nullable=False, unique=True),
+    Column("source_name", Text, nullable=False),
+    Column("approved_by", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("rubric", Text),
+    Column("hashtags", Text, nullable=False, default="[]"),
+    Column("mentions", Text, nullable=False, default="[]"),
+    Column("media", Text, nullable=False, default="[]"),
+    Column("overrides", Text, nullable=False, default="{}"),
+    Column("link", Text),
+    Column("publish_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("post_id", Integer, ForeignKey("posts.id"), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime, nullable=False),
+    # When the delivery may next be claimed (queued / retry_wait) or reconciled (in_doubt).
+    Column("next_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("attempt_id", String(40)),
+    Column("attempt_started_at", UTCDateTime),
+    # Set (and committed) just before the network call: a lease that expires with this unset was never sent.
+    Column("sending_at", UTCDateTime),
+    Column("claimed_by", String(200)),
+    Column("rendered_text", Text),
+    Column("reconcile_checks", Integer, nullable=False, default=0),
+    Column("remote_id", Text),
+    Column("remote_url", Text),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_id", "target", name="uq_delivery_post_target"),
+)
+Index("ix_deliveries_state_next", deliveries.c.state, deliveries.c.next_at)
+Index("ix_deliveries_lease", deliveries.c.state, deliveries.c.lease_until)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("time", UTCDateTime, nullable=False),
+    Column("post_id", Integer),
+    Column("delivery_id", Integer),
+    Column("target", String(100)),
+    Column("status", String(40), nullable=False),
+    Column("remote_id", Text),
+    Column("url", Text),
+    Column("error", Text),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+Index("ix_events_time", events.c.time)
+Index("ix_events_post", events.c.post_id)
+Index("ix_events_delivery", events.c.delivery_id)
+
+# A target that may not be claimed: an operator or auth pause (until NULL) or a rate-limit hold (until set).
+holds = Table(
+    "holds",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("daemon_id", String(200), primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("status", Text, nullable=False, default=""),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "schema_version"])
+
+
+#: Numbered migrations: (version, function applying it). Append; never edit a released one.
+MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _v1)]
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    schema_version.create(conn, checkfirst=True)
+    found = conn.execute(select(schema_version.c.version)).scalar()
+    return int(found or 0)
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply pending migrations inside the caller's transaction; return the versions applied."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise RuntimeError(
+            f"the database schema is version {version}, newer than this program knows ({LATEST}): "
+            "upgrade publisher before running it against this database"
+        )
+    applied = []
+    for number, step in MIGRATIONS:
+        if number > version:
+            step(conn)
+            applied.append(number)
+    if applied:
+        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(schema_version.insert().values(version=applied[-1]))
+    return applied
