@@ -169,7 +169,8 @@ class Settings(BaseSettings):
     # Draining
     workers: int = Field(8, ge=1, le=64, description="deliveries published at once")
     drain_batch: int = Field(64, ge=1)
-    lease_seconds: int = Field(600, ge=30, description="a publishing delivery older than this is in doubt")
+    lease_seconds: float = Field(600, gt=0, description="a publishing delivery older than this is in doubt")
+    reconcile_delay_seconds: float = Field(60.0, ge=0, description="wait before looking up an in-doubt post")
     ingest_interval: float = Field(5.0, gt=0, description="seconds between scans of the inbox")
     inbox_settle_seconds: float = Field(2.0, ge=0, description="a file must be unchanged this long")
     max_post_bytes: int = Field(1_000_000, gt=0)

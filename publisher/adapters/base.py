@@ -46,6 +46,8 @@ class Adapter(ABC):
     network: ClassVar[str]
     max_images: ClassVar[int] = 10
     deduplicates: ClassVar[bool] = False
+    #: how long after the first send the network still drops a repeat (None: for ever)
+    dedup_window_seconds: ClassVar[float | None] = None
     #: the real API origin the client library calls; ``api_url`` from the settings replaces it.
     default_origin: ClassVar[str] = ""
 
@@ -202,10 +204,11 @@ def transport_errors(network: str, target: str, *, unsafe: bool) -> Iterator[Non
 def response_excerpt(response: requests.Response, limit: int = 300) -> str:
     """A short piece of the response body for the operator, with secrets masked."""
     try:
-        text = response.content[: limit * 4].decode("utf-8", "replace")
+        text = response.content[: limit * 8].decode("utf-8", "replace")
     except Exception:  # content could not be read at all
         return ""
-    return scrub(text[:limit])
+    # Scrub before cutting: a token straddling the cut would otherwise survive as a prefix.
+    return scrub(text)[:limit]
 
 
 def json_body(response: requests.Response, network: str, target: str, *, unsafe: bool) -> Any:

@@ -314,6 +314,17 @@ class Store:
         present = [c for c in candidates if c is not None]
         return min(present) if present else None
 
+    def overdue_count(self, now: datetime, cutoff: datetime) -> int:
+        """Claimable deliveries of targets not on hold that were due before ``cutoff`` (a stalled queue)."""
+        with self._read() as conn:
+            held = self._held_targets(conn, now)
+            query = select(func.count()).where(
+                deliveries.c.state.in_(CLAIMABLE), deliveries.c.next_at < cutoff
+            )
+            if held:
+                query = query.where(deliveries.c.target.not_in(held))
+            return int(conn.execute(query).scalar() or 0)
+
     # --- recording results (fenced on attempt_id) --------------------------------------------------
 
     def _fenced(

@@ -83,6 +83,9 @@ Route = Callable[[Request], Reply]
 class FakeServer:
     """Base of the network fakes: routing, recording, fault injection. Use as a context manager."""
 
+    #: how often serve_forever looks for shutdown; stop() waits up to this long (subclasses may lower it)
+    poll_interval: float = 0.05
+
     def __init__(self) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Route]] = []
         self.requests: list[Request] = []
@@ -128,7 +131,10 @@ class FakeServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=type(self).__name__, daemon=True
+            target=self._server.serve_forever,
+            args=(self.poll_interval,),
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -1,0 +1,42 @@
+# publisher — common tasks. `make run` and `make test` work on a fresh machine (Python >= 3.11 with venv).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit crash-test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Run the daemon on the embedded defaults: SQLite in ./var, inbox ./var/inbox, dry run (no credentials,
+# nothing is sent). An example post is dropped into the inbox so a delivery shows up in `publisher log`.
+run: $(STAMP)
+	mkdir -p var/inbox
+	cp examples/welcome.md var/inbox/welcome.md
+	PUBLISHER_DIRECTORY_FILE=$${PUBLISHER_DIRECTORY_FILE:-directory.example.yaml} $(BIN)/publisher run --dry-run
+
+lint: $(STAMP)
+	$(BIN)/ruff check publisher tests
+	$(BIN)/ruff format --check publisher tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+# The long crash-safety variant (>= 500 kill points).
+crash-test: $(STAMP)
+	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -m slow tests/test_crash.py
+
+bench: $(STAMP)
+	$(BIN)/python -m publisher.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,452 @@
+"""The editorial directory: who can be mentioned, which rubrics exist, the library's standard hashtags.
+
+Loaded once from YAML (``PUBLISHER_DIRECTORY_FILE``; see ``directory.example.yaml``) and validated strictly:
+a typo here would put a wrong mention in front of every reader. Every problem names the file, the dotted
+field and the line, so an editor can fix it without a developer. Only plain YAML is read (no custom tags),
+and duplicate keys are an error, not "the last one wins" as PyYAML would silently do.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from publisher.errors import InputError
+from publisher.models import NETWORKS
+
+Placement = Literal["end", "inline"]
+T = TypeVar("T")
+_NO_TAGS: tuple[str, ...] = ()
+
+# Handle shapes per network. Values are stored without a leading "@".
+_VK_HANDLE = re.compile(r"(?:club|public|id)\d+|[A-Za-z0-9_.]{2,32}")  # VK screen names: Latin, digits, _ .
+_X_HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")  # https://help.x.com/en/managing-your-account/x-username-rules
+_TG_HANDLE = re.compile(
+    r"[A-Za-z][A-Za-z0-9_]{3,31}"
+)  # https://core.telegram.org/method/account.checkUsername
+_FB_PAGE_ID = re.compile(r"\d{5,25}")
+_HANDLE_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
+    "vk": (_VK_HANDLE, "write club123, public123, id123 or the screen name (the part after vk.com/)"),
+    "x": (_X_HANDLE, "write the X username: up to 15 Latin letters, digits or _ (the part after x.com/)"),
+    "telegram": (
+        _TG_HANDLE,
+        "write the Telegram username: 5-32 Latin letters, digits or _, starting with a letter",
+    ),
+    "facebook": (_FB_PAGE_ID, "write the numeric page id (Page > About > Page transparency), in quotes"),
+}
+ENTITY_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class HashtagError(ValueError):
+    """A tag that cannot be written as a hashtag on any network."""
+
+
+def normalize_hashtag(raw: str) -> str:
+    """``"#Научная библиотека-БНТУ"`` -> ``"НаучнаябиблиотекаБНТУ"``.
+
+    Spaces and punctuation would end the tag early on every network, so they are removed; letters of any
+    script (Cyrillic included), digits and ``_`` are kept. A tag needs at least one letter: networks do not
+    link ``#2024``. Raises ``HashtagError`` with a message an editor can act on.
+    """
+    text = unicodedata.normalize("NFC", str(raw)).strip().lstrip("#")
+    tag = re.sub(r"[^\w]", "", text)
+    if not tag:
+        raise HashtagError(f"{raw!r} is not a hashtag: nothing is left after removing spaces and punctuation")
+    if not any(ch.isalpha() for ch in tag):
+        raise HashtagError(f"{raw!r} is not a hashtag: it needs at least one letter, not only digits")
+    return tag
+
+
+class InputErrors(InputError):
+    """Several problems in one file, reported together so an editor fixes them in one go.
+
+    ``field`` is the first problem's field; ``errors`` holds every problem.
+    """
+
+    def __init__(self, source: str, errors: Iterable[InputError]) -> None:
+        self.errors = tuple(errors)
+        lines = "\n".join(f"  - {str(e).removeprefix(f'{source}: ')}" for e in self.errors)
+        super().__init__(source, "", f"{len(self.errors)} problems:\n{lines}")
+        self.field = self.errors[0].field if self.errors else ""
+
+
+def combine_errors(source: str, errors: list[InputError]) -> InputError:
+    """One error as is; several as ``InputErrors`` (identical messages once)."""
+    unique = list({str(e): e for e in errors}.values())
+    return unique[0] if len(unique) == 1 else InputErrors(source, unique)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Something a post can mention: a faculty, the university, a partner community, a person."""
+
+    key: str
+    name: str
+    handles: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    note: str = ""
+
+    def handle(self, network: str) -> str | None:
+        return self.handles.get(network)
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """An authored series with its own hashtags and the person (or department) who owns it."""
+
+    key: str
+    hashtags: tuple[str, ...]
+    owner: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """How one network wants its hashtags and mentions; the defaults suit every network.
+
+    ``community_hashtags`` (VK only) writes rubric tags as ``#tag@screen_name`` so readers can browse the
+    rubric inside the community. ``page_mentions`` (Facebook only) writes ``@[page-id]`` tags, which need
+    Meta's Page Mentioning feature, hence off by default. ``max_length`` replaces VK's default limit and may
+    lower the others'.
+    """
+
+    hashtags: tuple[str, ...] = ()
+    hashtag_placement: Placement = "end"
+    max_hashtags: int | None = None
+    max_length: int | None = None
+    community_hashtags: bool = False
+    screen_name: str | None = None
+    page_mentions: bool = False
+
+
+_DEFAULT_POLICY = NetworkPolicy()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The loaded, validated directory. Immutable; entity keys are lower case."""
+
+    hashtags: tuple[str, ...] = ()
+    entities: Mapping[str, Entity] = field(default_factory=lambda: MappingProxyType({}))
+    rubrics: Mapping[str, Rubric] = field(default_factory=lambda: MappingProxyType({}))
+    networks: Mapping[str, NetworkPolicy] = field(default_factory=lambda: MappingProxyType({}))
+    source_name: str = "directory"
+
+    @classmethod
+    def empty(cls) -> Directory:
+        return cls()
+
+    def has_entity(self, key: str) -> bool:
+        return self.entity(key) is not None
+
+    def entity(self, key: str) -> Entity | None:
+        return self.entities.get(key.lstrip("@").lower())
+
+    def has_rubric(self, key: str) -> bool:
+        return self.rubric(key) is not None
+
+    def rubric(self, key: str) -> Rubric | None:
+        wanted = key.strip().lstrip("#").casefold()
+        return next((r for k, r in self.rubrics.items() if k.casefold() == wanted), None)
+
+    def policy(self, network: str) -> NetworkPolicy:
+        return self.networks.get(network, _DEFAULT_POLICY)
+
+    def standard_hashtags(self, network: str) -> tuple[str, ...]:
+        """The library's tags for every post, then this network's own."""
+        return self.hashtags + self.policy(network).hashtags
+
+    def entity_by_handle(self, network: str, handle: str) -> Entity | None:
+        wanted = handle.lstrip("@").casefold()
+        return next(
+            (e for e in self.entities.values() if (e.handle(network) or "").casefold() == wanted), None
+        )
+
+
+def load_directory(path: Path | None) -> Directory:
+    """Read and validate the directory file; ``None`` gives the empty directory.
+
+    Raises ``InputError`` (``InputErrors`` when there are several problems) naming the field and the line.
+    """
+    if path is None:
+        return Directory.empty()
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, "", f"cannot be read ({exc})", "check PUBLISHER_DIRECTORY_FILE") from exc
+    return parse_directory(text, source)
+
+
+def parse_directory(text: str, source: str = "directory") -> Directory:
+    """Validate directory YAML given as text (``load_directory`` without the file)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f"(line {mark.line + 1}) " if mark else ""
+            raise InputError(source, "", f"{line}is not valid YAML: {exc.problem}", "fix the syntax") from exc
+        except yaml.YAMLError as exc:
+            raise InputError(source, "", f"is not valid YAML: {exc}", "fix the syntax") from exc
+        if root is None:
+            return Directory(source_name=source)
+        reader = _Reader(source, loader)
+        directory = reader.directory(root)
+    finally:
+        loader.dispose()
+    if reader.errors:
+        in_file_order = sorted(zip(reader.lines, range(len(reader.lines)), reader.errors, strict=True))
+        raise combine_errors(source, [error for _, _, error in in_file_order])
+    return directory
+
+
+_TOP_KEYS = ("hashtags", "rubrics", "entities", "networks")
+_RUBRIC_KEYS = ("hashtags", "owner", "description")
+_ENTITY_KEYS = ("name", "note", *NETWORKS)
+_POLICY_KEYS = ("hashtags", "hashtag_placement", "max_hashtags", "max_length")
+_POLICY_EXTRA = {"vk": ("community_hashtags", "screen_name"), "facebook": ("page_mentions",)}
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+class _Reader:
+    """Walks the YAML node tree so every value keeps its line number; collects every problem."""
+
+    def __init__(self, source: str, loader: yaml.SafeLoader) -> None:
+        self.source = source
+        self.loader = loader
+        self.errors: list[InputError] = []
+        self.lines: list[int] = []
+
+    def fail(self, node: yaml.Node, path: str, problem: str, fix: str = "") -> None:
+        self.lines.append(node.start_mark.line + 1)
+        self.errors.append(InputError(self.source, path, f"(line {self.lines[-1]}) {problem}", fix))
+
+    def value(self, node: yaml.Node, path: str) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.fail(node, path, f"cannot be read: {getattr(exc, 'problem', exc)}", "use plain YAML values")
+            return None
+
+    def mapping(self, node: yaml.Node, path: str, allowed: tuple[str, ...] | None) -> dict[str, yaml.Node]:
+        if _is_null(node):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, path, "must be a mapping (key: value lines)")
+            return {}
+        out: dict[str, yaml.Node] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            raw = self.value(key_node, path)
+            key = str(raw) if raw is not None else ""
+            sub = f"{path}.{key}" if path else key
+            folded = key.casefold()
+            if folded in first_line:
+                self.fail(
+                    key_node,
+                    sub,
+                    f"is a duplicate key (first at line {first_line[folded]})",
+                    "keep one of them",
+                )
+                continue
+            first_line[folded] = key_node.start_mark.line + 1
+            if allowed is not None and key not in allowed:
+                self.fail(key_node, sub, "is not a known key", f"use one of: {', '.join(allowed)}")
+                continue
+            out[key] = value_node
+        return out
+
+    def text(self, node: yaml.Node, path: str) -> str:
+        value = self.value(node, path)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.fail(node, path, "must be text")
+            return ""
+        return str(value).strip()
+
+    def tags(self, node: yaml.Node, path: str) -> tuple[str, ...]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [] if _is_null(node) else [node]
+        out: dict[str, str] = {}
+        for index, item in enumerate(items):
+            item_path = f"{path}[{index}]" if isinstance(node, yaml.SequenceNode) else path
+            before = len(self.errors)
+            raw = self.text(item, item_path)
+            if len(self.errors) > before:
+                continue
+            try:
+                tag = normalize_hashtag(raw)
+            except HashtagError as exc:
+                self.fail(
+                    item,
+                    item_path,
+                    str(exc),
+                    "write a word or words joined together, e.g. НаучнаяБиблиотекаБНТУ",
+                )
+                continue
+            out.setdefault(tag.casefold(), tag)
+        return tuple(out.values())
+
+    def number(self, node: yaml.Node, path: str, minimum: int) -> int | None:
+        value = self.value(node, path)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.fail(node, path, f"must be a whole number of at least {minimum}")
+            return None
+        return value
+
+    def flag(self, node: yaml.Node, path: str) -> bool:
+        value = self.value(node, path)
+        if not isinstance(value, bool):
+            self.fail(node, path, "must be true or false")
+            return False
+        return value
+
+    def opt(
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        path: str,
+        read: Callable[[yaml.Node, str], T],
+        default: T,
+    ) -> T:
+        return read(fields[key], f"{path}.{key}" if path else key) if key in fields else default
+
+    def directory(self, root: yaml.Node) -> Directory:
+        top = self.mapping(root, "", _TOP_KEYS)
+        hashtags = self.opt(top, "hashtags", "", self.tags, _NO_TAGS)
+        sections = {
+            k: self.mapping(top[k], k, NETWORKS if k == "networks" else None) if k in top else {}
+            for k in ("rubrics", "entities", "networks")
+        }
+        rubrics = {key: self.rubric(key, node) for key, node in sections["rubrics"].items()}
+        entities: dict[str, Entity] = {}
+        for key, node in sections["entities"].items():
+            entity = self.entity(key, node)
+            if entity is not None:
+                entities[entity.key] = entity
+        self.check_ambiguity(entities, sections["entities"])
+        networks = {net: self.policy(net, node) for net, node in sections["networks"].items()}
+        return Directory(
+            hashtags=hashtags,
+            entities=MappingProxyType(entities),
+            rubrics=MappingProxyType(rubrics),
+            networks=MappingProxyType(networks),
+            source_name=self.source,
+        )
+
+    def rubric(self, key: str, node: yaml.Node) -> Rubric:
+        path = f"rubrics.{key}"
+        fields = self.mapping(node, path, _RUBRIC_KEYS)
+        if "hashtags" not in fields:
+            self.fail(node, path, "has no hashtags", "add hashtags: [tag] (usually the rubric's own tag)")
+        return Rubric(
+            key=key,
+            hashtags=self.opt(fields, "hashtags", path, self.tags, _NO_TAGS),
+            owner=self.opt(fields, "owner", path, self.text, ""),
+            description=self.opt(fields, "description", path, self.text, ""),
+        )
+
+    def entity(self, key: str, node: yaml.Node) -> Entity | None:
+        path = f"entities.{key}"
+        if not ENTITY_KEY.fullmatch(key):
+            self.fail(
+                node,
+                path,
+                "is not a valid entity key",
+                "use lower-case Latin letters, digits and _ (editors write @key)",
+            )
+            return None
+        fields = self.mapping(node, path, _ENTITY_KEYS)
+        if "name" not in fields:
+            self.fail(node, path, "has no name", "add name: shown where the entity has no account")
+        name = self.opt(fields, "name", path, self.text, "")
+        if "name" in fields and not name:
+            self.fail(fields["name"], f"{path}.name", "must not be empty")
+        if any(ch in name for ch in "[]|"):
+            self.fail(fields["name"], f"{path}.name", "must not contain [ ] or | (they break VK links)")
+        handles: dict[str, str] = {}
+        for network in (n for n in NETWORKS if n in fields):
+            value = self.text(fields[network], f"{path}.{network}").removeprefix("@")
+            pattern, fix = _HANDLE_RULES[network]
+            if not pattern.fullmatch(value) or (network == "vk" and value.replace(".", "").isdigit()):
+                self.fail(
+                    fields[network], f"{path}.{network}", f"{value!r} is not a valid {network} handle", fix
+                )
+            else:
+                handles[network] = value
+        note = self.opt(fields, "note", path, self.text, "")
+        return Entity(key=key, name=name, handles=MappingProxyType(handles), note=note)
+
+    def check_ambiguity(self, entities: dict[str, Entity], nodes: dict[str, yaml.Node]) -> None:
+        """Two entities must not share a handle or a name, and an ``@handle`` must not be another's key."""
+        seen: dict[tuple[str, str], str] = {}
+        for entity in entities.values():
+            node = nodes[entity.key]
+            for kind, value in [("name", entity.name), *entity.handles.items()]:
+                other = seen.setdefault((kind, value.casefold()), entity.key)
+                if other != entity.key and value:
+                    self.fail(
+                        node,
+                        f"entities.{entity.key}.{kind}",
+                        f"{value!r} is also used by entity {other!r}",
+                        "each entity needs its own handles and name",
+                    )
+            for network in ("x", "telegram"):
+                handle = (entity.handle(network) or "").lower()
+                if handle in entities and handle != entity.key:
+                    self.fail(
+                        node,
+                        f"entities.{entity.key}.{network}",
+                        f"{handle!r} is the key of another entity, so @{handle} would be ambiguous",
+                        "rename one of the keys",
+                    )
+
+    def placement(self, node: yaml.Node, path: str) -> Placement:
+        value = self.text(node, path)
+        if value not in ("end", "inline"):
+            self.fail(
+                node,
+                path,
+                f"{value!r} is not a placement",
+                "use end (a last paragraph of tags) or inline (after the last line)",
+            )
+            return "end"
+        return "inline" if value == "inline" else "end"
+
+    def policy(self, network: str, node: yaml.Node) -> NetworkPolicy:
+        path = f"networks.{network}"
+        fields = self.mapping(node, path, _POLICY_KEYS + _POLICY_EXTRA.get(network, ()))
+        screen_name = self.opt(fields, "screen_name", path, self.text, "").removeprefix("@") or None
+        policy = NetworkPolicy(
+            hashtags=self.opt(fields, "hashtags", path, self.tags, _NO_TAGS),
+            hashtag_placement=self.opt(fields, "hashtag_placement", path, self.placement, "end"),
+            max_hashtags=self.opt(fields, "max_hashtags", path, lambda n, p: self.number(n, p, 0), None),
+            max_length=self.opt(fields, "max_length", path, lambda n, p: self.number(n, p, 1), None),
+            community_hashtags=self.opt(fields, "community_hashtags", path, self.flag, False),
+            screen_name=screen_name,
+            page_mentions=self.opt(fields, "page_mentions", path, self.flag, False),
+        )
+        if screen_name is not None and not _VK_HANDLE.fullmatch(screen_name):
+            self.fail(
+                fields["screen_name"],
+                f"{path}.screen_name",
+                f"{screen_name!r} is not a VK screen name",
+                "write the part after vk.com/, e.g. library_bntu",
+            )
+        if policy.community_hashtags and not screen_name:
+            self.fail(
+                fields["community_hashtags"],
+                f"{path}.community_hashtags",
+                "needs screen_name",
+                "add screen_name: the community's address after vk.com/",
+            )
+        return policy

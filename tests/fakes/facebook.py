@@ -1,0 +1,284 @@
+"""A loopback Graph API for one Facebook Page: the calls ``FacebookAdapter`` makes, in Graph's wire format.
+
+Shapes follow Meta's documentation:
+
+* ``POST /vX.Y/{page}/feed`` (form: ``message``, ``link``, ``attached_media[i]={"media_fbid": ...}``)
+  -> ``{"id": "PAGE_POST"}`` — https://developers.facebook.com/docs/pages-api/posts
+* ``POST /vX.Y/{page}/photos`` (multipart ``source``, ``message``, ``published``) -> ``{"id", "post_id"}``,
+  or only ``{"id"}`` when ``published=false`` — https://developers.facebook.com/docs/graph-api/photo-uploads
+* ``GET /vX.Y/{page}``, ``GET /vX.Y/me`` (``fields``), ``GET /vX.Y/{page}/feed`` (``fields``, ``since``,
+  ``limit``) -> ``{"data": [...], "paging": {...}}``, newest first.
+* errors: HTTP 4xx/5xx with ``{"error": {"message", "type", "code", "error_subcode", "is_transient",
+  "fbtrace_id"}}`` — https://developers.facebook.com/docs/graph-api/guides/error-handling ; throttling
+  with usage headers — https://developers.facebook.com/docs/graph-api/overview/rate-limiting
+
+The token is accepted as ``Authorization: Bearer`` / ``OAuth`` or as ``access_token``, like Graph.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.fakes.base import FakeServer, Fault, Reply, Request
+
+#: paths of the calls that can create a post, for faults aimed at publishing
+PUBLISH_PATH = r"/(feed|photos)$"
+FEED_PATH = r"/feed$"
+PHOTOS_PATH = r"/photos$"
+_VERSION = r"/v\d+\.\d+"
+
+
+@dataclass
+class FakePost:
+    id: str
+    message: str
+    created_time: datetime
+    link: str | None = None
+    photos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakePhoto:
+    id: str
+    data: bytes
+    filename: str
+    published: bool
+
+
+def graph_error(
+    code: int,
+    message: str,
+    *,
+    type_: str = "OAuthException",
+    subcode: int | None = None,
+    is_transient: bool = False,
+) -> dict[str, Any]:
+    """Graph's error body, as the error-handling guide shows it."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": type_,
+        "code": code,
+        "is_transient": is_transient,
+        "fbtrace_id": "A" + secrets.token_hex(5),
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return {"error": error}
+
+
+class FakeFacebook(FakeServer):
+    """One Page, one Page token (plus optional other tokens mapped to other identities)."""
+
+    poll_interval = 0.02  # stop() in every test's teardown should not cost half a second
+
+    def __init__(self, page_id: str = "104857600123456", page_name: str = "Библиотека БНТУ") -> None:
+        super().__init__()
+        self.page_id = page_id
+        self.page_name = page_name
+        self.token = "EAAfake" + secrets.token_hex(20)
+        #: token -> (id, name) that ``/me`` answers with
+        self.identities: dict[str, tuple[str, str]] = {}
+        self.posts: list[FakePost] = []
+        self.photos: dict[str, FakePhoto] = {}
+        self._ids = itertools.count(1)
+        page = rf"{_VERSION}/{page_id}"
+        self.route("POST", page + "/feed", self._post_feed)
+        self.route("POST", page + "/photos", self._post_photo)
+        self.route("GET", page + "/feed", self._get_feed)
+        self.route("GET", page, self._get_page)
+        self.route("GET", _VERSION + "/me", self._get_me)
+
+    # --- test helpers ----------------------------------------------------------------------------
+
+    def add_post(self, message: str, created_time: datetime | None = None) -> FakePost:
+        """Seed a post as if published earlier (for reconcile tests)."""
+        post = FakePost(self._post_id(), message, created_time or datetime.now(UTC))
+        self.posts.append(post)
+        return post
+
+    def fail(
+        self,
+        code: int,
+        message: str,
+        *,
+        status: int = 400,
+        path: str = PUBLISH_PATH,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        **kw: Any,
+    ) -> None:
+        """The next matching request gets Graph's error answer and is not applied."""
+        body = graph_error(code, message, **kw)
+        self.inject(Fault("status", path=path, times=times, status=status, body=body, headers=headers or {}))
+
+    def expire_token(self, path: str = "", message: str = "") -> None:
+        self.fail(
+            190,
+            message or "Error validating access token: Session has expired on Friday, 01-Nov-24.",
+            subcode=463,
+            path=path,
+        )
+
+    def deny_permission(self, path: str = PUBLISH_PATH) -> None:
+        self.fail(
+            200,
+            "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts "
+            "as an admin with sufficient administrative permission",
+            status=403,
+            path=path,
+        )
+
+    def throttle(
+        self, code: int = 32, minutes: int = 5, header: str = "X-Page-Usage", path: str = PUBLISH_PATH
+    ) -> None:
+        """A throttling error with the usage header Graph sends alongside it."""
+        messages = {
+            4: "(#4) Application request limit reached",
+            17: "(#17) User request limit reached",
+            32: "(#32) Page request limit reached",
+            613: "(#613) Calls to this api have exceeded the rate limit.",
+            80001: "(#80001) There have been too many calls to this Page account. Wait a bit and try again.",
+        }
+        usage: dict[str, Any] = {"call_count": 100, "total_cputime": 12, "total_time": 30}
+        if header != "X-App-Usage":  # the app header carries percentages only
+            usage["estimated_time_to_regain_access"] = minutes
+        value: Any = usage
+        if header == "X-Business-Use-Case-Usage":
+            value = {self.page_id: [{"type": "pages", **usage}]}
+        self.fail(
+            code, messages.get(code, f"(#{code}) Rate limit"), path=path, headers={header: json.dumps(value)}
+        )
+
+    def reject_duplicate(self, path: str = PUBLISH_PATH) -> None:
+        self.fail(506, "(#506) Duplicate status message", type_="OAuthException", path=path)
+
+    def block_for_policy(self, path: str = PUBLISH_PATH) -> None:
+        self.fail(
+            368,
+            "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+            subcode=1390008,
+            path=path,
+        )
+
+    def transient_failure(self, status: int = 500, path: str = PUBLISH_PATH) -> None:
+        self.fail(
+            2,
+            "An unexpected error has occurred. Please retry your request later.",
+            status=status,
+            is_transient=True,
+            path=path,
+        )
+
+    # --- routes ----------------------------------------------------------------------------------
+
+    def _identity(self, request: Request) -> tuple[str, str] | None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() not in ("bearer", "oauth"):
+            token = request.param("access_token") or ""
+        if token == self.token:
+            return self.page_id, self.page_name
+        return self.identities.get(token)
+
+    def _auth(self, request: Request) -> Reply | None:
+        if self._identity(request) is None:
+            return Reply(400, graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
+        return None
+
+    def _post_id(self) -> str:
+        return f"{self.page_id}_{next(self._ids) + 122000000000000000}"
+
+    def _post_feed(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        media: list[str] = []
+        for i in itertools.count():
+            raw = request.form.get(f"attached_media[{i}]")
+            if raw is None:
+                break
+            fbid = str(json.loads(raw).get("media_fbid", ""))
+            photo = self.photos.get(fbid)
+            if photo is None or photo.published:
+                return Reply(
+                    400, graph_error(100, f"(#100) Invalid media_fbid {fbid}", type_="GraphMethodException")
+                )
+            media.append(fbid)
+        message = request.form.get("message", "")
+        if not (message or request.form.get("link") or media):
+            return Reply(400, graph_error(100, "(#100) Missing message or attachment"))
+        post = FakePost(self._post_id(), message, datetime.now(UTC), request.form.get("link"), media)
+        for fbid in media:
+            self.photos[fbid].published = True
+        self.posts.append(post)
+        return Reply(200, {"id": post.id}, applied=True)
+
+    def _post_photo(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        upload = request.files.get("source")
+        if upload is None:
+            return Reply(400, graph_error(324, "(#324) Requires upload file"))
+        filename, data, _ctype = upload
+        if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")):
+            return Reply(400, graph_error(324, "(#324) Missing or invalid image file"))
+        published = request.form.get("published", "true").lower() != "false"
+        photo = FakePhoto(str(next(self._ids) + 900000000000000), data, filename, published)
+        self.photos[photo.id] = photo
+        if not published:
+            return Reply(200, {"id": photo.id})
+        post = FakePost(
+            self._post_id(), request.form.get("message", ""), datetime.now(UTC), photos=[photo.id]
+        )
+        self.posts.append(post)
+        return Reply(200, {"id": photo.id, "post_id": post.id}, applied=True)
+
+    def _fields(self, request: Request, node: dict[str, Any]) -> dict[str, Any]:
+        wanted = (request.param("fields") or "id").split(",")
+        return {k: v for k, v in node.items() if k in wanted}
+
+    def _get_page(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        return Reply(200, self._fields(request, {"id": self.page_id, "name": self.page_name}))
+
+    def _get_me(self, request: Request) -> Reply:
+        identity = self._identity(request)
+        if identity is None:
+            return Reply(400, graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
+        return Reply(200, self._fields(request, {"id": identity[0], "name": identity[1]}))
+
+    def _get_feed(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        since = float(request.param("since") or 0)
+        limit = int(request.param("limit") or 25)
+        posts = [p for p in reversed(self.posts) if p.created_time.timestamp() >= since][:limit]
+        data = [
+            self._fields(
+                request,
+                {
+                    "id": p.id,
+                    "message": p.message,
+                    "created_time": p.created_time.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                },
+            )
+            for p in posts
+        ]
+        return Reply(200, {"data": data, "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
+
+    def not_found(self, request: Request) -> Reply:
+        return Reply(
+            400,
+            graph_error(
+                100,
+                f"Unsupported {request.method.lower()} request. Object with ID does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation",
+                type_="GraphMethodException",
+                subcode=33,
+            ),
+        )

@@ -1,0 +1,319 @@
+"""A loopback X API v2: the calls XAdapter makes, in X's wire format, with X's own error answers.
+
+Implemented (docs.x.com):
+
+* ``POST /2/media/upload`` multipart ``media`` + ``media_category`` -> ``{"data": {"id", "media_key",
+  "size", "expires_after_secs"}}`` (https://docs.x.com/x-api/media/upload-media)
+* ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids"}}`` -> 201 ``{"data": {"id", "text",
+  "edit_history_tweet_ids"}}`` (https://docs.x.com/x-api/posts/create-or-edit-post). Like X, it refuses
+  a text this account already posted with 403 "duplicate content", and a text over 280 weighted
+  characters with 400.
+* ``GET /2/users/me`` -> ``{"data": {"id", "name", "username"}}``
+* ``GET /2/users/:id/tweets`` with ``start_time``, ``max_results``, ``tweet.fields=created_at``,
+  ``pagination_token`` -> ``{"data": [...], "meta": {"result_count", "newest_id", "oldest_id",
+  "next_token"}}`` (https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id)
+
+Like X it stores the text with every URL replaced by a t.co link and ``& < >`` HTML-escaped, so the
+text a lookup returns is not byte-for-byte what was sent.
+
+Every request must carry an OAuth 1.0a header. When the fake is given the four credentials it checks
+the keys and the HMAC-SHA1 signature over the URL it was actually called on, and answers 401 like X.
+
+Every answer carries ``x-rate-limit-limit/-remaining/-reset``; posts also the daily
+``x-user-limit-24hour-*`` counters (https://docs.x.com/fundamentals/rate-limits).
+
+Error bodies use the two v2 shapes: RFC 7807 problems ``{"title", "detail", "type", "status"}`` and
+``{"errors": [...], "title", "detail", "type"}`` for invalid requests
+(https://docs.x.com/x-api/fundamentals/response-codes-and-errors). The duplicate answer is the one X
+sends: ``{"detail": "You are not allowed to create a Tweet with duplicate content.", "type":
+"about:blank", "title": "Forbidden", "status": 403}`` (seen in github.com/akrherz/iembot/issues/163).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature
+from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
+from twitter_text import parse_tweet
+
+from tests.fakes.base import FakeServer, Fault, Reply, Request
+
+TWEETS = r"^/2/tweets$"
+UPLOAD = r"^/2/media/upload$"
+ME = r"^/2/users/me$"
+TIMELINE = r"^/2/users/\d+/tweets$"
+
+DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
+OAUTH1_PERMISSIONS = (
+    "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint."
+)
+_URL = re.compile(r"https?://\S+")
+#: (limit, window seconds) per endpoint, the order of magnitude of X's published user limits.
+_LIMITS = {TWEETS: (100, 900), UPLOAD: (500, 900), ME: (75, 900), TIMELINE: (900, 900)}
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank") -> dict[str, Any]:
+    """An RFC 7807 problem, the v2 error shape."""
+    return {"title": title, "detail": detail, "type": type_, "status": status}
+
+
+def invalid_request(message: str, parameter: str = "text", value: Any = None) -> dict[str, Any]:
+    """The v2 400 shape for a parameter X refused."""
+    return {
+        "errors": [{"parameters": {parameter: [value] if value is not None else []}, "message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+
+
+class FakeX(FakeServer):
+    """X for one account. Pass the four credentials to have signatures checked."""
+
+    poll_interval = 0.02  # stop() quickly: tests start one fake each
+
+    def __init__(
+        self,
+        *,
+        username: str = "bntu_library",
+        user_id: str = "1580000000000000001",
+        name: str = "Библиотека БНТУ",
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        access_token: str | None = None,
+        access_token_secret: str | None = None,
+        access_level: str = "read-write",
+        daily_posts: int = 100,
+    ) -> None:
+        super().__init__()
+        self.username = username
+        self.user_id = user_id
+        self.name = name
+        self.credentials = (consumer_key, consumer_secret, access_token, access_token_secret)
+        self.access_level = access_level
+        self.posts: list[dict[str, Any]] = []  # newest last
+        self.media: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1_880_000_000_000_000_001)
+        self._used: dict[str, int] = {}
+        self._window_start = time.time()
+        self.daily_posts = daily_posts
+        self.route("POST", TWEETS[1:-1], self._create_tweet)
+        self.route("POST", UPLOAD[1:-1], self._upload)
+        self.route("GET", ME[1:-1], self._me)
+        self.route("GET", TIMELINE[1:-1], self._timeline)
+
+    # --- fault helpers: X's own error answers ------------------------------------------------------
+
+    def rate_limit(self, path: str = TWEETS, reset_in: int = 600, daily: bool = False) -> int:
+        """Answer the next call on ``path`` with 429; returns the reset epoch it announces."""
+        reset = int(time.time()) + reset_in
+        headers = {
+            "x-rate-limit-limit": "100",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": str(reset),
+        }
+        if daily:
+            # The 15-minute window still has room; the daily cap is what ran out.
+            headers["x-rate-limit-remaining"] = "99"
+            headers["x-rate-limit-reset"] = str(int(time.time()) + 60)
+            headers.update(
+                {
+                    "x-user-limit-24hour-limit": str(self.daily_posts),
+                    "x-user-limit-24hour-remaining": "0",
+                    "x-user-limit-24hour-reset": str(reset),
+                }
+            )
+        body = problem(429, "Too Many Requests", "Too Many Requests")
+        self.inject(Fault("status", path=path, status=429, body=body, headers=headers))
+        return reset
+
+    def reject_credentials(self, path: str = "") -> None:
+        """401 as X sends it for bad keys or a revoked token."""
+        self.inject(Fault("status", path=path, status=401, body=problem(401, "Unauthorized", "Unauthorized")))
+
+    def forbid(self, path: str = TWEETS, detail: str = OAUTH1_PERMISSIONS) -> None:
+        """403 for an app without write permission (the default detail) or another refusal."""
+        type_ = "https://api.twitter.com/2/problems/oauth1-permissions"
+        self.inject(Fault("status", path=path, status=403, body=problem(403, "Forbidden", detail, type_)))
+
+    def reject_duplicate(self) -> None:
+        """403 duplicate content, as if the same text had been posted before."""
+        self.inject(
+            Fault("status", path=TWEETS, status=403, body=problem(403, "Forbidden", DUPLICATE_DETAIL))
+        )
+
+    def reject_invalid(self, message: str = "Your Tweet text is too long.", path: str = TWEETS) -> None:
+        self.inject(Fault("status", path=path, status=400, body=invalid_request(message)))
+
+    def server_error(self, status: int = 503, path: str = TWEETS, times: int = 1) -> None:
+        title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}.get(
+            status, "Error"
+        )
+        self.inject(
+            Fault("status", path=path, status=status, body=problem(status, title, title), times=times)
+        )
+
+    # --- state helpers -----------------------------------------------------------------------------
+
+    def add_post(self, text: str, created_at: datetime | None = None) -> str:
+        """A post the account already has (e.g. made by hand, or by an earlier attempt)."""
+        return self._store(text, [], created_at or datetime.now(UTC))["id"]
+
+    # --- wire --------------------------------------------------------------------------------------
+
+    def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:  # type: ignore[override]
+        """Every answer carries X's rate-limit headers (a fault may bring its own values)."""
+        path = urlsplit(handler.path).path
+        for pattern, (limit, window) in _LIMITS.items():
+            if re.match(pattern, path):
+                with self.lock:
+                    used = self._used[pattern] = self._used.get(pattern, 0) + 1
+                reset = int(self._window_start + window)
+                reply.headers.setdefault("x-rate-limit-limit", str(limit))
+                reply.headers.setdefault("x-rate-limit-remaining", str(max(limit - used, 0)))
+                reply.headers.setdefault("x-rate-limit-reset", str(reset))
+                if pattern == TWEETS and handler.command == "POST":
+                    posts = len(self.posts)
+                    reply.headers.setdefault("x-user-limit-24hour-limit", str(self.daily_posts))
+                    reply.headers.setdefault(
+                        "x-user-limit-24hour-remaining", str(max(self.daily_posts - posts, 0))
+                    )
+                    reply.headers.setdefault(
+                        "x-user-limit-24hour-reset", str(int(self._window_start) + 86400)
+                    )
+                break
+        FakeServer._send(handler, reply)
+
+    def _authorise(self, request: Request) -> Reply | None:
+        """None when the OAuth 1.0a header is acceptable, else X's 401."""
+        denied = Reply(401, problem(401, "Unauthorized", "Unauthorized"))
+        header = request.headers.get("authorization", "")
+        if not header.startswith("OAuth "):
+            return denied
+        params = [(k, unescape(v)) for k, v in parse_authorization_header(header)]
+        oauth = dict(params)
+        key, key_secret, token, token_secret = self.credentials
+        if key is None:
+            return None
+        if oauth.get("oauth_consumer_key") != key or oauth.get("oauth_token") != token:
+            return denied
+        signed = SimpleNamespace(
+            http_method=request.method,
+            uri=f"{self.url}{request.path}",
+            params=[
+                *request.query.items(),
+                *((k, v) for k, v in params if k not in ("oauth_signature", "realm")),
+            ],
+            signature=oauth.get("oauth_signature", ""),
+        )
+        if not oauth_signature.verify_hmac_sha1(signed, key_secret, token_secret):
+            return denied
+        return None
+
+    def _me(self, request: Request) -> Reply:
+        denied = self._authorise(request)
+        if denied:
+            return denied
+        data = {"id": self.user_id, "name": self.name, "username": self.username}
+        return Reply(200, {"data": data}, {"x-access-level": self.access_level})
+
+    def _upload(self, request: Request) -> Reply:
+        denied = self._authorise(request)
+        if denied:
+            return denied
+        if "media" not in request.files:
+            return Reply(400, invalid_request("The media field is required.", "media"))
+        category = request.form.get("media_category", "")
+        if category not in ("tweet_image", "dm_image", "subtitles"):
+            return Reply(
+                400, invalid_request(f"Invalid media_category: {category}", "media_category", category)
+            )
+        filename, data, ctype = request.files["media"]
+        media_id = str(next(self._ids))
+        with self.lock:
+            self.media[media_id] = {"name": filename, "data": data, "type": ctype, "category": category}
+        body = {"id": media_id, "media_key": f"3_{media_id}", "size": len(data), "expires_after_secs": 86400}
+        return Reply(200, {"data": body})
+
+    def _create_tweet(self, request: Request) -> Reply:
+        denied = self._authorise(request)
+        if denied:
+            return denied
+        body = request.json if isinstance(request.json, dict) else None
+        if body is None:
+            return Reply(400, invalid_request("Request body must be a JSON object.", "body"))
+        text = str(body.get("text") or "")
+        media_ids = [str(m) for m in (body.get("media") or {}).get("media_ids") or []]
+        if not text and not media_ids:
+            return Reply(400, invalid_request("Text or media is required.", "text"))
+        if text and not parse_tweet(text).valid:
+            return Reply(400, invalid_request("Your Tweet text is too long.", "text", text))
+        if len(media_ids) > 4:
+            return Reply(400, invalid_request("Too many media ids.", "media.media_ids", media_ids))
+        unknown = [m for m in media_ids if m not in self.media]
+        if unknown:
+            return Reply(400, invalid_request("Your media IDs are invalid.", "media.media_ids", unknown[0]))
+        with self.lock:
+            stored = _as_stored(text)
+            if text and any(p["text"] == stored for p in self.posts):
+                return Reply(403, problem(403, "Forbidden", DUPLICATE_DETAIL))
+            post = self._store(text, media_ids, datetime.now(UTC))
+        data = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
+        return Reply(201, {"data": data}, applied=True)
+
+    def _timeline(self, request: Request) -> Reply:
+        denied = self._authorise(request)
+        if denied:
+            return denied
+        if request.path.split("/")[3] != self.user_id:
+            return Reply(200, {"errors": [problem(404, "Not Found Error", "Could not find user.")]})
+        since = request.query.get("start_time")
+        start = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+        limit = int(request.query.get("max_results", "10"))
+        if not 5 <= limit <= 100:
+            return Reply(400, invalid_request("max_results must be between 5 and 100", "max_results", limit))
+        fields = set((request.query.get("tweet.fields") or "").split(","))
+        with self.lock:
+            posts = [p for p in reversed(self.posts) if start is None or p["created_at"] >= start]
+        offset = int(request.query.get("pagination_token") or 0)
+        page = posts[offset : offset + limit]
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if not page:
+            return Reply(200, {"meta": meta})
+        meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
+        if offset + limit < len(posts):
+            meta["next_token"] = str(offset + limit)
+        data = []
+        for post in page:
+            item = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
+            if "created_at" in fields:
+                item["created_at"] = post["created_at"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            data.append(item)
+        return Reply(200, {"data": data, "meta": meta})
+
+    def _store(self, text: str, media_ids: list[str], created_at: datetime) -> dict[str, Any]:
+        post = {
+            "id": str(next(self._ids)),
+            "text": _as_stored(text),
+            "sent_text": text,
+            "media_ids": media_ids,
+            "created_at": created_at,
+        }
+        with self.lock:
+            self.posts.append(post)
+        return post
+
+
+def _as_stored(text: str) -> str:
+    """What X keeps: URLs wrapped as t.co links, ``& < >`` escaped."""
+    shortened = _URL.sub(lambda m: f"https://t.co/{abs(hash(m.group())) % 10**10:010d}", text)
+    return html.escape(shortened, quote=False)
