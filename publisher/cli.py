@@ -102,7 +102,7 @@ def actor() -> str:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from publisher.daemon import run_daemon
 
-    return run_daemon(settings, once=args.once)
+    return run_daemon(settings, once=args.once, settings_file=args.settings, overrides=args.overrides)
 
 
 def _intake(settings: Settings, with_store: bool) -> Any:
@@ -514,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"publisher: {exc}", file=sys.stderr)
         return USAGE
+    args.overrides = overrides
     configure_logging(settings.log_level, settings.log_format)
     try:
         result: int = args.func(args, settings)

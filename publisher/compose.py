@@ -18,7 +18,14 @@ from types import MappingProxyType
 
 from twitter_text import parse_tweet
 
-from publisher.directory import Directory, Entity, HashtagError, combine_errors, normalize_hashtag
+from publisher.directory import (
+    Directory,
+    Entity,
+    HashtagError,
+    InputErrors,
+    combine_errors,
+    normalize_hashtag,
+)
 from publisher.errors import InputError
 from publisher.models import NETWORKS, Post, Rendered, network_of
 
@@ -222,7 +229,7 @@ class _Writer:
         closing: list[str] = []
         for key in mention_keys:
             entity = self.directory.entity(key)
-            if entity is not None and entity.key not in present:
+            if entity is not None:
                 present.add(entity.key)
                 closing.append(self.mention(entity, warnings))
         paragraphs = [text] if text else []
@@ -266,11 +273,11 @@ class _Writer:
                 if item[0] == kind and in_text + len(kept) > maximum:
                     kept.remove(item)
                     warnings.append(
-                        f"dropped optional hashtag #{item[1]}: {self.profile.title} takes {maximum}"
+                        f"dropped optional hashtag #{item[1]}: {self.profile.title} takes at most {maximum} hashtags"
                     )
         if in_text + len(kept) > maximum:
             warnings.append(
-                f"{in_text + len(kept)} hashtags, more than the {maximum} set for {self.profile.title}"
+                f"{in_text + len(kept)} hashtags, more than the {maximum} set for {self.profile.title} (rubric and body tags are kept)"
             )
         return kept
 
@@ -352,6 +359,8 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
             errors.append(
                 InputError(source, f"overrides.{override_key}", problem, f"shorten it by {length - limit}")
             )
+    if not draft.text.strip() and not post.media:
+        errors.append(InputError(source, "body", f"is empty for {target}", "write a text or attach media"))
     if errors:
         raise combine_errors(source, errors)
     return Rendered(
@@ -376,8 +385,10 @@ def render_all(post: Post, directory: Directory) -> list[Rendered]:
     for target in post.targets:
         try:
             results.append(render(post, target, directory))
+        except InputErrors as exc:
+            errors.extend(exc.errors)
         except InputError as exc:
-            errors.extend(getattr(exc, "errors", None) or [exc])
+            errors.append(exc)
     if errors:
         raise combine_errors(post.source_name, errors)
     return results

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -40,7 +41,7 @@ from publisher.queue.inbox import Inbox
 from publisher.queue.intake import Intake
 from publisher.queue.store import Store
 from publisher.sdnotify import Notifier
-from publisher.settings import Settings
+from publisher.settings import Settings, load_settings
 
 log = logging.getLogger("publisher.daemon")
 
@@ -97,13 +98,16 @@ def describe_directory_change(old: Directory, new: Directory) -> str:
 class Daemon:
     """The long-running service (``publisher run``) and its one-shot form (``--once``)."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, settings_file: str | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.settings = settings
+        self.settings_file = settings_file
         self.clock = clock
         self.store = Store(settings.resolved_database_url)
         self.directory = DirectoryHolder(settings.directory_file)
         self.inbox_dir = settings.resolved_inbox_dir
-        self.inbox = Inbox(self.inbox_dir, settings.inbox_settle_seconds)
+        self.inbox = Inbox(self.inbox_dir, settings.inbox_settle_seconds, max_bytes=settings.max_post_bytes)
         self.intake = Intake(self.store, settings, self.directory, clock)
         alerter = Alerter(settings)
         self.incidents = Incidents(self.store, alerter if alerter.configured else None, clock)
@@ -122,6 +126,7 @@ class Daemon:
         self._reload_requested = threading.Event()
         self._stop_requested = threading.Event()
         self._stalled = False
+        self._overrides: dict[str, Any] = {}
 
     def _render(self, post: Post, target: str) -> Rendered:
         return render(post, target, self.directory())
@@ -138,13 +143,13 @@ class Daemon:
 
     def _accept(self, path: Path) -> str:
         post_id, created, _ = self.intake.accept(path, self.inbox_dir)
-        log.info(
-            "post file %s %s as post %s",
-            path.name,
-            "accepted" if created else "already stored",
-            post_id,
-            extra={"event": "ingested", "post": post_id},
-        )
+        if not created:
+            log.info(
+                "post file %s was already stored as post %s",
+                path.name,
+                post_id,
+                extra={"event": "ingest_repeat"},
+            )
         return str(post_id)
 
     def drain(self) -> None:
@@ -279,11 +284,44 @@ class Daemon:
         signal.signal(signal.SIGHUP, hup)
 
     def reload(self) -> None:
+        """SIGHUP: re-read the settings file and the editorial directory; keep what was there on error."""
         self.notifier.reloading()
+        self._reload_settings()
+        if self.directory.path != self.settings.directory_file:
+            self.directory.path = self.settings.directory_file
         message = self.directory.reload()
         level = logging.WARNING if message.startswith("directory not reloaded") else logging.INFO
         log.log(level, message, extra={"event": "reloaded"})
         self.notifier.ready(self.status_line())
+
+    def _reload_settings(self) -> None:
+        try:
+            fresh = load_settings(self.settings_file, **self._overrides)
+        except PublisherError as exc:
+            log.warning(
+                "settings not reloaded, keeping the previous ones: %s", exc, extra={"event": "reloaded"}
+            )
+            return
+        old, new = self.settings.model_dump(), fresh.model_dump()
+        changed = sorted(k for k in new if new[k] != old[k])
+        if not changed:
+            log.info("settings reloaded: no changes", extra={"event": "reloaded"})
+            return
+        restart = [k for k in changed if k in RESTART_ONLY]
+        applied = [k for k in changed if k not in RESTART_ONLY]
+        if applied:
+            kept = {k: getattr(self.settings, k) for k in RESTART_ONLY}
+            merged = fresh.model_copy(update=kept)
+            self.settings = merged
+            self.intake.settings = merged
+            self.dispatcher.reconfigure(merged)
+            logging.getLogger().setLevel(merged.log_level)
+        log.info(
+            "settings reloaded: changed %s%s",
+            ", ".join(applied) or "nothing that applies without a restart",
+            f"; needs a restart to apply: {', '.join(restart)}" if restart else "",
+            extra={"event": "reloaded"},
+        )
 
     # --- status ----------------------------------------------------------------------------------
 
@@ -323,9 +361,20 @@ class Daemon:
             self.incidents.resolve("stalled")
 
 
-def run_daemon(settings: Settings, *, once: bool = False) -> int:
+#: settings a running daemon cannot change under its feet (open files, pools, the scheduler's zone)
+RESTART_ONLY = frozenset({"data_dir", "database_url", "inbox_dir", "workers", "timezone", "log_format"})
+
+
+def run_daemon(
+    settings: Settings,
+    *,
+    once: bool = False,
+    settings_file: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> int:
     try:
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, settings_file=settings_file)
+        daemon._overrides = dict(overrides or {})
     except PublisherError as exc:
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
         return 1

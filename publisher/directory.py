@@ -25,21 +25,14 @@ Placement = Literal["end", "inline"]
 T = TypeVar("T")
 _NO_TAGS: tuple[str, ...] = ()
 
-# Handle shapes per network. Values are stored without a leading "@".
-_VK_HANDLE = re.compile(r"(?:club|public|id)\d+|[A-Za-z0-9_.]{2,32}")  # VK screen names: Latin, digits, _ .
-_X_HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")  # https://help.x.com/en/managing-your-account/x-username-rules
-_TG_HANDLE = re.compile(
-    r"[A-Za-z][A-Za-z0-9_]{3,31}"
-)  # https://core.telegram.org/method/account.checkUsername
-_FB_PAGE_ID = re.compile(r"\d{5,25}")
+# Handle shapes per network, stored without a leading "@". X: https://help.x.com/en/managing-your-account/
+# x-username-rules; Telegram: 5-32 characters, https://core.telegram.org/method/account.checkUsername
+_VK_HANDLE = re.compile(r"(?:club|public|id)\d+|[A-Za-z0-9_.]{2,32}")
 _HANDLE_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
     "vk": (_VK_HANDLE, "write club123, public123, id123 or the screen name (the part after vk.com/)"),
-    "x": (_X_HANDLE, "write the X username: up to 15 Latin letters, digits or _ (the part after x.com/)"),
-    "telegram": (
-        _TG_HANDLE,
-        "write the Telegram username: 5-32 Latin letters, digits or _, starting with a letter",
-    ),
-    "facebook": (_FB_PAGE_ID, "write the numeric page id (Page > About > Page transparency), in quotes"),
+    "x": (re.compile(r"[A-Za-z0-9_]{1,15}"), "write the X username: up to 15 Latin letters, digits or _"),
+    "telegram": (re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}"), "write the Telegram username (5-32 characters)"),
+    "facebook": (re.compile(r"\d{5,25}"), "write the numeric page id (Page > About > Page transparency)"),
 }
 ENTITY_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -279,6 +272,11 @@ class _Reader:
         out: dict[str, str] = {}
         for index, item in enumerate(items):
             item_path = f"{path}[{index}]" if isinstance(node, yaml.SequenceNode) else path
+            if _is_null(item):
+                self.fail(
+                    item, item_path, "is empty", "a # after a space starts a YAML comment: quote the tag"
+                )
+                continue
             before = len(self.errors)
             raw = self.text(item, item_path)
             if len(self.errors) > before:

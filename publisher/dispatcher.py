@@ -85,9 +85,8 @@ class AdapterPool:
             return self._adapters[target]
 
     def reset(self, settings: Settings | None = None) -> None:
+        """Forget the adapters (a lane may still be using one: it is not closed under its feet)."""
         with self._lock:
-            for adapter in self._adapters.values():
-                adapter.close()
             self._adapters.clear()
             if settings is not None:
                 self.settings = settings
@@ -139,6 +138,17 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="lane")
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply reloaded settings: retry rules, timeouts, tokens (adapters are rebuilt on next use)."""
+        self.settings = settings
+        self.policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            reconcile_delay=settings.reconcile_delay_seconds,
+        )
+        self.adapters.reset(settings)
 
     # --- draining --------------------------------------------------------------------------------
 

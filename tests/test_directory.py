@@ -152,6 +152,11 @@ def test_invalid_hashtag_is_rejected_with_its_line(tmp_path: Path, tag: str) -> 
     assert "line 3" in str(err) and "not a hashtag" in str(err)
 
 
+def test_a_hash_that_yaml_read_as_a_comment_gets_a_hint(tmp_path: Path) -> None:
+    err = problem(tmp_path, "hashtags:\n  - НаучнаяБиблиотекаБНТУ\n  - #БНТУ\n")
+    assert err.field == "hashtags[1]" and "line 3" in str(err) and "quote" in err.fix
+
+
 def test_hashtags_are_normalised_when_loaded(tmp_path: Path) -> None:
     directory = load_text(tmp_path, "hashtags: ['#Научная библиотека БНТУ', научнаябиблиотекабнту, БНТУ]\n")
     assert directory.hashtags == ("НаучнаябиблиотекаБНТУ", "БНТУ")
