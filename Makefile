@@ -33,7 +33,7 @@ test: lint typecheck unit
 
 # The long crash-safety variant (>= 500 kill points).
 crash-test: $(STAMP)
-	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -m slow tests/test_crash.py
+	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -s tests/test_crash.py
 
 bench: $(STAMP)
 	$(BIN)/python -m publisher.bench

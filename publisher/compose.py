@@ -229,7 +229,7 @@ class _Writer:
         closing: list[str] = []
         for key in mention_keys:
             entity = self.directory.entity(key)
-            if entity is not None:
+            if entity is not None and entity.key not in present:
                 present.add(entity.key)
                 closing.append(self.mention(entity, warnings))
         paragraphs = [text] if text else []

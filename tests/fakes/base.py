@@ -80,6 +80,16 @@ class Fault:
 Route = Callable[[Request], Reply]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that vanishes mid-request (a killed daemon, a timeout test) is normal here, not news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeServer:
     """Base of the network fakes: routing, recording, fault injection. Use as a context manager."""
 
@@ -128,7 +138,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -1,0 +1,138 @@
+"""One post written once reaches all four networks in each one's syntax; the log shows where it went."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_helpers import base_env, run_cli
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vk import FakeVk
+from tests.fakes.x import FakeX
+from tests.media import png_bytes
+
+VK_TOKEN = "vk1.a.e2e-token-0123456789abcdef"
+X_CREDS = ("e2e-consumer-key", "e2e-consumer-secret", "e2e-access-token", "e2e-access-secret")
+
+POST = """---
+networks: [vk, x, facebook, telegram]
+approved_by: редактор дня
+rubric: древняядичь
+mentions: [bntu, brsm]
+media: [poster.png]
+---
+Студенты @fitr и @fmmp листали инкунабулы в отделе редких книг.
+"""
+
+
+@pytest.fixture
+def fakes() -> dict[str, object]:
+    vk, x, fb, tg = (
+        FakeVk(VK_TOKEN),
+        FakeX(
+            consumer_key=X_CREDS[0],
+            consumer_secret=X_CREDS[1],
+            access_token=X_CREDS[2],
+            access_token_secret=X_CREDS[3],
+        ),
+        FakeFacebook(),
+        FakeTelegram(),
+    )
+    for fake in (vk, x, fb, tg):
+        fake.start()
+    yield {"vk": vk, "x": x, "facebook": fb, "telegram": tg}
+    for fake in (vk, x, fb, tg):
+        fake.stop()
+
+
+def network_env(tmp_path: Path, fakes: dict[str, object]) -> dict[str, str]:
+    vk, x, fb, tg = (fakes[n] for n in ("vk", "x", "facebook", "telegram"))
+    return base_env(
+        tmp_path,
+        PUBLISHER_VK__API_URL=vk.url,  # type: ignore[attr-defined]
+        PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
+        PUBLISHER_VK__GROUP_ID="123",
+        PUBLISHER_X__API_URL=x.url,  # type: ignore[attr-defined]
+        PUBLISHER_X__API_KEY=X_CREDS[0],
+        PUBLISHER_X__API_SECRET=X_CREDS[1],
+        PUBLISHER_X__ACCESS_TOKEN=X_CREDS[2],
+        PUBLISHER_X__ACCESS_TOKEN_SECRET=X_CREDS[3],
+        PUBLISHER_X__USERNAME="bntu_library",
+        PUBLISHER_FACEBOOK__API_URL=fb.url,  # type: ignore[attr-defined]
+        PUBLISHER_FACEBOOK__PAGE_ID=fb.page_id,  # type: ignore[attr-defined]
+        PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN=fb.token,  # type: ignore[attr-defined]
+        PUBLISHER_TELEGRAM__API_URL=tg.url,  # type: ignore[attr-defined]
+        PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,  # type: ignore[attr-defined]
+        PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+    )
+
+
+def write_post(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "poster.png").write_bytes(png_bytes(7))
+    path = folder / "incunabula.md"
+    path.write_text(POST, encoding="utf-8")
+    return path
+
+
+def test_preview_shows_each_networks_text_limits_and_mentions(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    path = write_post(tmp_path / "drafts")
+    result = run_cli(env, "preview", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    renders = {r["target"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(renders) == {"vk", "x", "facebook", "telegram"}
+    assert "[club12345|ФИТР БНТУ]" in renders["vk"]["text"] and "#древняядичь" in renders["vk"]["text"]
+    assert "@fitr_bntu" in renders["x"]["text"] and renders["x"]["limit"] == 280
+    assert "ФИТР БНТУ" in renders["facebook"]["text"] and "@" not in renders["facebook"]["text"].split("#")[0]
+    assert "@fitr_bntu" in renders["telegram"]["text"] and renders["telegram"]["limit"] == 1024  # caption
+    for r in renders.values():
+        assert r["length"] <= r["limit"] and r["media"] == ["poster.png"]
+    # An entity without a handle on a network falls back to its name, and preview says so.
+    assert any("fmmp" in w or "ФММП" in w for w in renders["x"]["warnings"])
+    human = run_cli(env, "preview", str(path))
+    assert human.returncode == 0 and "=== x:" in human.stdout and "/280" in human.stdout
+
+
+def test_post_reaches_all_four_networks_and_log_shows_urls(tmp_path: Path, fakes: dict[str, object]) -> None:
+    env = network_env(tmp_path, fakes)
+    path = write_post(tmp_path / "var" / "inbox")
+    assert path.exists()
+    result = run_cli({**env, "PUBLISHER_INBOX_SETTLE_SECONDS": "0"}, "run", "--once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = [
+        json.loads(line)
+        for line in run_cli(env, "log", "--json", "--status", "published").stdout.splitlines()
+    ]
+    urls = {e["target"]: e["url"] for e in log}
+    assert urls["vk"].startswith("https://vk.com/wall-123_")
+    assert urls["x"].startswith("https://x.com/bntu_library/status/")
+    assert urls["facebook"].startswith("https://www.facebook.com/")
+    assert urls["telegram"].startswith("https://t.me/library_news/")
+    assert all(e["remote_id"] for e in log)
+    # Each network received the text in its own syntax, with the image.
+    vk = fakes["vk"].applied[0]  # type: ignore[attr-defined]
+    assert "[club12345|ФИТР БНТУ]" in vk.form["message"] and vk.form["attachments"].startswith("photo")
+    x_post = fakes["x"].applied[0].json  # type: ignore[attr-defined]
+    assert "@fitr_bntu" in x_post["text"] and x_post["media"]["media_ids"]
+    fb_post = fakes["facebook"].applied[0]  # type: ignore[attr-defined]
+    assert "ФИТР БНТУ" in fb_post.form.get("message", fb_post.form.get("caption", ""))
+    tg_post = fakes["telegram"].applied[0]  # type: ignore[attr-defined]
+    assert "photo" in tg_post.files and "@fitr_bntu" in tg_post.form["caption"]
+    human = run_cli(env, "log")
+    assert "https://vk.com/wall-123_" in human.stdout
+
+
+def test_check_reports_each_target_and_fails_on_a_bad_token(tmp_path: Path, fakes: dict[str, object]) -> None:
+    env = network_env(tmp_path, fakes)
+    ok = run_cli(env, "check")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for target in ("vk", "x", "facebook", "telegram"):
+        assert any(line.startswith(target) and " ok " in line for line in ok.stdout.splitlines()), ok.stdout
+    bad = run_cli({**env, "PUBLISHER_TELEGRAM__BOT_TOKEN": "1:revoked-token-xyz"}, "check")
+    assert bad.returncode == 1
+    line = next(line for line in bad.stdout.splitlines() if line.startswith("telegram"))
+    assert "FAIL" in line and "revoked-token-xyz" not in bad.stdout + bad.stderr
