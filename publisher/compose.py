@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from twitter_text import parse_tweet
-
 from publisher.directory import (
     Directory,
     Entity,
@@ -103,6 +101,10 @@ def measure(
     if configured is not None:
         limit = configured if profile.limit_configurable else min(limit, configured)
     if network == "x":
+        # Imported here: twitter-text compiles its emoji tables on import (~0.3 s), which every
+        # command would otherwise pay even when no post goes to X.
+        from twitter_text import parse_tweet
+
         return parse_tweet(text).weightedLength, limit
     if network == "telegram":
         return _utf16_len(visible_telegram_text(text)), limit

@@ -28,8 +28,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
-
 from publisher.alerts import Alerter
 from publisher.compose import render
 from publisher.directory import Directory, load_directory
@@ -121,7 +119,7 @@ class Daemon:
         )
         self.notifier = Notifier()
         self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.scheduler: BlockingScheduler | None = None
+        self.scheduler: Any = None  # apscheduler's BlockingScheduler, created by run()
         self._progress = time.monotonic()
         self._reload_requested = threading.Event()
         self._stop_requested = threading.Event()
@@ -230,6 +228,8 @@ class Daemon:
         return 0
 
     def run(self) -> int:
+        from apscheduler.schedulers.blocking import BlockingScheduler  # not needed by --once
+
         scheduler = BlockingScheduler(
             timezone=self.settings.zone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
