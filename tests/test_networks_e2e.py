@@ -136,3 +136,29 @@ def test_check_reports_each_target_and_fails_on_a_bad_token(tmp_path: Path, fake
     assert bad.returncode == 1
     line = next(line for line in bad.stdout.splitlines() if line.startswith("telegram"))
     assert "FAIL" in line and "revoked-token-xyz" not in bad.stdout + bad.stderr
+
+
+def test_named_extra_account_is_its_own_target(tmp_path: Path, fakes: dict[str, object]) -> None:
+    from tests.fakes.telegram import FakeChat
+
+    tg = fakes["telegram"]
+    tg.add_chat(FakeChat(id=-1005550001, username="fitr_news"))  # type: ignore[attr-defined]
+    env = {**network_env(tmp_path, fakes), "PUBLISHER_TELEGRAM__ACCOUNTS__FITR__CHAT_ID": "@fitr_news"}
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    path = folder / "share.md"
+    path.write_text(
+        "---\nnetworks: [telegram, telegram:fitr]\napproved_by: ред\n---\nДень открытых дверей\n",
+        encoding="utf-8",
+    )
+    assert run_cli(env, "enqueue", str(path)).returncode == 0
+    assert run_cli(env, "run", "--once").returncode == 0
+    urls = {
+        e["target"]: e["url"]
+        for e in map(json.loads, run_cli(env, "log", "--json", "--status", "published").stdout.splitlines())
+    }
+    assert urls["telegram"].startswith("https://t.me/library_news/")
+    assert urls["telegram:fitr"].startswith("https://t.me/fitr_news/")
+    path.write_text("---\nnetworks: [telegram:nope]\napproved_by: ред\n---\nТекст\n", encoding="utf-8")
+    bad = run_cli(env, "enqueue", str(path))
+    assert bad.returncode == 2 and "telegram:nope" in bad.stderr
