@@ -69,7 +69,9 @@ def test_dry_run_daemon_from_drop_to_log_and_clean_stop(tmp_path: Path) -> None:
         # Still running after the rejection, and the watchdog is fed from the loop.
         assert daemon.alive()
         assert wait_for(lambda: len(notify.seen("WATCHDOG=1")) >= 2, timeout=5), notify.messages
-        assert wait_for(lambda: any("STATUS=" in m and "published 4" in m for m in notify.messages), timeout=20)
+        assert wait_for(
+            lambda: any("STATUS=" in m and "published 4" in m for m in notify.messages), timeout=20
+        )
         # The same file dropped again is the same post, not a second one.
         post_file(inbox, "kino.md", "Показ в @kinoklub для @fitr", rubric="чтотознакомое")
         assert wait_for(lambda: (inbox / "processed" / "kino.2").exists() or not (inbox / "kino.md").exists())
