@@ -36,7 +36,7 @@ crash-test: $(STAMP)
 	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -s tests/test_crash.py
 
 bench: $(STAMP)
-	$(BIN)/python -m publisher.bench
+	$(BIN)/python -m publisher.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

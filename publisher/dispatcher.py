@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -134,6 +135,7 @@ class Dispatcher:
         self.on_lane_done = on_lane_done
         self.stats = DrainStats()
         self._busy: set[str] = set()
+        self._next_slot: dict[str, float] = {}
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -218,8 +220,11 @@ class Dispatcher:
     def _lane(self, target: str, claims: list[Claim]) -> None:
         try:
             for index, claim in enumerate(claims):
-                if self._stopping.is_set():
-                    self._release(claims[index:], "the service is stopping")
+                if not self._pace(target) or self._stopping.is_set():
+                    reason = (
+                        "the service is stopping" if self._stopping.is_set() else "pacing: next slot is far"
+                    )
+                    self._release(claims[index:], reason)
                     return
                 held = self.process(claim)
                 if held:
@@ -232,6 +237,28 @@ class Dispatcher:
                 self._busy.discard(target)
             if self.on_lane_done and not self._stopping.is_set():
                 self.on_lane_done()
+
+    def _pace(self, target: str) -> bool:
+        """Wait for the target's next free slot (``max_per_minute``); False when stopping or too far off.
+
+        Publishing at the documented pace avoids learning the limit from refusals. The wait is on the
+        stop event, so SIGTERM is not delayed; a slot further off than half a lease releases the claims.
+        """
+        try:
+            rate = self.settings.target(target).max_per_minute
+        except ConfigurationError:
+            return True
+        if not rate:
+            return True
+        interval = 60.0 / rate
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_slot.get(target, 0.0))
+            wait = start - now
+            if wait > self.settings.lease_seconds / 2:
+                return False
+            self._next_slot[target] = start + interval
+        return wait <= 0 or not self._stopping.wait(wait)
 
     def _release(self, claims: list[Claim], reason: str) -> None:
         for claim in claims:

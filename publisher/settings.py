@@ -47,6 +47,9 @@ class NetworkSettings(_Section):
     api_url: str = ""
     dry_run: bool = False
     timeouts: HttpTimeouts = HttpTimeouts()
+    max_per_minute: float | None = Field(
+        None, gt=0, description="publish at most this many posts a minute to one target (None: no pacing)"
+    )
 
     def secrets(self) -> list[SecretStr]:
         return [v for v in self.__dict__.values() if isinstance(v, SecretStr)]
@@ -121,6 +124,9 @@ class TelegramAccount(_Section):
 
 class TelegramSettings(NetworkSettings):
     api_url: str = "https://api.telegram.org"
+    # Bot API FAQ: "no more than 20 messages per minute to the same group" (channels alike);
+    # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
+    max_per_minute: float | None = Field(20.0, gt=0)
     bot_token: SecretStr | None = None
     chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
     accounts: dict[str, TelegramAccount] = {}

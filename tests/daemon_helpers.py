@@ -61,6 +61,8 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "PUBLISHER_INBOX_SETTLE_SECONDS": "0.3",
             "PUBLISHER_LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
+            # Tests publish many posts to one fake channel in seconds; production keeps the 20/min default.
+            "PUBLISHER_TELEGRAM__MAX_PER_MINUTE": "60000",
         }
     )
     env.update(extra)

@@ -288,3 +288,25 @@ def test_render_failure_is_a_readable_failure_not_a_crash(store: Store, clock: F
     ).run_until_idle()
     d = only(store)
     assert d.state is S.FAILED and "312" in (d.last_error or "") and ScriptedAdapter.sent == []
+
+
+def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Store, clock: FakeClock) -> None:
+    import time
+
+    for i in range(4):
+        add(store, clock, ("telegram", "vk"), key=f"p{i}")
+    settings = Settings(workers=4, telegram={"max_per_minute": 600})  # one every 0.1 s
+    stamps: dict[str, list[float]] = {"telegram": [], "vk": []}
+
+    class Timed(ScriptedAdapter):
+        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+            stamps[self.target].append(time.monotonic())
+            return super().publish(rendered, idempotency_key)
+
+    pool = AdapterPool(settings, factory=lambda s, t: Timed(t, s))
+    Dispatcher(store, settings, render, adapters=pool, clock=clock).run_until_idle()
+    gaps = [b - a for a, b in zip(stamps["telegram"], stamps["telegram"][1:], strict=False)]
+    # Slots are 0.1 s apart; each publish happens a few ms into its slot.
+    assert len(stamps["telegram"]) == 4 and all(g >= 0.07 for g in gaps) and sum(gaps) >= 0.28, gaps
+    assert stamps["vk"][-1] - stamps["vk"][0] < stamps["telegram"][-1] - stamps["telegram"][0]
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())

@@ -208,3 +208,21 @@ def test_concurrent_claimers_never_claim_the_same_delivery(store_url: str, clock
         t.join()
     assert len(claimed) == 90 and len(set(claimed)) == 90
     setup.close()
+
+
+def test_a_version_1_database_is_migrated_in_place(store_url: str, clock: FakeClock) -> None:
+    """An existing queue from the first release keeps its posts and gains the v2 expiry index."""
+    from sqlalchemy import text
+
+    old = Store(store_url)
+    post_id, _ = old.add_post(make_post(targets=("vk",), expires_at=clock() + timedelta(hours=1)), clock())
+    with old.engine.begin() as conn:  # turn it back into a v1 database
+        conn.execute(text("DROP INDEX ix_deliveries_state_expires"))
+        conn.execute(text("ALTER TABLE deliveries DROP COLUMN expires_at"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    old.close()
+    upgraded = Store(store_url)
+    assert upgraded.schema_version() == 2
+    (expired,) = upgraded.expire_overdue(clock() + timedelta(hours=2))
+    assert expired.post_id == post_id and expired.state is S.FAILED
+    upgraded.close()

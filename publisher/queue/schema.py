@@ -97,9 +97,12 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The post's expiry, copied here (schema v2) so finding expired waiting deliveries is an index range.
+    Column("expires_at", UTCDateTime),
     UniqueConstraint("post_id", "target", name="uq_delivery_post_target"),
 )
 Index("ix_deliveries_state_next", deliveries.c.state, deliveries.c.next_at)
+Index("ix_deliveries_state_expires", deliveries.c.state, deliveries.c.expires_at)
 Index("ix_deliveries_lease", deliveries.c.state, deliveries.c.lease_until)
 
 events = Table(
@@ -151,12 +154,25 @@ heartbeats = Table(
 )
 
 
-def _v1(conn: Connection) -> None:
+def _create_current(conn: Connection) -> None:
+    """A new database gets the current schema in one go (then no migration step applies)."""
     metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "schema_version"])
 
 
-#: Numbered migrations: (version, function applying it). Append; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _v1)]
+def _v2(conn: Connection) -> None:
+    """Expiry on deliveries, indexed: the housekeeping query no longer joins every waiting delivery."""
+    kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(text(f"ALTER TABLE deliveries ADD COLUMN expires_at {kind}"))
+    conn.execute(
+        text(
+            "UPDATE deliveries SET expires_at = (SELECT posts.expires_at FROM posts WHERE posts.id = deliveries.post_id)"
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_deliveries_state_expires ON deliveries (state, expires_at)"))
+
+
+#: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
+MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _create_current), (2, _v2)]
 LATEST = MIGRATIONS[-1][0]
 
 
@@ -175,10 +191,14 @@ def migrate(conn: Connection) -> list[int]:
             "upgrade publisher before running it against this database"
         )
     applied = []
-    for number, step in MIGRATIONS:
-        if number > version:
-            step(conn)
-            applied.append(number)
+    if version == 0:
+        _create_current(conn)
+        applied.append(LATEST)
+    else:
+        for number, step in MIGRATIONS:
+            if number > version:
+                step(conn)
+                applied.append(number)
     if applied:
         conn.execute(text("DELETE FROM schema_version"))
         conn.execute(schema_version.insert().values(version=applied[-1]))

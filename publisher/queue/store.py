@@ -19,12 +19,24 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, create_engine, event, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from publisher.errors import StoreError
@@ -205,6 +217,7 @@ class Store:
                         attempts=0,
                         due_at=due,
                         next_at=due,
+                        expires_at=post.expires_at,
                         created_at=now,
                         updated_at=now,
                     ),
@@ -264,37 +277,76 @@ class Store:
             if self.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = conn.execute(query).all()
-            claims = []
+            if not rows:
+                return []
             lease_until = now + timedelta(seconds=lease_seconds)
-            for row in rows:
-                attempt_id = uuid.uuid4().hex
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == row.id)
-                    .values(
-                        state=S.PUBLISHING.value,
-                        attempts=row.attempts + 1,
-                        attempt_id=attempt_id,
-                        attempt_started_at=now,
-                        lease_until=lease_until,
-                        sending_at=None,
-                        rendered_text=None,
-                        claimed_by=worker,
-                        updated_at=now,
+            changes = [
+                {
+                    "b_id": row.id,
+                    "b_attempts": row.attempts + 1,
+                    "b_attempt_id": uuid.uuid4().hex,
+                }
+                for row in rows
+            ]
+            # One executemany for the claims, one for their events, one read of their posts.
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("b_id"))
+                .values(
+                    state=S.PUBLISHING.value,
+                    attempts=bindparam("b_attempts"),
+                    attempt_id=bindparam("b_attempt_id"),
+                    attempt_started_at=now,
+                    lease_until=lease_until,
+                    sending_at=None,
+                    rendered_text=None,
+                    claimed_by=worker,
+                    updated_at=now,
+                ),
+                changes,
+            )
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "time": now,
+                        "post_id": row.post_id,
+                        "delivery_id": row.id,
+                        "target": row.target,
+                        "status": "publishing",
+                        "detail": _dumps(
+                            {
+                                "attempt": change["b_attempts"],
+                                "attempt_id": change["b_attempt_id"],
+                                "worker": worker,
+                            }
+                        ),
+                    }
+                    for row, change in zip(rows, changes, strict=True)
+                ],
+            )
+            post_ids = sorted({row.post_id for row in rows})
+            found = {r.id: _post(r) for r in conn.execute(select(posts).where(posts.c.id.in_(post_ids)))}
+            claims = []
+            for row, change in zip(rows, changes, strict=True):
+                post = found[row.post_id]
+                delivery = _delivery(row, post.source_key)
+                claims.append(
+                    Claim(
+                        replace(
+                            delivery,
+                            state=S.PUBLISHING,
+                            attempts=change["b_attempts"],
+                            attempt_id=change["b_attempt_id"],
+                            attempt_started_at=now,
+                            lease_until=lease_until,
+                            sending_at=None,
+                            rendered_text=None,
+                            updated_at=now,
+                        ),
+                        post,
                     )
                 )
-                self._event(
-                    conn,
-                    now,
-                    "publishing",
-                    post_id=row.post_id,
-                    delivery_id=row.id,
-                    target=row.target,
-                    detail={"attempt": row.attempts + 1, "attempt_id": attempt_id, "worker": worker},
-                )
-                post = self._post(conn, row.post_id)
-                claimed = conn.execute(select(deliveries).where(deliveries.c.id == row.id)).one()
-                claims.append(Claim(_delivery(claimed, post.source_key), post))
             return claims
 
         return self._write(work)
@@ -339,20 +391,23 @@ class Store:
         event_fields: Mapping[str, Any] | None = None,
     ) -> bool:
         def work(conn: Connection) -> bool:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one_or_none()
-            if row is None or row.attempt_id != attempt_id or row.state not in allowed:
+            # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
+            row = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.attempt_id == attempt_id,
+                    deliveries.c.state.in_(list(allowed)),
+                )
+                .values(**values, updated_at=now)
+                .returning(deliveries.c.post_id, deliveries.c.target)
+            ).one_or_none()
+            if row is None:
                 log.warning(
                     "result of a stale attempt ignored",
-                    extra={
-                        "event": "stale_attempt",
-                        "delivery": delivery_id,
-                        "target": row.target if row else None,
-                    },
+                    extra={"event": "stale_attempt", "delivery": delivery_id},
                 )
                 return False
-            conn.execute(
-                update(deliveries).where(deliveries.c.id == delivery_id).values(**values, updated_at=now)
-            )
             self._event(
                 conn,
                 now,
@@ -536,13 +591,9 @@ class Store:
 
         def work(conn: Connection) -> list[Delivery]:
             rows = conn.execute(
-                select(deliveries, posts.c.expires_at, posts.c.source_key)
+                select(deliveries, posts.c.source_key)
                 .join(posts, posts.c.id == deliveries.c.post_id)
-                .where(
-                    deliveries.c.state.in_(CLAIMABLE),
-                    posts.c.expires_at.is_not(None),
-                    posts.c.expires_at < now,
-                )
+                .where(deliveries.c.state.in_(CLAIMABLE), deliveries.c.expires_at < now)
             ).all()
             expired = []
             for row in rows:
