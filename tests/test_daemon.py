@@ -192,13 +192,16 @@ def test_sigterm_mid_drain_loses_nothing_and_leaves_nothing_stuck(tmp_path: Path
         folder = tmp_path / "drafts"
         files = [post_file(folder, f"p{i}.md", f"Пост номер {i}", networks="[telegram]") for i in range(4)]
         assert run_cli(env, "enqueue", *map(str, files)).returncode == 0
-        daemon = DaemonProcess(env, "run")
+        notify = NotifySocket(tmp_path / "notify.sock")
+        daemon = DaemonProcess({**env, "NOTIFY_SOCKET": str(notify.path)}, "run")
         try:
             assert wait_for(lambda: len(fake.requests) >= 1, timeout=20), daemon.output
             daemon.signal(signal.SIGTERM)  # the first delivery is in flight (1.5 s latency)
             assert daemon.wait(30) == 0, daemon.output
+            assert notify.seen("READY=1") and notify.seen("STOPPING=1")
         finally:
             daemon.stop()
+            notify.close()
         store = open_store(tmp_path)
         states = [d.state for d in store.deliveries()]
         assert S.PUBLISHING not in states, states
