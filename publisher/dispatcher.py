@@ -245,6 +245,8 @@ class Dispatcher:
         stop event, so SIGTERM is not delayed; a slot further off than half a lease releases the claims.
         """
         try:
+            if self.settings.is_dry_run(target):
+                return True  # nothing reaches the network: nothing to pace
             rate = self.settings.target(target).max_per_minute
         except ConfigurationError:
             return True
@@ -362,11 +364,13 @@ class Dispatcher:
         if decision.action is Action.HOLD_TARGET:
             assert decision.not_before is not None
             self.store.hold_target(d.target, message, now, until=decision.not_before)
+            # The hold keeps the whole target waiting; the delivery keeps its place in the queue so that
+            # posts still go out in their order once the hold ends.
             self.store.record_retry(
                 d.id,
                 attempt,
                 now,
-                not_before=decision.not_before,
+                not_before=min(d.not_before or d.due_at, decision.not_before),
                 error=message,
                 burn_attempt=False,
                 status="rate_limited",
@@ -381,7 +385,7 @@ class Dispatcher:
             return True
         if decision.action is Action.PAUSE_TARGET:
             self.store.hold_target(d.target, message, now)
-            self.store.release(d.id, attempt, now, f"target paused: {message}")
+            self.store.release(d.id, attempt, now, f"target paused: {message}", error=message)
             self.stats.released += 1
             self.incidents.report(
                 f"paused:{d.target}",

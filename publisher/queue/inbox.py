@@ -14,6 +14,7 @@ file moves before its media: a crash in between leaves only media in the inbox, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -213,6 +214,8 @@ class Inbox:
         error_name = f"{name}.error.txt"
         wanted = [name, *group] + ([error_name] if error is not None else [])
         dest = dest_root
+        if not os.path.lexists(self.dir / name):
+            return dest_root  # another process (a second daemon, `run --once`) took it meanwhile
         if any(os.path.lexists(dest_root / n) for n in wanted):
             stem, n = name[: -len(".md")] or name, 2
             while True:
@@ -224,13 +227,18 @@ class Inbox:
                     n += 1
         if error is not None:
             self._write_error(dest / error_name, name, error)
+        moved = error is not None
         for item in (name, *group):  # the post first: see the module docstring
             if os.path.lexists(dest / item):
                 raise FileExistsError(f"{dest / item} appeared while moving; left {item} in the inbox")
             try:
                 os.rename(self.dir / item, dest / item)
+                moved = True
             except FileNotFoundError:
                 continue  # already moved by another process
+        if not moved and dest != dest_root:
+            with contextlib.suppress(OSError):
+                dest.rmdir()  # the fresh folder we made for nothing: empty, ours
         return dest
 
     @staticmethod

@@ -529,18 +529,26 @@ class Store:
             event_fields={"error": error, "detail": detail or {}},
         )
 
-    def release(self, delivery_id: int, attempt_id: str, now: datetime, reason: str) -> bool:
-        """Give back a claim that never reached the network (shutdown, held target): no attempt is burnt."""
+    def release(
+        self, delivery_id: int, attempt_id: str, now: datetime, reason: str, *, error: str | None = None
+    ) -> bool:
+        """Give back a claim that never reached the network (shutdown, held target): no attempt is burnt.
+
+        ``error`` (e.g. why the target was paused) is kept on the delivery for ``publisher queue``.
+        """
+        values: dict[str, Any] = {
+            "state": S.QUEUED.value,
+            "lease_until": None,
+            "attempt_id": None,
+            "attempts": deliveries.c.attempts - 1,
+        }
+        if error is not None:
+            values["last_error"] = error
         return self._fenced(
             delivery_id,
             attempt_id,
             now,
-            {
-                "state": S.QUEUED.value,
-                "lease_until": None,
-                "attempt_id": None,
-                "attempts": deliveries.c.attempts - 1,
-            },
+            values,
             "released",
             event_fields={"detail": {"reason": reason}},
         )
