@@ -6,7 +6,7 @@ in our own tables, never in APScheduler's):
 * ``ingest``  every ``ingest_interval`` s: take stable files from the inbox, then wake the drain;
 * ``drain``   at the next due time (rescheduled after every ingest, drain and finished lane) and every
               30 s as a safety net; ``max_instances=1`` so two drains never overlap;
-* ``housekeeping`` every 15 s: reap expired leases, reconcile in-doubt deliveries, expire old posts,
+* ``housekeeping`` every ``housekeeping_interval`` s (15): reap expired leases, reconcile in-doubt deliveries, expire old posts,
               heartbeat, STATUS=, stalled-queue detection;
 * ``tick``    every second: ``WATCHDOG=1`` — only while the ingest and drain jobs keep completing, so a
               hung loop is caught by systemd rather than hidden by a helper thread — and SIGHUP reloads.
@@ -242,7 +242,9 @@ class Daemon:
         self._heartbeat()
         scheduler.add_job(self.ingest, "interval", seconds=self.settings.ingest_interval, id="ingest")
         scheduler.add_job(self.drain, "interval", seconds=30, id="drain", next_run_time=datetime.now(UTC))
-        scheduler.add_job(self.housekeeping, "interval", seconds=15, id="housekeeping")
+        scheduler.add_job(
+            self.housekeeping, "interval", seconds=self.settings.housekeeping_interval, id="housekeeping"
+        )
         scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
         self.notifier.ready(self.status_line())
         log.info(

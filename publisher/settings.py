@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(600, gt=0, description="a publishing delivery older than this is in doubt")
     reconcile_delay_seconds: float = Field(60.0, ge=0, description="wait before looking up an in-doubt post")
     ingest_interval: float = Field(5.0, gt=0, description="seconds between scans of the inbox")
+    housekeeping_interval: float = Field(
+        15.0, gt=0, description="seconds between lease reaping, reconciliation, heartbeat and STATUS="
+    )
     inbox_settle_seconds: float = Field(2.0, ge=0, description="a file must be unchanged this long")
     max_post_bytes: int = Field(1_000_000, gt=0)
     max_media_bytes: int = Field(200_000_000, gt=0)

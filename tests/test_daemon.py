@@ -42,7 +42,9 @@ def open_store(tmp_path: Path) -> Store:
 def test_dry_run_daemon_from_drop_to_log_and_clean_stop(tmp_path: Path) -> None:
     """A dropped file becomes one post with a delivery per target; a bad file is rejected; SIGTERM exits 0."""
     notify = NotifySocket(tmp_path / "notify.sock")
-    env = base_env(tmp_path, NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="2000000")
+    env = base_env(
+        tmp_path, NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="2000000", PUBLISHER_HOUSEKEEPING_INTERVAL="1"
+    )
     inbox = tmp_path / "var" / "inbox"
     daemon = DaemonProcess(env, "run", "--dry-run")
     try:
