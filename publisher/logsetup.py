@@ -77,4 +77,6 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(journald))
     root.addHandler(handler)
     root.setLevel(level)
+    # APScheduler reports every run of our own internal jobs (one a second) at INFO: noise for operators.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return handler
