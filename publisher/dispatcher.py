@@ -138,6 +138,7 @@ class Dispatcher:
         self._next_slot: dict[str, float] = {}
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="lane")
 
@@ -158,34 +159,39 @@ class Dispatcher:
         """Claim what is due for targets without a running lane and start their lanes. Returns claims."""
         if self._stopping.is_set():
             return 0
-        with self._lock:
-            busy = set(self._busy)
-        claims = self.store.claim_due(
-            self.clock(),
-            worker=self.worker_id,
-            lease_seconds=self.settings.lease_seconds,
-            limit=self.settings.drain_batch,
-            exclude_targets=busy,
-        )
-        lanes: dict[str, list[Claim]] = defaultdict(list)
-        for claim in claims:
-            lanes[claim.delivery.target].append(claim)
-        with self._lock:
-            self.stats.claimed += len(claims)
-            for target, group in lanes.items():
-                self._busy.add(target)
-                future = self._pool.submit(self._lane, target, group)
-                self._futures.add(future)
-                future.add_done_callback(self._futures.discard)
-        return len(claims)
+        # One drain at a time (the scheduler's timed and periodic drains may fire together): a second
+        # drain must see the lanes the first one started, or one target could get two lanes.
+        with self._drain_lock:
+            with self._lock:
+                busy = set(self._busy)
+            claims = self.store.claim_due(
+                self.clock(),
+                worker=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                limit=self.settings.drain_batch,
+                exclude_targets=busy,
+            )
+            lanes: dict[str, list[Claim]] = defaultdict(list)
+            for claim in claims:
+                lanes[claim.delivery.target].append(claim)
+            with self._lock:
+                self.stats.claimed += len(claims)
+                for target, group in lanes.items():
+                    self._busy.add(target)
+                    future = self._pool.submit(self._lane, target, group)
+                    self._futures.add(future)
+                    future.add_done_callback(self._futures.discard)
+            return len(claims)
 
     def run_until_idle(self, timeout: float = 300.0) -> DrainStats:
         """Drain repeatedly until nothing is due now and no lane runs (``publisher run --once``, tests)."""
         deadline = self.clock() + timedelta(seconds=timeout)
         while True:
+            lanes_were_running = bool(self.busy_targets())
             started = self.drain()
             self.wait_idle()
-            if started == 0 or self._stopping.is_set() or self.clock() > deadline:
+            idle = started == 0 and not lanes_were_running
+            if idle or self._stopping.is_set() or self.clock() > deadline:
                 return self.stats
 
     def wait_idle(self, timeout: float | None = None) -> bool:

@@ -310,3 +310,39 @@ def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Stor
     assert len(stamps["telegram"]) == 4 and all(g >= 0.07 for g in gaps) and sum(gaps) >= 0.28, gaps
     assert stamps["vk"][-1] - stamps["vk"][0] < stamps["telegram"][-1] - stamps["telegram"][0]
     assert all(d.state is S.PUBLISHED for d in store.deliveries())
+
+
+def test_concurrent_drains_never_give_one_target_two_lanes(store: Store, clock: FakeClock) -> None:
+    """The daemon's timed and periodic drains may fire together; a target still publishes one post at a time."""
+    import threading
+    import time
+
+    for i in range(6):
+        add(store, clock, ("vk",), key=f"c{i}")
+    active = 0
+    most = 0
+    guard = threading.Lock()
+
+    class Slow(ScriptedAdapter):
+        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+            nonlocal active, most
+            with guard:
+                active += 1
+                most = max(most, active)
+            time.sleep(0.05)
+            with guard:
+                active -= 1
+            return super().publish(rendered, idempotency_key)
+
+    settings = Settings(workers=4, drain_batch=2)
+    dispatcher = Dispatcher(
+        store, settings, render, adapters=AdapterPool(settings, lambda s, t: Slow(t, s)), clock=clock
+    )
+    drains = [threading.Thread(target=dispatcher.drain) for _ in range(4)]
+    for t in drains:
+        t.start()
+    for t in drains:
+        t.join()
+    dispatcher.run_until_idle()
+    assert most == 1
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())
