@@ -334,6 +334,14 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         problem = f"has {len(post.media)} files; {profile.title} takes at most {profile.max_images}"
         fix = f"remove {len(post.media) - profile.max_images} or drop {target} from targets"
         errors.append(InputError(source, "media", problem, fix))
+    videos = [m.name for m in post.media if not m.is_image]
+    if videos:
+        # No adapter uploads video yet (each network needs its own chunked upload): refuse it now, while
+        # the editor is at the desk, rather than fail at publishing time.
+        problem = f"has video {', '.join(videos)}; publishing video to {profile.title} is not supported yet"
+        errors.append(
+            InputError(source, "media", problem, "publish the video by hand, or leave it out of the post")
+        )
     writer = _Writer(network, directory)
     has_media = bool(post.media)
     tags = {"own": own, "rubric": rubric_tags, "standard": list(directory.standard_hashtags(network))}

@@ -364,3 +364,29 @@ def test_example_directory_file_renders_the_example_post() -> None:
     rendered = render_all(EXAMPLE, directory)
     assert all(r.length <= r.limit for r in rendered)
     assert "#древняядичь@library_bntu" in rendered[0].text
+
+
+def test_video_is_refused_when_the_post_is_accepted() -> None:
+    from pathlib import Path
+
+    from publisher.compose import render
+    from publisher.directory import Directory
+    from publisher.errors import InputError
+    from publisher.models import MediaItem, Post
+
+    clip = MediaItem("interview.mp4", Path("/nonexistent/interview.mp4"), "0" * 64, "video/mp4", 1000)
+    post = Post(
+        source_name="video.md",
+        source_key="v" * 64,
+        targets=("vk",),
+        approved_by="ed",
+        body="Интервью",
+        media=(clip,),
+    )
+    with pytest.raises(InputError) as err:
+        render(post, "vk", Directory.empty())
+    assert (
+        "video.md" in str(err.value)
+        and "interview.mp4" in str(err.value)
+        and "not supported" in str(err.value)
+    )
