@@ -165,6 +165,7 @@ def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str
     return dict(outcome)
 
 
+@pytest.mark.timeout(3600)  # 100 kills take ~2.5 min; `make crash-test` runs 500
 def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, tmp_path: Path) -> None:
     total = int(os.environ.get("PUBLISHER_CRASH_POINTS", "100"))
     plan = kill_plan(total, seed=20261125)
