@@ -9,12 +9,8 @@ and tests/test_secrets_e2e.py.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
-import socket
-import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +30,7 @@ from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.fakes.x import FakeX
+from tests.media import png_file
 
 NETWORKS = ("vk", "x", "facebook", "telegram")
 GROUP = 123
@@ -98,14 +95,6 @@ def start_fakes(
             fake.stop()
 
 
-def closed_url() -> str:
-    """An address where nothing listens: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def sections(creds: Creds, urls: dict[str, str], chat: str = "@library_news") -> dict[str, Any]:
     """Settings sections pointing each network at its fake, with short timeouts."""
     timeouts = {"connect": 0.5, "read": 0.5, "total": 3.0}
@@ -125,20 +114,6 @@ def sections(creds: Creds, urls: dict[str, str], chat: str = "@library_news") ->
         else:
             found[name] = common | {"bot_token": creds.telegram, "chat_id": chat}
     return found
-
-
-def tiny_png(path: Path, seed: int) -> MediaItem:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(bytes([0, seed % 256, 80, 160])))
-        + chunk(b"IEND", b"")
-    )
-    path.write_bytes(data)
-    return MediaItem(path.name, path, hashlib.sha256(data).hexdigest(), "image/png", len(data))
 
 
 def remote_ids(network: str, fake: Any) -> list[str]:
@@ -211,7 +186,7 @@ class World:
         items: tuple[MediaItem, ...] = ()
         if media:
             assert self.media_dir is not None
-            items = tuple(tiny_png(self.media_dir / f"p{self.added}-{i}.png", i) for i in range(media))
+            items = tuple(png_file(self.media_dir / f"p{self.added}-{i}.png", i) for i in range(media))
         post = Post(
             source_name=f"post-{self.added}.md",
             source_key=secrets.token_hex(16),

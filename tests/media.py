@@ -26,8 +26,12 @@ def png_bytes(seed: int = 0) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixel) + chunk(b"IEND", b"")
 
 
-def png_file(path: Path, seed: int = 0, name: str | None = None) -> MediaItem:
-    """Write a PNG at ``path`` and describe it as the composer hands media to an adapter."""
+def png_file(path: Path, seed: int = 0, name: str | None = None, mime: str = "image/png") -> MediaItem:
+    """Write a PNG at ``path`` and describe it as the composer hands media to an adapter.
+
+    ``name`` is the file name the post gave (default: the file's own); ``mime`` lets a test claim
+    another type for the same bytes.
+    """
     data = png_bytes(seed)
     path.write_bytes(data)
-    return MediaItem(name or path.name, path, hashlib.sha256(data).hexdigest(), "image/png", len(data))
+    return MediaItem(name or path.name, path, hashlib.sha256(data).hexdigest(), mime, len(data))

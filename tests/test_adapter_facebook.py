@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import secrets
-import socket
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,12 +23,13 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.logsetup import configure_logging
 from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered
 from publisher.redact import register_secret
 from publisher.settings import FacebookSettings, HttpTimeouts
 from tests.fakes.base import Fault
 from tests.fakes.facebook import FEED_PATH, PHOTOS_PATH, FakeFacebook
+from tests.helpers import captured_log, closed_url
+from tests.media import png_bytes, png_file
 
 TEXT = "Встреча с Иваном Петровым в читальном зале 🙂 #библиотека #БНТУ"
 
@@ -41,27 +37,8 @@ TEXT = "Встреча с Иваном Петровым в читальном з
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def png_bytes(seed: int = 0) -> bytes:
-    """A valid 1x1 RGB PNG; ``seed`` changes the pixel so files differ."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    pixel = bytes([0, seed % 256, 128, 255 - seed % 256])  # filter byte + RGB
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(pixel))
-        + chunk(b"IEND", b"")
-    )
-
-
 def image(tmp_path: Path, seed: int = 0) -> MediaItem:
-    data = png_bytes(seed)
-    path = tmp_path / f"photo{seed}.png"
-    path.write_bytes(data)
-    return MediaItem(name=path.name, path=path, sha256=f"sha{seed}", mime="image/png", size=len(data))
+    return png_file(tmp_path / f"photo{seed}.png", seed)
 
 
 def rendered(text: str = TEXT, media: tuple[MediaItem, ...] = (), link: str | None = None) -> Rendered:
@@ -76,13 +53,6 @@ def make_adapter(url: str, page_id: str, token: str, read: float = 0.5) -> Faceb
         timeouts=HttpTimeouts(connect=0.5, read=read, total=5.0),
     )
     return FacebookAdapter("facebook", settings)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -270,7 +240,7 @@ def test_reconcile_finds_an_in_doubt_image_post(
 def test_reconcile_unknown_when_lookup_fails(fake: FakeFacebook, adapter: FacebookAdapter) -> None:
     fake.transient_failure(path=FEED_PATH)
     assert adapter.reconcile(rendered(), datetime.now(UTC), "k").status is ReconcileStatus.UNKNOWN
-    gone = make_adapter(closed_port_url(), fake.page_id, fake.token)
+    gone = make_adapter(closed_url(), fake.page_id, fake.token)
     assert gone.reconcile(rendered(), datetime.now(UTC), "k").status is ReconcileStatus.UNKNOWN
 
 
@@ -366,7 +336,7 @@ def test_fault_matrix(fake: FakeFacebook, adapter: FacebookAdapter, case: Case) 
 
 
 def test_connection_refused_is_transient(fake: FakeFacebook) -> None:
-    a = make_adapter(closed_port_url(), fake.page_id, fake.token)
+    a = make_adapter(closed_url(), fake.page_id, fake.token)
     with pytest.raises(TransientError) as err:
         a.publish(rendered(), "k")
     assert type(err.value) is TransientError
@@ -447,10 +417,8 @@ def test_tokens_never_leak_through_the_fault_matrix(tmp_path: Path) -> None:
     # Characters that URL-encoding changes, so encoded forms are checked too.
     canary = "EAAcanary" + secrets.token_urlsafe(48) + "+/="
     register_secret(canary)  # as load_settings does for every token it loads
-    stream = io.StringIO()
-    handler = configure_logging("DEBUG", stream=stream)
     seen: list[str] = []
-    try:
+    with captured_log() as stream:
         for case in CASES:
             fake = FakeFacebook()
             fake.start()
@@ -458,13 +426,10 @@ def test_tokens_never_leak_through_the_fault_matrix(tmp_path: Path) -> None:
                 seen += exercise(fake, canary, case, tmp_path)
             finally:
                 fake.stop()
-        gone = make_adapter(closed_port_url(), "104857600123456", canary)
+        gone = make_adapter(closed_url(), "104857600123456", canary)
         with pytest.raises(TransientError) as err:
             gone.publish(rendered(), "k")
         seen += [str(err.value), repr(err.value), repr(gone)]
-    finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(logging.WARNING)
     log_text = stream.getvalue()
     assert "/feed" in log_text and "urllib3" in log_text  # the DEBUG lines were captured
     assert "Malformed access token ***" in "".join(seen)  # the echoing error did reach us

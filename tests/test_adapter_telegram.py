@@ -6,14 +6,8 @@ format and error shapes, so these tests show what the operator would see from th
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import logging
 import secrets
-import socket
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,12 +25,13 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.logsetup import configure_logging
 from publisher.models import MediaItem, ReconcileStatus, Rendered
 from publisher.redact import register_secret
 from publisher.settings import HttpTimeouts, TelegramSettings, load_settings
 from tests.fakes.base import Fault
 from tests.fakes.telegram import FakeChat, FakeTelegram
+from tests.helpers import captured_log, closed_url
+from tests.media import png_file
 
 TOKEN = "123456789:TEST-bot-token-for-the-fake"
 CHANNEL = "@library_news"
@@ -46,23 +41,9 @@ READ_TIMEOUT = 0.3
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def png_bytes(shade: int = 0) -> bytes:
-    """A valid 1x1 PNG; ``shade`` changes the pixel so that every image differs."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(bytes([0, shade % 256, 80, 160]))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-
-
 def image(tmp_path: Path, name: str, shade: int = 0) -> MediaItem:
-    data = png_bytes(shade)
-    path = tmp_path / f"{hashlib.sha256(data).hexdigest()}.png"
-    path.write_bytes(data)
-    return MediaItem(name, path, hashlib.sha256(data).hexdigest(), "image/png", len(data))
+    """A PNG whose post-given ``name`` differs from its file's: the upload must carry ``name``."""
+    return png_file(tmp_path / f"shade{shade}.png", shade, name=name)
 
 
 def rendered(
@@ -79,13 +60,6 @@ def settings(url: str, token: str = TOKEN, chat_id: str = CHANNEL) -> TelegramSe
         chat_id=chat_id,
         timeouts=HttpTimeouts(connect=0.5, read=READ_TIMEOUT, total=5),
     )
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -379,7 +353,7 @@ def test_fault_matrix(
 
 
 def test_connection_refused_is_transient_nothing_sent() -> None:
-    a = TelegramAdapter("telegram", settings(closed_port_url()))
+    a = TelegramAdapter("telegram", settings(closed_url()))
     with pytest.raises(TransientError) as caught:
         a.publish(rendered("текст"), "k")
     assert type(caught.value) is TransientError
@@ -392,10 +366,8 @@ def test_connection_refused_is_transient_nothing_sent() -> None:
 def test_canary_token_never_leaks(tmp_path: Path) -> None:
     canary = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(32)}"
     register_secret(canary)  # as load_settings does for every token it loads
-    log = io.StringIO()
-    handler = configure_logging("DEBUG", stream=log)
     seen: list[str] = []
-    try:
+    with captured_log() as log:
         with FakeTelegram(canary) as server:
             a = TelegramAdapter("telegram", settings(server.url, token=canary, chat_id="-1001234567890"))
             seen.append(repr(a))
@@ -411,13 +383,10 @@ def test_canary_token_never_leaks(tmp_path: Path) -> None:
             with pytest.raises(AuthError) as caught:
                 a.check()
             seen += [str(caught.value), repr(caught.value)]
-        refused = TelegramAdapter("telegram", settings(closed_port_url(), token=canary))
+        refused = TelegramAdapter("telegram", settings(closed_url(), token=canary))
         with pytest.raises(TransientError) as refused_error:
             refused.publish(rendered("текст"), "k")
         seen += [str(refused_error.value), repr(refused_error.value)]
-    finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(logging.WARNING)
     captured = log.getvalue()
     # The capture works: urllib3 logged the token-bearing paths, masked.
     assert "/bot***/sendMessage" in captured and "/bot***/sendMediaGroup" in captured

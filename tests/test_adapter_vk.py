@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import logging
 import secrets
-import socket
-import struct
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,12 +24,13 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.logsetup import configure_logging
 from publisher.models import MediaItem, ReconcileStatus, Rendered
 from publisher.redact import register_secret
 from publisher.settings import HttpTimeouts, VkSettings
 from tests.fakes.base import Fault
 from tests.fakes.vk import FakeVk
+from tests.helpers import captured_log, closed_url
+from tests.media import png_file
 
 TOKEN = "vk1.a.test-" + secrets.token_urlsafe(24)
 GROUP = 123
@@ -42,23 +38,6 @@ MENTION_TEXT = "Встреча в библиотеке с [club123|ФИТР БН
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def tiny_png(path: Path, seed: int = 0) -> MediaItem:
-    """A valid 1x1 PNG (its colour from ``seed``) as the composer would hand it over."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    pixel = bytes([0, seed % 256, 80, 160])
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(pixel))
-        + chunk(b"IEND", b"")
-    )
-    path.write_bytes(data)
-    return MediaItem(path.name, path, hashlib.sha256(data).hexdigest(), "image/png", len(data))
 
 
 def rendered(text: str = MENTION_TEXT, media: tuple[MediaItem, ...] = ()) -> Rendered:
@@ -96,12 +75,6 @@ def adapter(fake: FakeVk) -> Iterator[VkAdapter]:
     a.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # --- publishing ----------------------------------------------------------------------------------
 
 
@@ -126,7 +99,7 @@ def test_text_post_lands_on_the_community_wall_with_mentions_verbatim(
 def test_post_with_one_image_uploads_it_and_attaches_it(
     fake: FakeVk, adapter: VkAdapter, tmp_path: Path
 ) -> None:
-    image = tiny_png(tmp_path / "poster.png")
+    image = png_file(tmp_path / "poster.png")
 
     adapter.publish(rendered(media=(image,)), "key-img-1")
 
@@ -141,7 +114,7 @@ def test_post_with_one_image_uploads_it_and_attaches_it(
 def test_post_with_several_images_keeps_their_order_without_pacing_sleeps(
     fake: FakeVk, adapter: VkAdapter, tmp_path: Path
 ) -> None:
-    images = tuple(tiny_png(tmp_path / f"p{i}.png", seed=i) for i in range(4))
+    images = tuple(png_file(tmp_path / f"p{i}.png", seed=i) for i in range(4))
 
     started = time.monotonic()
     adapter.publish(rendered(media=images), "key-img-4")
@@ -154,7 +127,7 @@ def test_post_with_several_images_keeps_their_order_without_pacing_sleeps(
 
 
 def test_link_is_attached_after_the_photos(fake: FakeVk, adapter: VkAdapter, tmp_path: Path) -> None:
-    image = tiny_png(tmp_path / "a.png")
+    image = png_file(tmp_path / "a.png")
     post = Rendered("vk", "vk", "Новинки", 7, 16000, media=(image,), link="https://library.bntu.by/new")
 
     adapter.publish(post, "key-link")
@@ -166,7 +139,7 @@ def test_link_is_attached_after_the_photos(fake: FakeVk, adapter: VkAdapter, tmp
 def test_more_than_ten_images_is_rejected_before_any_call(
     fake: FakeVk, adapter: VkAdapter, tmp_path: Path
 ) -> None:
-    image = tiny_png(tmp_path / "a.png")
+    image = png_file(tmp_path / "a.png")
     with pytest.raises(ContentRejected, match="at most 10"):
         adapter.publish(rendered(media=(image,) * 11), "key-11")
     assert fake.requests == []
@@ -332,7 +305,7 @@ CASES = [
 
 def run_case(case: Case, fake: FakeVk, tmp_path: Path, token: str = TOKEN) -> PublishError | None:
     case.arrange(fake)
-    media = (tiny_png(tmp_path / "c.png"),) if case.with_image else ()
+    media = (png_file(tmp_path / "c.png"),) if case.with_image else ()
     adapter = make_adapter(fake.url, token=token)
     try:
         result = adapter.publish(rendered(media=media), f"key-{case.name}")
@@ -372,7 +345,7 @@ def test_messages_tell_the_operator_what_to_do(fake: FakeVk, tmp_path: Path) -> 
 
 
 def test_connection_refused_is_transient() -> None:
-    adapter = make_adapter(f"http://127.0.0.1:{closed_port()}")
+    adapter = make_adapter(closed_url())
     with pytest.raises(TransientError) as info:
         adapter.publish(rendered(), "key-refused")
     assert type(info.value) is TransientError
@@ -382,19 +355,12 @@ def test_connection_refused_is_transient() -> None:
 
 
 @pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    handler = configure_logging("DEBUG", stream=stream)
-    try:
+def debug_log() -> Iterator[io.StringIO]:
+    with captured_log() as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
-def test_canary_token_never_leaks(captured_log: io.StringIO, tmp_path: Path) -> None:
+def test_canary_token_never_leaks(debug_log: io.StringIO, tmp_path: Path) -> None:
     canary = "vk1.a.canary/" + secrets.token_urlsafe(40) + "+="
     register_secret(canary)  # as load_settings does for every token
     forms = {canary, quote(canary, safe=""), quote_plus(canary), quote(canary)}
@@ -411,7 +377,7 @@ def test_canary_token_never_leaks(captured_log: io.StringIO, tmp_path: Path) -> 
         server.reset()
         adapter = make_adapter(server.url, token=canary)
         seen += [repr(adapter), adapter.describe(), repr(adapter.check())]
-        result = adapter.publish(rendered(media=(tiny_png(tmp_path / "s.png"),)), "key-canary-ok")
+        result = adapter.publish(rendered(media=(png_file(tmp_path / "s.png"),)), "key-canary-ok")
         seen += [repr(result), result.excerpt]
         # VK echoes the token in request_params of an error (error 100 here): it must not come through.
         server.vk_error(100)
@@ -421,7 +387,7 @@ def test_canary_token_never_leaks(captured_log: io.StringIO, tmp_path: Path) -> 
         adapter.close()
     finally:
         server.stop()
-    log = captured_log.getvalue()
+    log = debug_log.getvalue()
     assert "wall.post" in log or "/method/" in log  # urllib3 DEBUG lines were captured
     for text in [*seen, log]:
         for form in forms:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import os
-import socket
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,12 +28,13 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.logsetup import configure_logging
 from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered
 from publisher.redact import register_secret
 from publisher.settings import HttpTimeouts, XSettings
 from tests.fakes.base import Fault
 from tests.fakes.x import ME, TIMELINE, TWEETS, UPLOAD, FakeX
+from tests.helpers import captured_log, closed_url
+from tests.media import png_file
 
 USER_ID = "1580000000000000001"
 READ_TIMEOUT = 0.5
@@ -97,22 +94,8 @@ def adapter(fake: FakeX, creds: Creds) -> Iterator[XAdapter]:
     a.close()
 
 
-def png_bytes(seed: int = 0) -> bytes:
-    """A valid 1x1 PNG (the seed changes the pixel so files differ)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixel = zlib.compress(bytes([0, seed % 256, 100, 200]))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixel) + chunk(b"IEND", b"")
-
-
 def image(tmp_path: Path, n: int = 0, mime: str = "image/png") -> MediaItem:
-    data = png_bytes(n)
-    path = tmp_path / f"photo{n}.png"
-    path.write_bytes(data)
-    return MediaItem(name=path.name, path=path, sha256=f"{n:064x}", mime=mime, size=len(data))
+    return png_file(tmp_path / f"photo{n}.png", n, mime=mime)
 
 
 def rendered(text: str, media: tuple[MediaItem, ...] = (), link: str | None = None) -> Rendered:
@@ -391,10 +374,7 @@ def test_daily_cap_reports_the_account_scope(adapter: XAdapter, fake: FakeX) -> 
 
 
 def test_connection_refused_is_transient(creds: Creds) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    adapter = make_adapter(f"http://127.0.0.1:{port}", creds)
+    adapter = make_adapter(closed_url(), creds)
     with pytest.raises(TransientError) as info:
         adapter.publish(rendered("Пост"), "k")
     assert type(info.value) is TransientError
@@ -405,13 +385,8 @@ def test_connection_refused_is_transient(creds: Creds) -> None:
 
 @pytest.fixture
 def debug_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    handler = configure_logging("DEBUG", stream=stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with captured_log() as stream:
+        yield stream
 
 
 def test_no_secret_leaks_through_the_fault_matrix(

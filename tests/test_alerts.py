@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import socket
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -17,10 +15,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from publisher.alerts import Alerter, Incident, NullAlerter, format_alert, make_alerter
-from publisher.logsetup import configure_logging
 from publisher.settings import Settings
 from tests.fakes.base import Fault
 from tests.fakes.telegram import FakeChat, FakeTelegram
+from tests.helpers import captured_log, free_port
 
 TEAM_CHAT = -1009876543210
 ALERT_TOKEN = "987654321:ALERTS-bot-token-for-the-fake"
@@ -36,13 +34,6 @@ FAILED = Incident(
     post_id=12,
     delivery_id=34,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Sink:
@@ -91,14 +82,8 @@ def telegram() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def log_text() -> Iterator[StringIO]:
-    """Our real logging setup at DEBUG (urllib3 then logs request paths) writing into a buffer."""
-    root = logging.getLogger()
-    level = root.level
-    stream = StringIO()
-    handler = configure_logging("DEBUG", stream=stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with captured_log() as stream:
+        yield stream
 
 
 def make_settings(telegram: FakeTelegram | None, smtp_port: int | None, **alerts: Any) -> Settings:

@@ -25,7 +25,8 @@ from tests.fakes.base import FakeServer, Fault
 from tests.fakes.facebook import FEED_PATH, PHOTOS_PATH
 from tests.fakes.vk import FakeVk
 from tests.fakes.x import TWEETS, UPLOAD
-from tests.fault_world import BASE, NETWORKS, RECONCILE, SHARED_CREDS, Creds, World, closed_url, start_fakes
+from tests.fault_world import BASE, NETWORKS, RECONCILE, SHARED_CREDS, Creds, World, start_fakes
+from tests.helpers import closed_url
 
 Inject = Callable[[Any], datetime | None]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import uuid
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.logsetup import configure_logging
 from publisher.sdnotify import Notifier
+from tests.helpers import captured_log
 
 
 def _receive(sock: socket.socket) -> str:
@@ -23,14 +22,8 @@ def _receive(sock: socket.socket) -> str:
 
 @pytest.fixture
 def log_text() -> Iterator[StringIO]:
-    """Our real logging setup writing into a buffer; the root logger is restored afterwards."""
-    root = logging.getLogger()
-    level = root.level
-    stream = StringIO()
-    handler = configure_logging("DEBUG", stream=stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with captured_log() as stream:
+        yield stream
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ service wrote, ``publisher log --json`` and the other CLI outputs, or the repr o
 
 from __future__ import annotations
 
-import logging
 import re
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from io import StringIO
@@ -32,7 +30,6 @@ from publisher.alerts import Alerter, Incident
 from publisher.directory import Directory
 from publisher.errors import PublishError
 from publisher.incidents import Incidents
-from publisher.logsetup import configure_logging
 from publisher.queue.inbox import Inbox
 from publisher.queue.intake import Intake
 from publisher.queue.store import Store
@@ -43,6 +40,7 @@ from tests.fakes.facebook import FEED_PATH
 from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fakes.x import TWEETS
 from tests.fault_world import GROUP, NETWORKS, X_USER, Creds, World, canary, start_fakes
+from tests.helpers import captured_log, free_port
 
 TEAM_CHAT = -1009876543210
 
@@ -110,9 +108,7 @@ def smtp_password() -> str:
 
 @pytest.fixture
 def sink(smtp_password: str) -> Iterator[tuple[Sink, int]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     sink = Sink(smtp_password)
     controller = Controller(
         sink, hostname="127.0.0.1", port=port, authenticator=sink.authenticate, auth_require_tls=False
@@ -124,13 +120,8 @@ def sink(smtp_password: str) -> Iterator[tuple[Sink, int]]:
 
 @pytest.fixture
 def log_text() -> Iterator[StringIO]:
-    root = logging.getLogger()
-    level = root.level
-    stream = StringIO()
-    handler = configure_logging("DEBUG", stream=stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with captured_log() as stream:
+        yield stream
 
 
 def environment(

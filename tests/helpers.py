@@ -1,0 +1,41 @@
+"""Scaffolding shared by the suites: loopback ports where nothing listens, and our log in a buffer."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from io import StringIO
+
+from publisher.logsetup import configure_logging
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago: for a test server to bind, or to be refused on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def closed_url() -> str:
+    """An address where nothing listens: connections are refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextmanager
+def captured_log(level: str = "DEBUG") -> Iterator[StringIO]:
+    """Our real logging setup writing into a buffer (at DEBUG urllib3 logs request paths too).
+
+    The root logger's handler and level are restored afterwards, so other tests log as before.
+    """
+    root = logging.getLogger()
+    saved = root.level
+    stream = StringIO()
+    handler = configure_logging(level, stream=stream)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved)
