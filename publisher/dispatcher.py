@@ -30,7 +30,7 @@ from publisher.adapters import Adapter, build_adapter
 from publisher.alerts import IncidentKind
 from publisher.crashpoints import crashpoint
 from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.models import DeliveryState, Post, ReconcileStatus, Rendered, network_of
+from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, network_of
 from publisher.queue.store import Claim, Store
 from publisher.redact import scrub
 from publisher.retry import Action, Decision, RetryPolicy
@@ -393,27 +393,21 @@ class Dispatcher:
             self.store.hold_target(d.target, message, now)
             self.store.release(d.id, attempt, now, f"target paused: {message}", error=message)
             self.stats.released += 1
-            self.incidents.report(
-                f"paused:{d.target}",
+            self._incident(
                 "paused",
+                d,
                 f"{d.target} paused",
                 f"{message}. Queued posts wait; after fixing it run: publisher resume {d.target}",
-                target=d.target,
-                post_id=d.post_id,
-                delivery_id=d.id,
             )
             return True
         if decision.action is Action.FAIL:
             self.store.record_failed(d.id, attempt, now, message, detail)
             self.stats.failed += 1
-            self.incidents.report(
-                f"failed:{d.id}",
+            self._incident(
                 "failed",
+                d,
                 f"delivery {d.id} to {d.target} failed",
                 f"post {d.post_id} ({post.source_name}): {message}. Fix and run: publisher retry {d.id}",
-                target=d.target,
-                post_id=d.post_id,
-                delivery_id=d.id,
             )
             return False
         # IN_DOUBT
@@ -421,15 +415,12 @@ class Dispatcher:
             d.id, attempt, now, message, reconcile_at=decision.not_before, detail=detail
         )
         self.stats.in_doubt += 1
-        self.incidents.report(
-            f"in_doubt:{d.id}",
+        self._incident(
             "in_doubt",
+            d,
             f"delivery {d.id} to {d.target} is in doubt",
             f"post {d.post_id} ({post.source_name}) may or may not be published: {message}. "
             f"Check the account, then run: publisher resolve {d.id} --published-as URL | --not-published",
-            target=d.target,
-            post_id=d.post_id,
-            delivery_id=d.id,
         )
         return False
 
@@ -442,25 +433,19 @@ class Dispatcher:
         reaped = self.store.reap_expired_leases(now, reconcile_at=reconcile_at)
         for d in reaped:
             if d.state is DeliveryState.IN_DOUBT:
-                self.incidents.report(
-                    f"in_doubt:{d.id}",
+                self._incident(
                     "in_doubt",
+                    d,
                     f"delivery {d.id} to {d.target} is in doubt",
                     f"the publishing process stopped during the network call. Run: publisher resolve {d.id} ...",
-                    target=d.target,
-                    post_id=d.post_id,
-                    delivery_id=d.id,
                 )
         expired = self.store.expire_overdue(now)
         for d in expired:
-            self.incidents.report(
-                f"failed:{d.id}",
+            self._incident(
                 "failed",
+                d,
                 f"delivery {d.id} to {d.target} expired",
                 d.last_error or "expired",
-                target=d.target,
-                post_id=d.post_id,
-                delivery_id=d.id,
             )
         return len(reaped) + len(expired)
 
@@ -518,6 +503,11 @@ class Dispatcher:
             return True
         first = sends[0].time
         return (self.clock() - first).total_seconds() < adapter.dedup_window_seconds
+
+    def _incident(self, kind: IncidentKind, d: Delivery, title: str, text: str) -> None:
+        """Report once per incident: a paused target is one incident, a failed delivery is one each."""
+        key = f"{kind}:{d.target}" if kind == "paused" else f"{kind}:{d.id}"
+        self.incidents.report(key, kind, title, text, target=d.target, post_id=d.post_id, delivery_id=d.id)
 
     def _checks(self, delivery_id: int) -> int:
         return len(self.store.events(delivery_id=delivery_id, status="in_doubt_checked"))
