@@ -24,12 +24,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from publisher.adapters import Adapter, build_adapter
+from publisher.adapters import Adapter
+from publisher.adapters.pool import AdapterPool
 from publisher.alerts import IncidentKind
 from publisher.crashpoints import crashpoint
 from publisher.errors import ConfigurationError, InputError, PublisherError
+from publisher.incidents import IncidentSink, LogIncidents
 from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, network_of
 from publisher.queue.store import Claim, Store
 from publisher.redact import scrub
@@ -43,54 +45,6 @@ Renderer = Callable[[Post, str], Rendered]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class IncidentSink(Protocol):
-    """Where the dispatcher reports what an operator must see (see publisher/incidents.py)."""
-
-    def report(
-        self,
-        key: str,
-        kind: IncidentKind,
-        title: str,
-        text: str,
-        *,
-        target: str | None = None,
-        post_id: int | None = None,
-        delivery_id: int | None = None,
-    ) -> None: ...
-
-
-class LogIncidents:
-    """Incident sink that only logs: used when no alert channel is configured and in tests."""
-
-    def report(self, key: str, kind: IncidentKind, title: str, text: str, **ids: Any) -> None:
-        log.warning("%s: %s", title, text, extra={"event": f"incident_{kind}", "target": ids.get("target")})
-
-
-class AdapterPool:
-    """One adapter per target, built on first use and kept (HTTP keep-alive, cached lookups)."""
-
-    def __init__(
-        self, settings: Settings, factory: Callable[[Settings, str], Adapter] = build_adapter
-    ) -> None:
-        self.settings = settings
-        self.factory = factory
-        self._adapters: dict[str, Adapter] = {}
-        self._lock = threading.Lock()
-
-    def get(self, target: str) -> Adapter:
-        with self._lock:
-            if target not in self._adapters:
-                self._adapters[target] = self.factory(self.settings, target)
-            return self._adapters[target]
-
-    def reset(self, settings: Settings | None = None) -> None:
-        """Forget the adapters (a lane may still be using one: it is not closed under its feet)."""
-        with self._lock:
-            self._adapters.clear()
-            if settings is not None:
-                self.settings = settings
 
 
 @dataclass

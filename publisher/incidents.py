@@ -11,12 +11,35 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from publisher.alerts import Alerter, Incident, IncidentKind
 from publisher.queue.store import Store
 
 log = logging.getLogger("publisher.incidents")
+
+
+class IncidentSink(Protocol):
+    """Where the dispatcher reports what an operator must see (``Incidents`` below, or ``LogIncidents``)."""
+
+    def report(
+        self,
+        key: str,
+        kind: IncidentKind,
+        title: str,
+        text: str,
+        *,
+        target: str | None = None,
+        post_id: int | None = None,
+        delivery_id: int | None = None,
+    ) -> None: ...
+
+
+class LogIncidents:
+    """Incident sink that only logs: used when no alert channel is configured and in tests."""
+
+    def report(self, key: str, kind: IncidentKind, title: str, text: str, **ids: Any) -> None:
+        log.warning("%s: %s", title, text, extra={"event": f"incident_{kind}", "target": ids.get("target")})
 
 
 class Incidents:

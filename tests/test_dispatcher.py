@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import pytest
 
 from publisher.adapters.base import Adapter
-from publisher.dispatcher import AdapterPool, Dispatcher
+from publisher.adapters.pool import AdapterPool
+from publisher.dispatcher import Dispatcher
 from publisher.errors import AuthError, ContentRejected, InDoubtError, RateLimited, TransientError
 from publisher.incidents import Incidents
 from publisher.models import (
