@@ -374,7 +374,8 @@ class Dispatcher:
             d,
             f"delivery {d.id} to {d.target} is in doubt",
             f"post {d.post_id} ({post.source_name}) may or may not be published: {message}. "
-            f"Check the account, then run: publisher resolve {d.id} --published-as URL | --not-published",
+            f"Check the account: if it is there, run publisher resolve {d.id} --published-as URL; "
+            f"if not, publisher retry {d.id} --yes (or resolve {d.id} --not-published to drop it)",
         )
         return False
 
