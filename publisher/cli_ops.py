@@ -138,9 +138,16 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         ):
             print("not retried (use --yes to confirm without a prompt)", file=sys.stderr)
             return FAILURE
-    done = store.retry(args.id, datetime.now(UTC), actor())
+    now = datetime.now(UTC)
+    done = store.retry(args.id, now, actor())
+    _close_incidents(store, done.id, now)  # a new failure of this delivery is a new incident: alert again
     print(f"delivery {done.id} to {done.target} is queued again")
     return OK
+
+
+def _close_incidents(store: Any, delivery_id: int, now: datetime) -> None:
+    for kind in ("failed", "in_doubt"):
+        store.close_incident(f"{kind}:{delivery_id}", now)
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,7 +162,9 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     if args.published_as:
         value = args.published_as
         ref = RemoteRef(value.rstrip("/").rsplit("/", 1)[-1], value) if "://" in value else RemoteRef(value)
-    done = store.resolve(args.id, datetime.now(UTC), published_as=ref, actor=actor())
+    now = datetime.now(UTC)
+    done = store.resolve(args.id, now, published_as=ref, actor=actor())
+    _close_incidents(store, done.id, now)
     print(f"delivery {done.id} to {done.target}: {done.state.value}")
     return OK
 

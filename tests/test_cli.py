@@ -86,8 +86,12 @@ def test_queue_lists_unfinished_and_show_tells_the_history(
 
 
 def test_retry_cancel_resolve(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(UTC)
+    assert queue.open_incident("failed:2", now) and queue.open_incident("in_doubt:3", now)
     assert main(["retry", "2"]) == 0
     assert queue.get_delivery(2).state is S.QUEUED  # type: ignore[union-attr]
+    # The incident is closed: if the retried delivery fails again, the team is alerted again.
+    assert queue.open_incident("failed:2", now) is True
     # An in-doubt delivery is not re-sent without confirmation (no terminal here to ask).
     assert main(["retry", "3"]) == 1
     assert "may already be published" in capsys.readouterr().err
