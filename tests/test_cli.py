@@ -104,6 +104,7 @@ def test_retry_cancel_resolve(queue: Store, capsys: pytest.CaptureFixture[str]) 
         and d.remote_id == "42"
         and d.remote_url == "https://t.me/library_news/42"
     )
+    assert queue.open_incident("in_doubt:3", now) is True  # settled: its incident was closed
     assert main(["cancel", "2"]) == 0
     assert queue.get_delivery(2).state is S.CANCELLED  # type: ignore[union-attr]
     assert main(["cancel", "1"]) == 1  # already published
