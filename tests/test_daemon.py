@@ -136,6 +136,8 @@ def test_not_sent_before_publish_at_and_promptly_after(tmp_path: Path) -> None:
             arrived = datetime.now(UTC)
             lag = (arrived - due).total_seconds()
             store = open_store(tmp_path)
+            # The fake has answered; the daemon commits the result a moment later.
+            assert wait_for(lambda: len(store.events(status="published")) == 1, timeout=10), daemon.output
             (published,) = store.events(status="published")
             (claimed,) = store.events(status="publishing")
             assert claimed.time >= due, f"claimed {claimed.time} before due {due}"
