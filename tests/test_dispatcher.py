@@ -308,7 +308,7 @@ def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Stor
     Dispatcher(store, settings, render, adapters=pool, clock=clock).run_until_idle()
     gaps = [b - a for a, b in zip(stamps["telegram"], stamps["telegram"][1:], strict=False)]
     # Slots are 0.1 s apart; each publish happens a few ms into its slot.
-    assert len(stamps["telegram"]) == 4 and all(g >= 0.07 for g in gaps) and sum(gaps) >= 0.28, gaps
+    assert len(stamps["telegram"]) == 4 and all(g >= 0.05 for g in gaps) and sum(gaps) >= 0.25, gaps
     assert stamps["vk"][-1] - stamps["vk"][0] < stamps["telegram"][-1] - stamps["telegram"][0]
     assert all(d.state is S.PUBLISHED for d in store.deliveries())
 
