@@ -20,8 +20,8 @@ run: $(STAMP)
 	PUBLISHER_DIRECTORY_FILE=$${PUBLISHER_DIRECTORY_FILE:-directory.example.yaml} $(BIN)/publisher run --dry-run
 
 lint: $(STAMP)
-	$(BIN)/ruff check publisher tests
-	$(BIN)/ruff format --check publisher tests
+	$(BIN)/ruff check publisher tests benchmarks
+	$(BIN)/ruff format --check publisher tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -33,10 +33,10 @@ test: lint typecheck unit
 
 # The long crash-safety variant (>= 500 kill points).
 crash-test: $(STAMP)
-	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -s tests/test_crash.py
+	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -s tests/acceptance/test_crash.py
 
 bench: $(STAMP)
-	$(BIN)/python -m publisher.bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

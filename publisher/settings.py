@@ -3,7 +3,7 @@
 Environment variables use the prefix ``PUBLISHER_`` and ``__`` between nested names, for example
 ``PUBLISHER_VK__ACCESS_TOKEN``. A named extra account of a network is configured the same way under
 ``ACCOUNTS__<NAME>__``: ``PUBLISHER_VK__ACCOUNTS__BNTU__GROUP_ID=123`` makes the target ``vk:bntu``.
-Tokens are ``SecretStr`` and are registered with :mod:`publisher.redact` as soon as they are loaded.
+Tokens are ``SecretStr`` and are registered with :mod:`publisher.ops.redact` as soon as they are loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from publisher.errors import ConfigurationError
 from publisher.models import NETWORKS, network_of
-from publisher.redact import register_secret
+from publisher.ops.redact import register_secret
 
 ENV_PREFIX = "PUBLISHER_"
 DEFAULT_SETTINGS_FILE = Path("settings.env")

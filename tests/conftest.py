@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from publisher.queue.store import Store
+from publisher.store import Store
 
 POSTGRES_ENV = "PUBLISHER_TEST_POSTGRES_URL"
 

@@ -2,8 +2,8 @@
 
 ``start_fakes`` runs the four fakes with one set of credentials (``Creds``); ``World`` holds a store, a
 controllable clock and a Dispatcher whose backoff is exact (jitter fixed), points every network at its
-fake with short timeouts, and records the alerts the dispatcher raises. Used by tests/test_fault_matrix.py
-and tests/test_secrets_e2e.py.
+fake with short timeouts, and records the alerts the dispatcher raises. Used by tests/integration/test_fault_matrix.py
+and tests/integration/test_secrets_e2e.py.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.compose import render
-from publisher.directory import Directory
-from publisher.dispatcher import Dispatcher
+from publisher.compose.composer import render
+from publisher.compose.directory import Directory
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.dispatch.retry import RetryPolicy
 from publisher.models import Delivery, MediaItem, Post, Rendered
-from publisher.queue.store import Store
-from publisher.retry import RetryPolicy
 from publisher.settings import Settings
+from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes.base import FakeServer
 from tests.fakes.facebook import FakeFacebook

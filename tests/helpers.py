@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from io import StringIO
 
-from publisher.logsetup import configure_logging
+from publisher.ops.logsetup import configure_logging
 
 
 def free_port() -> int:

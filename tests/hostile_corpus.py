@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from publisher.intake.postfile import parse_post_file
 from publisher.models import Post
-from publisher.queue.postfile import parse_post_file
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"jpeg-body" * 10
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"png-body" * 10
@@ -30,7 +30,7 @@ MAX_MEDIA = 1_000_000
 
 
 class StubDirectory:
-    """Stands in for publisher.directory.Directory: only the two look-ups the parser needs."""
+    """Stands in for publisher.compose.directory.Directory: only the two look-ups the parser needs."""
 
     rubrics = frozenset({"древняядичь", "kino"})
     entities = frozenset({"fitr", "bntu"})

@@ -31,7 +31,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, Protocol
 
 from publisher.errors import InDoubtError, PublishError, TransientError
 from publisher.models import AccountInfo, PublishResult, ReconcileResult, ReconcileStatus, Rendered
-from publisher.redact import scrub
+from publisher.ops.redact import scrub
 from publisher.settings import HttpTimeouts, NetworkSettings
 
 

@@ -62,7 +62,7 @@ from publisher.models import (
     RemoteRef,
     Rendered,
 )
-from publisher.redact import register_secret, scrub
+from publisher.ops.redact import register_secret, scrub
 from publisher.settings import FacebookSettings, NetworkSettings
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from publisher.errors import (
     TransientError,
 )
 from publisher.models import AccountInfo, PublishResult, ReconcileResult, ReconcileStatus, Rendered
-from publisher.redact import register_secret, scrub
+from publisher.ops.redact import register_secret, scrub
 from publisher.settings import NetworkSettings, TelegramSettings
 
 #: Descriptions of a 400 that mean "this bot cannot post to this chat" rather than "bad content":

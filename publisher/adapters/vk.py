@@ -58,7 +58,7 @@ from publisher.models import (
     RemoteRef,
     Rendered,
 )
-from publisher.redact import register_secret, scrub
+from publisher.ops.redact import register_secret, scrub
 from publisher.settings import NetworkSettings, VkSettings
 
 #: vk-api 11.x hard-codes this origin (vk_api/vk_api.py, VkApi.method).

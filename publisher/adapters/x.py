@@ -58,7 +58,7 @@ from publisher.models import (
     RemoteRef,
     Rendered,
 )
-from publisher.redact import scrub
+from publisher.ops.redact import scrub
 from publisher.settings import NetworkSettings, XSettings
 
 #: tweepy 4.17 hard-codes this host (tweepy/client.py, BaseClient.request).

@@ -1,0 +1,233 @@
+"""The editors' and operators' commands. Exit codes: 0 success, 1 failure, 2 usage or invalid input.
+
+The parser, ``main`` and the editors' commands (run, enqueue, preview, migrate) live here; the operators'
+commands are in ``publisher.cli.operators`` and the output helpers in ``publisher.cli.format``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from publisher import __version__
+from publisher.cli.format import FAILURE, OK, USAGE, local
+from publisher.cli.operators import (
+    cmd_cancel,
+    cmd_check,
+    cmd_log,
+    cmd_pause,
+    cmd_queue,
+    cmd_resolve,
+    cmd_resume,
+    cmd_retry,
+    cmd_show,
+    cmd_status,
+    open_store,
+)
+from publisher.errors import ConfigurationError, InputError, PublisherError, StoreError
+from publisher.models import DeliveryState
+from publisher.ops.logsetup import configure_logging
+from publisher.settings import Settings, load_settings
+
+# --- editors' commands ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.dispatch.daemon import run_daemon
+
+    return run_daemon(settings, once=args.once, settings_file=args.settings, overrides=args.overrides)
+
+
+def _intake(settings: Settings, with_store: bool) -> Any:
+    from publisher.dispatch.daemon import DirectoryHolder
+    from publisher.intake.accept import Intake
+
+    return Intake(
+        open_store(settings) if with_store else None, settings, DirectoryHolder(settings.directory_file)
+    )
+
+
+def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    intake = _intake(settings, with_store=True)
+    status = OK
+    for name in args.files:
+        path = Path(name)
+        try:
+            post_id, created, _post = intake.accept(path)
+        except InputError as exc:
+            print(f"rejected: {exc}", file=sys.stderr)
+            status = USAGE
+            continue
+        note = "" if created else " (already queued: same content)"
+        print(f"{path.name}: post {post_id}{note}")
+        for d in intake.store.deliveries(post_id=post_id):
+            print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")
+    return status
+
+
+def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    intake = _intake(settings, with_store=False)
+    try:
+        _post, renders = intake.parse(Path(args.file))
+    except InputError as exc:
+        print(f"rejected: {exc}", file=sys.stderr)
+        return USAGE
+    if args.json:
+        for r in renders:
+            print(json.dumps(r.as_dict(), ensure_ascii=False))
+        return OK
+    for r in renders:
+        print(f"=== {r.target}: {r.length}/{r.limit}" + (f", {len(r.media)} media" if r.media else ""))
+        print(r.text)
+        if r.hashtags:
+            print(f"--- hashtags: {' '.join('#' + h.lstrip('#') for h in r.hashtags)}")
+        if r.mentions:
+            print(f"--- mentions: {', '.join(r.mentions)}")
+        for w in r.warnings:
+            print(f"!!! {w}")
+        print()
+    return OK
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.store import Store
+
+    store = Store(settings.resolved_database_url, migrate=False)
+    applied = store.migrate()
+    print(
+        f"schema version {store.schema_version()}" + (f" (applied {applied})" if applied else " (up to date)")
+    )
+    return OK
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="publisher",
+        description="Scheduled publishing to VK, X, a Facebook Page and a Telegram channel.",
+        epilog="Settings come from PUBLISHER_* environment variables and the settings file; see settings.example.env.",
+    )
+    p.add_argument("--version", action="version", version=f"publisher {__version__}")
+    p.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="settings file (default: $PUBLISHER_SETTINGS_FILE or ./settings.env)",
+    )
+    p.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override PUBLISHER_LOG_LEVEL"
+    )
+    p.add_argument("--log-format", choices=["text", "json"], help="override PUBLISHER_LOG_FORMAT")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (drains the inbox and the queue on schedule)")
+    run.add_argument("--once", action="store_true", help="ingest, publish what is due now, and exit")
+    run.add_argument("--dry-run", action="store_true", help="render and record, but call no network")
+    run.set_defaults(func=cmd_run)
+
+    enq = sub.add_parser("enqueue", help="validate post files and add them to the queue")
+    enq.add_argument("files", nargs="+", metavar="FILE")
+    enq.set_defaults(func=cmd_enqueue)
+
+    pre = sub.add_parser("preview", help="show how a post file will look on each network, without queuing it")
+    pre.add_argument("file", metavar="FILE")
+    pre.add_argument("--json", action="store_true")
+    pre.set_defaults(func=cmd_preview)
+
+    q = sub.add_parser("queue", help="list deliveries that are not finished")
+    q.add_argument("--state", choices=[s.value for s in DeliveryState])
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_queue)
+
+    lg = sub.add_parser("log", help="the publish log: what went out, where, and what failed and why")
+    lg.add_argument("--since", metavar="WHEN", help="2h, 3d, today or a local date/time")
+    lg.add_argument("--target", metavar="T", help="vk, x, facebook, telegram or NET:ACCOUNT")
+    lg.add_argument("--status", metavar="S", help="published, failed, in_doubt, retry_wait, rejected, ...")
+    lg.add_argument("--post", type=int, metavar="ID")
+    lg.add_argument("--limit", type=int, metavar="N", help="only the last N events")
+    lg.add_argument("--json", action="store_true", help="one JSON object per line")
+    lg.set_defaults(func=cmd_log)
+
+    sh = sub.add_parser("show", help="one delivery with its whole history")
+    sh.add_argument("id", type=int)
+    sh.set_defaults(func=cmd_show)
+
+    rt = sub.add_parser("retry", help="put a failed or in-doubt delivery back in the queue")
+    rt.add_argument("id", type=int)
+    rt.add_argument("--yes", action="store_true", help="confirm re-sending an in-doubt delivery")
+    rt.set_defaults(func=cmd_retry)
+
+    cn = sub.add_parser("cancel", help="cancel a delivery that is not published")
+    cn.add_argument("id", type=int)
+    cn.set_defaults(func=cmd_cancel)
+
+    rs = sub.add_parser("resolve", help="settle an in-doubt delivery after checking the network")
+    rs.add_argument("id", type=int)
+    how = rs.add_mutually_exclusive_group(required=True)
+    how.add_argument("--published-as", metavar="URL_OR_ID", help="it is on the network: its URL or id")
+    how.add_argument(
+        "--not-published", action="store_true", help="it is not there (it will not be sent again)"
+    )
+    rs.set_defaults(func=cmd_resolve)
+
+    pa = sub.add_parser("pause", help="stop publishing to a target until resumed")
+    pa.add_argument("target")
+    pa.add_argument("--reason")
+    pa.set_defaults(func=cmd_pause)
+
+    re_ = sub.add_parser("resume", help="resume a paused target")
+    re_.add_argument("target")
+    re_.set_defaults(func=cmd_resume)
+
+    ck = sub.add_parser("check", help="prove each configured account works and may post")
+    ck.set_defaults(func=cmd_check)
+
+    st = sub.add_parser("status", help="is the daemon alive, what waits, what failed (exit 1 if not running)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    mg = sub.add_parser("migrate", help="create or upgrade the database schema")
+    mg.set_defaults(func=cmd_migrate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if getattr(args, "dry_run", False):
+        overrides["dry_run"] = True
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    if args.log_format:
+        overrides["log_format"] = args.log_format
+    try:
+        settings = load_settings(args.settings, **overrides)
+    except ConfigurationError as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return USAGE
+    args.overrides = overrides
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        result: int = args.func(args, settings)
+        return result
+    except InputError as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return USAGE
+    except (StoreError, ConfigurationError) as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return FAILURE
+    except PublisherError as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return FAILURE
+    except KeyboardInterrupt:
+        return FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The operators' commands: look at the queue and the log, settle deliveries, pause targets, check health."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from publisher.cli.format import (
+    FAILURE,
+    OK,
+    delivery_json,
+    event_json,
+    local,
+    one_line,
+    parse_when,
+    table,
+)
+from publisher.errors import InputError, PublisherError
+from publisher.models import DeliveryState, RemoteRef
+from publisher.settings import Settings
+
+UNFINISHED = [
+    DeliveryState.QUEUED,
+    DeliveryState.RETRY_WAIT,
+    DeliveryState.PUBLISHING,
+    DeliveryState.IN_DOUBT,
+]
+
+
+def open_store(settings: Settings) -> Any:
+    from publisher.store import Store
+
+    return Store(settings.resolved_database_url)
+
+
+def actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "operator"
+
+
+def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    states = [DeliveryState(args.state)] if args.state else UNFINISHED
+    rows = store.deliveries(states=states)
+    if args.json:
+        for d in rows:
+            print(json.dumps(delivery_json(d), ensure_ascii=False))
+        return OK
+    if not rows:
+        print("nothing waiting")
+        return OK
+    print(
+        table(
+            [
+                (
+                    d.id,
+                    d.post_id,
+                    d.target,
+                    d.state.value,
+                    local(settings, d.not_before or d.due_at),
+                    d.attempts,
+                    one_line(d.last_error, 50),
+                )
+                for d in rows
+            ],
+            ["ID", "POST", "TARGET", "STATE", "NEXT", "TRIES", "LAST ERROR"],
+        )
+    )
+    return OK
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    since = parse_when(args.since, settings, datetime.now(UTC)) if args.since else None
+    found = store.events(
+        since=since, target=args.target, status=args.status, post_id=args.post, limit=args.limit
+    )
+    if args.json:
+        for e in found:
+            print(json.dumps(event_json(e), ensure_ascii=False))
+        return OK
+    if not found:
+        print("no events")
+        return OK
+    rows = []
+    for e in found:
+        what = e.url or e.remote_id or e.error or ""
+        if e.detail.get("dry_run"):
+            what = "dry run: " + one_line(str(e.detail.get("text", "")), 50)
+        rows.append(
+            (local(settings, e.time), e.post_id, e.delivery_id, e.target, e.status, one_line(what, 80))
+        )
+    print(table(rows, ["TIME", "POST", "DELIVERY", "TARGET", "STATUS", "DETAIL"]))
+    return OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    d = store.get_delivery(args.id)
+    if d is None:
+        print(f"delivery {args.id} does not exist: see 'publisher queue' or 'publisher log'", file=sys.stderr)
+        return FAILURE
+    post = store.get_post(d.post_id)
+    print(f"delivery {d.id}: post {d.post_id} ({post.source_name if post else '?'}) to {d.target}")
+    print(f"  state     {d.state.value}   attempts {d.attempts}")
+    print(f"  due       {local(settings, d.due_at)}   next {local(settings, d.not_before)}")
+    if d.remote_id:
+        print(f"  remote    {d.remote_id}  {d.remote_url or ''}")
+    if d.last_error:
+        print(f"  error     {d.last_error}")
+    if d.rendered_text:
+        print("  text      " + d.rendered_text.replace("\n", "\n            "))
+    print("  history:")
+    for e in store.events(delivery_id=d.id):
+        extra = e.error or e.url or e.detail.get("reason") or ""
+        print(f"    {local(settings, e.time)}  {e.status:<16} {one_line(str(extra), 80)}")
+    return OK
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    d = store.get_delivery(args.id)
+    if d is not None and d.state is DeliveryState.IN_DOUBT and not args.yes:
+        print(
+            f"delivery {d.id} is in doubt: it may already be published on {d.target}. Check the account first;\n"
+            f"if it is there, run 'publisher resolve {d.id} --published-as URL' instead.",
+            file=sys.stderr,
+        )
+        if not sys.stdin.isatty() or input("Send it again anyway? [y/N] ").strip().lower() not in (
+            "y",
+            "yes",
+        ):
+            print("not retried (use --yes to confirm without a prompt)", file=sys.stderr)
+            return FAILURE
+    now = datetime.now(UTC)
+    done = store.retry(args.id, now, actor())
+    _close_incidents(store, done.id, now)  # a new failure of this delivery is a new incident: alert again
+    print(f"delivery {done.id} to {done.target} is queued again")
+    return OK
+
+
+def _close_incidents(store: Any, delivery_id: int, now: datetime) -> None:
+    for kind in ("failed", "in_doubt"):
+        store.close_incident(f"{kind}:{delivery_id}", now)
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    done = open_store(settings).cancel(args.id, datetime.now(UTC), actor())
+    print(f"delivery {done.id} to {done.target} cancelled")
+    return OK
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    ref = None
+    if args.published_as:
+        value = args.published_as
+        ref = RemoteRef(value.rstrip("/").rsplit("/", 1)[-1], value) if "://" in value else RemoteRef(value)
+    now = datetime.now(UTC)
+    done = store.resolve(args.id, now, published_as=ref, actor=actor())
+    _close_incidents(store, done.id, now)
+    print(f"delivery {done.id} to {done.target}: {done.state.value}")
+    return OK
+
+
+def cmd_pause(args: argparse.Namespace, settings: Settings) -> int:
+    _known_target(settings, args.target)
+    open_store(settings).hold_target(args.target, args.reason or f"paused by {actor()}", datetime.now(UTC))
+    print(f"{args.target} paused: its deliveries wait until 'publisher resume {args.target}'")
+    return OK
+
+
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    released = store.release_target(args.target, datetime.now(UTC), actor())
+    store.close_incident(f"paused:{args.target}", datetime.now(UTC))
+    print(f"{args.target} resumed" if released else f"{args.target} was not paused")
+    return OK
+
+
+def _known_target(settings: Settings, target: str) -> None:
+    if target not in settings.known_targets():
+        raise InputError(
+            "target", "", f"{target!r} is unknown", f"known targets: {', '.join(settings.known_targets())}"
+        )
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.adapters import build_adapter
+
+    status = OK
+    for target in settings.known_targets():
+        section = settings.target(target)
+        if not settings.is_dry_run(target) and section.credentials_missing() and ":" not in target:
+            print(f"{target:<14} not configured")
+            continue
+        try:
+            adapter = build_adapter(settings, target)
+            info = adapter.check()
+        except PublisherError as exc:
+            print(f"{target:<14} FAIL  {exc}")
+            status = FAILURE
+            continue
+        mark = "ok  " if info.can_post else "FAIL"
+        if not info.can_post:
+            status = FAILURE
+        print(f"{target:<14} {mark}  {info.account}" + (f" — {info.detail}" if info.detail else ""))
+    return status
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    now = datetime.now(UTC)
+    beats = store.heartbeats()
+    alive = [b for b in beats if b.stopped_at is None and (now - b.seen_at) < timedelta(seconds=60)]
+    counts = store.counts_by_state()
+    holds = store.holds(now)
+    next_due = store.next_due_at(now)
+    failures = store.events(status="failed", limit=5, newest_first=True)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "daemon_alive": bool(alive),
+                    "daemons": [
+                        {
+                            "id": b.daemon_id,
+                            "seen_at": b.seen_at.isoformat(),
+                            "stopped": b.stopped_at is not None,
+                            "status": b.status,
+                        }
+                        for b in beats
+                    ],
+                    "counts": counts,
+                    "holds": [
+                        {
+                            "target": h.target,
+                            "reason": h.reason,
+                            "since": h.since.isoformat(),
+                            "until": h.until.isoformat() if h.until else None,
+                        }
+                        for h in holds
+                    ],
+                    "next_due": next_due.isoformat() if next_due else None,
+                    "last_failures": [event_json(e) for e in failures],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return OK if alive else FAILURE
+    if alive:
+        print(
+            f"daemon: running ({', '.join(b.daemon_id for b in alive)}), last heartbeat {local(settings, alive[0].seen_at)}"
+        )
+    elif beats:
+        b = beats[0]
+        how = "stopped" if b.stopped_at else "NOT RESPONDING"
+        print(f"daemon: {how} (last seen {local(settings, b.seen_at)} on {b.host})")
+    else:
+        print("daemon: never started on this database")
+    print("deliveries: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for h in holds:
+        kind = "paused" if h.until is None else f"rate limited until {local(settings, h.until)}"
+        print(f"target {h.target}: {kind} — {one_line(h.reason, 80)}")
+    print(f"next due: {local(settings, next_due)}")
+    if failures:
+        print("last failures:")
+        for e in failures:
+            print(
+                f"  {local(settings, e.time)}  delivery {e.delivery_id} {e.target}: {one_line(e.error, 80)}"
+            )
+    return OK if alive else FAILURE

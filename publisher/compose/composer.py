@@ -1,0 +1,404 @@
+"""The composer: one post, written once by an editor, rewritten in each network's own syntax. Pure, no I/O.
+
+For every target it renders ``@key`` mentions (VK wiki links, X and Telegram ``@handles``, Facebook names),
+adds the ``mentions:`` the body does not already make on a closing line, appends hashtags (the post's own,
+the rubric's, the library's standard ones; de-duplicated against each other and the body), and measures the
+result the way the network does. Too long: drop optional hashtags (standard, then the post's own; never the
+rubric's), then fall back to the post's override text, then refuse with a message that says by how much.
+Rendering is idempotent: a rendered text fed back as the body comes out unchanged.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from publisher.compose.directory import (
+    Directory,
+    Entity,
+    HashtagError,
+    InputErrors,
+    combine_errors,
+    normalize_hashtag,
+)
+from publisher.errors import InputError
+from publisher.models import NETWORKS, Post, Rendered, network_of
+
+#: VK's wall.post documentation (https://dev.vk.com/method/wall.post) states no limit for ``message``;
+#: 16,384 characters is the figure community references and libraries use (e.g. the VK limits table at
+#: https://github.com/SevereCloud/vk-limits and VK clients that cap posts at 16384). Configurable per
+#: directory: ``networks.vk.max_length``.
+DEFAULT_VK_MAX_LENGTH = 16384
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    """What a network accepts in one post and how it counts text."""
+
+    network: str
+    title: str
+    limit: int
+    max_images: int
+    counting: str
+    #: the limit for a caption when the post carries media (Telegram), else ``limit`` applies
+    caption_limit: int | None = None
+    #: the network has no separate link field, so the composer writes ``post.link`` into the text
+    link_in_text: bool = False
+    parse_mode: str | None = None
+    #: the directory may raise the limit (VK's is not documented), not only lower it
+    limit_configurable: bool = False
+
+
+NETWORK_PROFILES: MappingProxyType[str, NetworkProfile] = MappingProxyType(
+    {
+        # VK: up to 10 attachments per wall post (https://dev.vk.com/method/wall.post, "attachments").
+        # Counted in UTF-16 code units, which is never less than the characters VK counts.
+        "vk": NetworkProfile("vk", "VK", DEFAULT_VK_MAX_LENGTH, 10, "characters", limit_configurable=True),
+        # X: 280 weighted characters as twitter-text counts them: URLs 23, emoji and CJK 2
+        # (https://docs.x.com/resources/fundamentals/counting-characters); up to 4 images per post.
+        "x": NetworkProfile(
+            "x", "X", 280, 4, "weighted characters (links 23, emoji and CJK 2)", link_in_text=True
+        ),
+        # Facebook: 63,206 characters per post; the Graph API documents no cap on attached_media, 10 keeps
+        # posts reviewable. https://developers.facebook.com/docs/graph-api/reference/page/feed/
+        "facebook": NetworkProfile("facebook", "Facebook", 63206, 10, "characters"),
+        # Telegram Bot API: sendMessage text 1-4096 and captions 0-1024 characters after entities parsing;
+        # sendMediaGroup takes 2-10 items. Entity offsets and lengths are in UTF-16 code units.
+        # https://core.telegram.org/bots/api#sendmessage  https://core.telegram.org/api/entities
+        "telegram": NetworkProfile(
+            "telegram",
+            "Telegram",
+            4096,
+            10,
+            "UTF-16 code units of the visible text",
+            caption_limit=1024,
+            link_in_text=True,
+            parse_mode="HTML",
+        ),
+    }
+)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_telegram_text(text: str) -> str:
+    """What a Telegram reader sees of an HTML-mode text: tags removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text))
+
+
+def measure(
+    network: str, text: str, *, has_media: bool, directory: Directory | None = None
+) -> tuple[int, int]:
+    """``(length, limit)`` of ``text`` as ``network`` counts it; ``directory`` supplies configured limits."""
+    profile = NETWORK_PROFILES[network]
+    limit = profile.caption_limit if has_media and profile.caption_limit else profile.limit
+    configured = directory.policy(network).max_length if directory is not None else None
+    if configured is not None:
+        limit = configured if profile.limit_configurable else min(limit, configured)
+    if network == "x":
+        # Imported here: twitter-text compiles its emoji tables on import (~0.3 s), which every
+        # command would otherwise pay even when no post goes to X.
+        from twitter_text import parse_tweet
+
+        return parse_tweet(text).weightedLength, limit
+    if network == "telegram":
+        return _utf16_len(visible_telegram_text(text)), limit
+    return _utf16_len(text), limit
+
+
+# An @word: not inside an e-mail address or a URL, not a domain ("@bntu.by"), greedy to the word's end.
+_AT_WORD = re.compile(r"(?<![\w@.+\-/&#])@(\w++)(?![.\-]\w|@)")
+# A hashtag already in the text, including VK's community form "#tag@screen_name"; not a URL fragment.
+_BODY_TAG = re.compile(r"(?<![\w&/#])#(\w+)(?:@[\w.]+)?")
+_VK_LINK = re.compile(r"\[([A-Za-z0-9_.]+)\|([^\[\]|\n]*)\]")
+_FB_MENTION = re.compile(r"@\[(\d+)\]")
+# Telegram accepts only these named entities and numeric ones; any other "&" must be escaped.
+# https://core.telegram.org/bots/api#html-style
+_BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d{1,6}|#x[0-9a-fA-F]{1,5});)")
+
+
+def escape_telegram_html(text: str) -> str:
+    """Escape ``& < >`` for Telegram's HTML mode, leaving entities that are already escaped alone.
+
+    Leaving ``&amp;`` as is keeps rendering idempotent; the price is that a body which literally means the
+    five characters ``&amp;`` shows ``&`` on Telegram.
+    """
+    return _BARE_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass
+class _Draft:
+    text: str
+    own: list[str]
+    standard: list[str]
+    hashtags: list[str]
+    mentions: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Writer:
+    """Renders texts for one network with one directory."""
+
+    def __init__(self, network: str, directory: Directory) -> None:
+        self.network = network
+        self.directory = directory
+        self.profile = NETWORK_PROFILES[network]
+        self.policy = directory.policy(network)
+        self.esc: Callable[[str], str] = escape_telegram_html if network == "telegram" else (lambda s: s)
+
+    def by_name(self, entity: Entity) -> bool:
+        """True when this network shows the entity as its plain name rather than a handle."""
+        if self.network == "facebook" and not self.policy.page_mentions:
+            return True
+        return entity.handle(self.network) is None
+
+    def mention(self, entity: Entity, warnings: list[str]) -> str:
+        handle = entity.handle(self.network)
+        if self.network == "facebook" and not self.policy.page_mentions:
+            return entity.name  # the normal form there, not a fallback: no warning
+        if handle is None:
+            warnings.append(
+                f"{entity.key} has no {self.profile.title} account in the directory: "
+                f"written as its name «{entity.name}»"
+            )
+            return self.esc(entity.name)
+        if self.network == "vk":
+            return f"[{handle}|{entity.name}]"
+        if self.network == "facebook":
+            return f"@[{handle}]"
+        return f"@{handle}"
+
+    def render_body_mentions(self, text: str, warnings: list[str]) -> tuple[str, set[str], list[str]]:
+        """Replace ``@key`` with the network's mention; leave other @words as written (with a warning)."""
+        keys: set[str] = set()
+        rendered: list[str] = []
+
+        def replace(match: re.Match[str]) -> str:
+            word = match.group(1)
+            if word[0].isdigit():  # "@2x", "@10:00": not a mention
+                return match.group(0)
+            entity = self.directory.entity(word) if word.isascii() else None
+            if entity is not None:
+                keys.add(entity.key)
+                rendered.append(self.mention(entity, warnings))
+                return rendered[-1]
+            if self.network in ("x", "telegram") and self.directory.entity_by_handle(self.network, word):
+                return match.group(0)  # already this network's handle (a rendered text fed back)
+            warnings.append(f"@{word} is not in the directory: left as written")
+            return match.group(0)
+
+        return _AT_WORD.sub(replace, text), keys, rendered
+
+    def mentioned(self, text: str) -> set[str]:
+        """Keys of the entities the text already mentions in this network's syntax (or by name)."""
+        found: set[str] = set()
+        masked = text
+        patterns = {"vk": _VK_LINK, "x": _AT_WORD, "telegram": _AT_WORD, "facebook": _FB_MENTION}
+        for match in patterns[self.network].finditer(text):
+            entity = self.directory.entity_by_handle(self.network, match.group(1))
+            if entity is not None and not self.by_name(entity):
+                found.add(entity.key)
+            masked = _mask(masked, match.start(), match.end())
+        # Longest names first, each occurrence masked, so "БНТУ" is not found inside "ФИТР БНТУ".
+        for entity in sorted(self.directory.entities.values(), key=lambda e: -len(e.name)):
+            pattern = re.compile(rf"(?<![\w#@]){re.escape(self.esc(entity.name))}(?!\w)")
+            for match in pattern.finditer(masked):
+                masked = _mask(masked, match.start(), match.end())
+                if self.by_name(entity):
+                    found.add(entity.key)
+        return found
+
+    def tag(self, kind: str, tag: str) -> str:
+        if kind == "rubric" and self.network == "vk" and self.policy.community_hashtags:
+            return f"#{tag}@{self.policy.screen_name}"
+        return f"#{tag}"
+
+    def compose(
+        self,
+        body: str,
+        tags: Mapping[str, Sequence[str]],
+        mention_keys: Sequence[str],
+        link: str | None,
+    ) -> _Draft:
+        warnings: list[str] = []
+        text, keys, rendered = self.render_body_mentions(self.esc(body.strip()), warnings)
+        present = keys | self.mentioned(text)
+        closing: list[str] = []
+        for key in mention_keys:
+            entity = self.directory.entity(key)
+            if entity is not None and entity.key not in present:
+                present.add(entity.key)
+                closing.append(self.mention(entity, warnings))
+        paragraphs = [text] if text else []
+        if link and self.profile.link_in_text and self.esc(link) not in text:
+            paragraphs.append(self.esc(link))
+        if closing:
+            paragraphs.append(", ".join(closing))
+        existing = {t.casefold() for t in _BODY_TAG.findall("\n".join(paragraphs))}
+        chosen: list[tuple[str, str]] = []
+        seen = set(existing)
+        for kind in ("own", "rubric", "standard"):
+            for tag in tags.get(kind, ()):
+                if tag.casefold() not in seen:
+                    seen.add(tag.casefold())
+                    chosen.append((kind, tag))
+        chosen = self.apply_max_hashtags(chosen, len(existing), warnings)
+        rendered_tags = [self.tag(kind, tag) for kind, tag in chosen]
+        joined = "\n\n".join(paragraphs)
+        if rendered_tags:
+            line = " ".join(rendered_tags)
+            separator = " " if self.policy.hashtag_placement == "inline" else "\n\n"
+            joined = f"{joined}{separator}{line}" if joined else line
+        return _Draft(
+            text=joined,
+            own=[t for k, t in chosen if k == "own"],
+            standard=[t for k, t in chosen if k == "standard"],
+            hashtags=rendered_tags,
+            mentions=rendered + closing,
+            warnings=warnings,
+        )
+
+    def apply_max_hashtags(
+        self, chosen: list[tuple[str, str]], in_text: int, warnings: list[str]
+    ) -> list[tuple[str, str]]:
+        maximum = self.policy.max_hashtags
+        if maximum is None or in_text + len(chosen) <= maximum:
+            return chosen
+        kept = list(chosen)
+        for kind in ("standard", "own"):
+            for item in reversed(chosen):
+                if item[0] == kind and in_text + len(kept) > maximum:
+                    kept.remove(item)
+                    warnings.append(
+                        f"dropped optional hashtag #{item[1]}: {self.profile.title} takes at most {maximum} hashtags"
+                    )
+        if in_text + len(kept) > maximum:
+            warnings.append(
+                f"{in_text + len(kept)} hashtags, more than the {maximum} set for {self.profile.title} (rubric and body tags are kept)"
+            )
+        return kept
+
+
+def _mask(text: str, start: int, end: int) -> str:
+    return text[:start] + "\0" * (end - start) + text[end:]
+
+
+def _post_inputs(
+    post: Post, directory: Directory, errors: list[InputError]
+) -> tuple[list[str], list[str], list[str]]:
+    """The rubric's tags, the post's own tags and the mentioned keys; problems go to ``errors``."""
+    source, where = post.source_name, f"the directory {directory.source_name}"
+    rubric = directory.rubric(post.rubric) if post.rubric else None
+    if post.rubric and rubric is None:
+        known = ", ".join(directory.rubrics) or "none yet"
+        fix = f"use one of: {known}; or add the rubric to the directory"
+        errors.append(InputError(source, "rubric", f"{post.rubric!r} is not in {where}", fix))
+    keys: list[str] = []
+    for index, key in enumerate(post.mentions):
+        entity = directory.entity(key)
+        if entity is None:
+            fix = f"use one of: {', '.join(directory.entities) or 'none yet'}; or add the entity to the directory"
+            errors.append(InputError(source, f"mentions[{index}]", f"{key!r} is not in {where}", fix))
+        elif entity.key not in keys:
+            keys.append(entity.key)
+    own: list[str] = []
+    for index, raw in enumerate(post.hashtags):
+        try:
+            own.append(normalize_hashtag(raw))
+        except HashtagError as exc:
+            errors.append(InputError(source, f"hashtags[{index}]", str(exc), "write the tag as one word"))
+    return list(rubric.hashtags) if rubric else [], own, keys
+
+
+def render(post: Post, target: str, directory: Directory) -> Rendered:
+    """Write ``post`` for ``target`` ("vk", "x", "facebook", "telegram" or "network:account").
+
+    Raises ``InputError`` (``InputErrors`` for several problems; ``source=post.source_name``) when the post
+    cannot be written for that network: an unknown rubric or mention, an invalid hashtag, too many images,
+    or a text still too long after dropping optional hashtags and trying the override.
+    """
+    network = network_of(target)
+    source = post.source_name
+    if network not in NETWORK_PROFILES:
+        fix = f"use one of: {', '.join(NETWORKS)}"
+        raise InputError(source, "targets", f"names {target!r}: {network!r} is not a known network", fix)
+    profile = NETWORK_PROFILES[network]
+    errors: list[InputError] = []
+    rubric_tags, own, keys = _post_inputs(post, directory, errors)
+    if len(post.media) > profile.max_images:
+        problem = f"has {len(post.media)} files; {profile.title} takes at most {profile.max_images}"
+        fix = f"remove {len(post.media) - profile.max_images} or drop {target} from targets"
+        errors.append(InputError(source, "media", problem, fix))
+    videos = [m.name for m in post.media if not m.is_image]
+    if videos:
+        # No adapter uploads video yet (each network needs its own chunked upload): refuse it now, while
+        # the editor is at the desk, rather than fail at publishing time.
+        problem = f"has video {', '.join(videos)}; publishing video to {profile.title} is not supported yet"
+        errors.append(
+            InputError(source, "media", problem, "publish the video by hand, or leave it out of the post")
+        )
+    writer = _Writer(network, directory)
+    has_media = bool(post.media)
+    tags = {"own": own, "rubric": rubric_tags, "standard": list(directory.standard_hashtags(network))}
+    draft = writer.compose(post.body, tags, keys, post.link)
+    length, limit = measure(network, draft.text, has_media=has_media, directory=directory)
+    dropped: list[str] = []
+    while length > limit and (draft.standard or draft.own):
+        tags = {"own": list(draft.own), "rubric": rubric_tags, "standard": list(draft.standard)}
+        dropped.append((tags["standard"] or tags["own"]).pop())
+        draft = writer.compose(post.body, tags, keys, post.link)
+        length, _ = measure(network, draft.text, has_media=has_media, directory=directory)
+    warnings = [f"dropped optional hashtag #{t} to fit the {profile.title} limit" for t in dropped]
+    unit = profile.counting
+    override_key = next((k for k in (target, network) if post.overrides.get(k)), None)
+    if length > limit and override_key is None:
+        problem = f"is too long for {target}: {length} {unit} of {limit}, even without optional hashtags"
+        fix = f"shorten it by {length - limit} or add overrides.{network}.text with a shorter version"
+        errors.append(InputError(source, "body", problem, fix))
+    elif length > limit and override_key is not None:
+        warnings = [f"used overrides.{override_key}: the full text is {length} {unit} of {limit}"]
+        draft = writer.compose(post.overrides[override_key], {"rubric": rubric_tags}, keys, post.link)
+        length, _ = measure(network, draft.text, has_media=has_media, directory=directory)
+        if length > limit:
+            problem = f"is too long for {target}: {length} {unit} of {limit}"
+            errors.append(
+                InputError(source, f"overrides.{override_key}", problem, f"shorten it by {length - limit}")
+            )
+    if not draft.text.strip() and not post.media:
+        errors.append(InputError(source, "body", f"is empty for {target}", "write a text or attach media"))
+    if errors:
+        raise combine_errors(source, errors)
+    return Rendered(
+        target=target,
+        network=network,
+        text=draft.text,
+        length=length,
+        limit=limit,
+        media=post.media,
+        hashtags=tuple(draft.hashtags),
+        mentions=tuple(draft.mentions),
+        warnings=tuple(dict.fromkeys(draft.warnings + warnings)),
+        link=post.link,
+        parse_mode=profile.parse_mode,
+    )
+
+
+def render_all(post: Post, directory: Directory) -> list[Rendered]:
+    """Render every target of ``post``; raise one ``InputError`` listing every problem of every target."""
+    results: list[Rendered] = []
+    errors: list[InputError] = []
+    for target in post.targets:
+        try:
+            results.append(render(post, target, directory))
+        except InputErrors as exc:
+            errors.extend(exc.errors)
+        except InputError as exc:
+            errors.append(exc)
+    if errors:
+        raise combine_errors(post.source_name, errors)
+    return results

@@ -1,0 +1,1 @@
+"""Due deliveries out of the store, through the adapters, results back in: dispatcher, retry policy, daemon."""

@@ -1,0 +1,383 @@
+"""The daemon: APScheduler wiring, signals, heartbeat and systemd notification.
+
+Jobs (APScheduler 3.11 ``BlockingScheduler``, explicit time zone, in-memory job store — the posts live
+in our own tables, never in APScheduler's):
+
+* ``ingest``  every ``ingest_interval`` s: take stable files from the inbox, then wake the drain;
+* ``drain``   at the next due time (rescheduled after every ingest, drain and finished lane) and every
+              30 s as a safety net; ``max_instances=1`` so two drains never overlap;
+* ``housekeeping`` every ``housekeeping_interval`` s (15): reap expired leases, reconcile in-doubt deliveries, expire old posts,
+              heartbeat, STATUS=, stalled-queue detection;
+* ``tick``    every second: ``WATCHDOG=1`` — only while the ingest and drain jobs keep completing, so a
+              hung loop is caught by systemd rather than hidden by a helper thread — and SIGHUP reloads.
+
+Signal handlers only set flags or stop the scheduler; the work happens after ``start()`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from publisher.compose.composer import render
+from publisher.compose.directory import Directory, load_directory
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.errors import InputError, PublisherError
+from publisher.intake.accept import Intake
+from publisher.intake.inbox import Inbox
+from publisher.models import Post, Rendered
+from publisher.ops.alerts import Alerter
+from publisher.ops.incidents import Incidents
+from publisher.ops.sdnotify import Notifier
+from publisher.settings import Settings, load_settings
+from publisher.store import Store
+
+log = logging.getLogger("publisher.dispatch.daemon")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DirectoryHolder:
+    """The editorial directory in force; SIGHUP reloads it, a broken file keeps the old one."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.current: Directory = load_directory(path)
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        st = self.path.stat()
+        return (st.st_mtime, st.st_size)
+
+    def __call__(self) -> Directory:
+        return self.current
+
+    def reload(self) -> str:
+        """Reload and return a one-line account of what changed (or why the old one stays)."""
+        try:
+            fresh = load_directory(self.path)
+        except (InputError, OSError) as exc:
+            return f"directory not reloaded, keeping the previous one: {exc}"
+        before, self.current = self.current, fresh
+        self._stamp = self._file_stamp()
+        return "directory reloaded: " + describe_directory_change(before, fresh)
+
+
+def describe_directory_change(old: Directory, new: Directory) -> str:
+    parts = []
+    for name in ("entities", "rubrics"):
+        a, b = set(getattr(old, name)), set(getattr(new, name))
+        added, removed = sorted(b - a), sorted(a - b)
+        changed = sorted(k for k in a & b if getattr(old, name)[k] != getattr(new, name)[k])
+        if added:
+            parts.append(f"{name} added: {', '.join(added)}")
+        if removed:
+            parts.append(f"{name} removed: {', '.join(removed)}")
+        if changed:
+            parts.append(f"{name} changed: {', '.join(changed)}")
+    if old.hashtags != new.hashtags:
+        parts.append("standard hashtags changed")
+    return "; ".join(parts) or "no changes"
+
+
+class Daemon:
+    """The long-running service (``publisher run``) and its one-shot form (``--once``)."""
+
+    def __init__(
+        self, settings: Settings, *, settings_file: str | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.settings = settings
+        self.settings_file = settings_file
+        self.clock = clock
+        self.store = Store(settings.resolved_database_url)
+        self.directory = DirectoryHolder(settings.directory_file)
+        self.inbox_dir = settings.resolved_inbox_dir
+        self.inbox = Inbox(self.inbox_dir, settings.inbox_settle_seconds, max_bytes=settings.max_post_bytes)
+        self.intake = Intake(self.store, settings, self.directory, clock)
+        alerter = Alerter(settings)
+        self.incidents = Incidents(self.store, alerter if alerter.configured else None, clock)
+        self.dispatcher = Dispatcher(
+            self.store,
+            settings,
+            self._render,
+            incidents=self.incidents,
+            clock=clock,
+            on_lane_done=self.wake,
+        )
+        self.notifier = Notifier()
+        self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.scheduler: Any = None  # apscheduler's BlockingScheduler, created by run()
+        self._progress = time.monotonic()
+        self._reload_requested = threading.Event()
+        self._stop_requested = threading.Event()
+        self._stalled = False
+        self._overrides: dict[str, Any] = {}
+
+    def _render(self, post: Post, target: str) -> Rendered:
+        return render(post, target, self.directory())
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def ingest(self) -> None:
+        self.inbox_dir.mkdir(parents=True, exist_ok=True)
+        report = self.inbox.scan(self._accept)
+        for name, message in report.rejected:
+            self.store.log_event(self.clock(), "rejected", error=message, detail={"file": str(name)})
+        self._progress = time.monotonic()
+        self.wake()
+
+    def _accept(self, path: Path) -> str:
+        post_id, created, _ = self.intake.accept(path, self.inbox_dir)
+        if not created:
+            log.info(
+                "post file %s was already stored as post %s",
+                path.name,
+                post_id,
+                extra={"event": "ingest_repeat"},
+            )
+        return str(post_id)
+
+    def drain(self) -> None:
+        claimed = self.dispatcher.drain()
+        self._progress = time.monotonic()
+        if claimed >= self.settings.drain_batch:
+            self.wake()  # more is due right now
+        else:
+            self._schedule_next_drain()
+
+    def housekeeping(self) -> None:
+        try:
+            self.dispatcher.reap()
+            self.dispatcher.reconcile()
+            self._check_stalled()
+        finally:
+            self._heartbeat()
+        self.wake()
+
+    def tick(self) -> None:
+        if self._reload_requested.is_set():
+            self._reload_requested.clear()
+            self.reload()
+        interval = self.notifier.watchdog_interval()
+        if interval is not None and time.monotonic() - self._progress < interval:
+            self.notifier.watchdog()
+
+    # --- scheduling ------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Make the drain run now if something is due, else at the next due time."""
+        if self.scheduler is None or self.dispatcher.stopping:
+            return
+        self._schedule_next_drain()
+
+    def _schedule_next_drain(self) -> None:
+        scheduler = self.scheduler
+        if scheduler is None or self.dispatcher.stopping:
+            return
+        now = self.clock()
+        due = self.store.next_due_at(now)
+        if due is None:
+            return
+        when = max(due, now)
+        try:
+            scheduler.add_job(
+                self.drain,
+                "date",
+                run_date=when,
+                id="drain-at",
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
+        except Exception:  # the scheduler is shutting down
+            log.debug("could not schedule the next drain", exc_info=True)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Ingest, publish what is due now, settle what can be settled, exit."""
+        self.ingest()
+        self.dispatcher.reap()
+        stats = self.dispatcher.run_until_idle()
+        self.dispatcher.reconcile()
+        self.dispatcher.stop(timeout=self.settings.lease_seconds)
+        self._heartbeat(stopped=True)
+        self.incidents.close()
+        log.info(
+            "run --once done: %d published, %d retrying, %d failed, %d in doubt",
+            stats.published,
+            stats.retried,
+            stats.failed,
+            stats.in_doubt,
+            extra={"event": "once_done"},
+        )
+        return 0
+
+    def run(self) -> int:
+        from apscheduler.schedulers.blocking import BlockingScheduler  # not needed by --once
+
+        scheduler = BlockingScheduler(
+            timezone=self.settings.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            executors={"default": {"type": "threadpool", "max_workers": 4}},
+        )
+        self.scheduler = scheduler
+        self._install_signals()
+        self.ingest()
+        self.dispatcher.reap()
+        self._heartbeat()
+        scheduler.add_job(self.ingest, "interval", seconds=self.settings.ingest_interval, id="ingest")
+        scheduler.add_job(self.drain, "interval", seconds=30, id="drain", next_run_time=datetime.now(UTC))
+        scheduler.add_job(
+            self.housekeeping, "interval", seconds=self.settings.housekeeping_interval, id="housekeeping"
+        )
+        scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
+        self.notifier.ready(self.status_line())
+        log.info(
+            "publisher started: inbox %s, database %s, dry run %s",
+            self.inbox_dir,
+            self.settings.resolved_database_url.split("@")[-1],
+            self.settings.dry_run,
+            extra={"event": "started"},
+        )
+        if not self._stop_requested.is_set():
+            scheduler.start()  # blocks until a signal stops it
+        return self._shutdown()
+
+    def _shutdown(self) -> int:
+        self.notifier.stopping("stopping: finishing deliveries in flight")
+        log.info("stopping: finishing deliveries in flight", extra={"event": "stopping"})
+        clean = self.dispatcher.stop(timeout=self.settings.lease_seconds)
+        self._heartbeat(stopped=True)
+        self.incidents.close()
+        self.store.close()
+        log.info(
+            "stopped%s",
+            "" if clean else " (some deliveries were still in flight)",
+            extra={"event": "stopped"},
+        )
+        return 0
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self._stop_requested.set()
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
+        def hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload_requested.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hup)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the settings file and the editorial directory; keep what was there on error."""
+        self.notifier.reloading()
+        self._reload_settings()
+        if self.directory.path != self.settings.directory_file:
+            self.directory.path = self.settings.directory_file
+        message = self.directory.reload()
+        level = logging.WARNING if message.startswith("directory not reloaded") else logging.INFO
+        log.log(level, message, extra={"event": "reloaded"})
+        self.notifier.ready(self.status_line())
+
+    def _reload_settings(self) -> None:
+        try:
+            fresh = load_settings(self.settings_file, **self._overrides)
+        except PublisherError as exc:
+            log.warning(
+                "settings not reloaded, keeping the previous ones: %s", exc, extra={"event": "reloaded"}
+            )
+            return
+        old, new = self.settings.model_dump(), fresh.model_dump()
+        changed = sorted(k for k in new if new[k] != old[k])
+        if not changed:
+            log.info("settings reloaded: no changes", extra={"event": "reloaded"})
+            return
+        restart = [k for k in changed if k in RESTART_ONLY]
+        applied = [k for k in changed if k not in RESTART_ONLY]
+        if applied:
+            kept = {k: getattr(self.settings, k) for k in RESTART_ONLY}
+            merged = fresh.model_copy(update=kept)
+            self.settings = merged
+            self.intake.settings = merged
+            self.dispatcher.reconfigure(merged)
+            logging.getLogger().setLevel(merged.log_level)
+        log.info(
+            "settings reloaded: changed %s%s",
+            ", ".join(applied) or "nothing that applies without a restart",
+            f"; needs a restart to apply: {', '.join(restart)}" if restart else "",
+            extra={"event": "reloaded"},
+        )
+
+    # --- status ----------------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        counts = self.store.counts_by_state()
+        shown = ("queued", "retry_wait", "publishing", "in_doubt", "failed", "published")
+        return ", ".join(f"{k} {counts[k]}" for k in shown)
+
+    def _heartbeat(self, stopped: bool = False) -> None:
+        status = self.status_line()
+        self.store.heartbeat(
+            self.daemon_id,
+            self.clock(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            status=status,
+            stopped=stopped,
+        )
+        if not stopped:
+            self.notifier.status(status)
+
+    def _check_stalled(self) -> None:
+        """Alert when due deliveries wait far longer than they should (a stuck network or lane)."""
+        now = self.clock()
+        limit = timedelta(seconds=self.settings.alerts.stalled_after_seconds)
+        waiting = self.store.overdue_count(now, now - limit)
+        if waiting and not self._stalled:
+            self._stalled = True
+            self.incidents.report(
+                "stalled",
+                "stalled",
+                "publishing has stalled",
+                f"{waiting} deliveries are overdue by more than {limit}; check 'publisher status' and the logs",
+            )
+        elif not waiting and self._stalled:
+            self._stalled = False
+            self.incidents.resolve("stalled")
+
+
+#: settings a running daemon cannot change under its feet (open files, pools, the scheduler's zone)
+RESTART_ONLY = frozenset({"data_dir", "database_url", "inbox_dir", "workers", "timezone", "log_format"})
+
+
+def run_daemon(
+    settings: Settings,
+    *,
+    once: bool = False,
+    settings_file: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> int:
+    try:
+        daemon = Daemon(settings, settings_file=settings_file)
+        daemon._overrides = dict(overrides or {})
+    except PublisherError as exc:
+        log.error("cannot start: %s", exc, extra={"event": "start_failed"})
+        return 1
+    return daemon.run_once() if once else daemon.run()

@@ -1,0 +1,468 @@
+"""Claim -> render -> publish -> record, and the one place that maps each outcome to a state change.
+
+Deliveries are grouped into *lanes*, one per target: a lane publishes its target's deliveries one after
+another (gentle on each network's limits) while lanes of different targets run side by side on a thread
+pool, so one post fans out to four networks at once and a slow network holds up only itself.
+
+Order of commits for one attempt (see docs/operations.md):
+1. ``claim_due`` commits ``publishing`` with an attempt id and a lease;
+2. the post is rendered; ``mark_sending`` commits the rendered text just before the network call;
+3. the adapter publishes; the result and the new state are committed together.
+A crash between 1 and 2 leaves a claim that the reaper returns to the queue (nothing was sent); a crash
+after 2 leaves one that becomes ``in_doubt`` and is reconciled, never re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from publisher.adapters import Adapter
+from publisher.adapters.pool import AdapterPool
+from publisher.dispatch.crashpoints import crashpoint
+from publisher.dispatch.retry import Action, Decision, RetryPolicy
+from publisher.errors import ConfigurationError, InputError, PublisherError
+from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, network_of
+from publisher.ops.alerts import IncidentKind
+from publisher.ops.incidents import IncidentSink, LogIncidents
+from publisher.ops.redact import scrub
+from publisher.settings import Settings
+from publisher.store import Claim, Store
+
+log = logging.getLogger("publisher.dispatch.dispatcher")
+
+Renderer = Callable[[Post, str], Rendered]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DrainStats:
+    claimed: int = 0
+    published: int = 0
+    retried: int = 0
+    failed: int = 0
+    in_doubt: int = 0
+    released: int = 0
+
+
+class Dispatcher:
+    """Publishes due deliveries. Thread-safe; ``drain`` never blocks on the network."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        renderer: Renderer,
+        *,
+        adapters: AdapterPool | None = None,
+        policy: RetryPolicy | None = None,
+        incidents: IncidentSink | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+        on_lane_done: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.renderer = renderer
+        self.adapters = adapters or AdapterPool(settings)
+        self.policy = policy or RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            reconcile_delay=settings.reconcile_delay_seconds,
+        )
+        self.incidents: IncidentSink = incidents or LogIncidents()
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.on_lane_done = on_lane_done
+        self.stats = DrainStats()
+        self._busy: set[str] = set()
+        self._next_slot: dict[str, float] = {}
+        self._futures: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="lane")
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply reloaded settings: retry rules, timeouts, tokens (adapters are rebuilt on next use)."""
+        self.settings = settings
+        self.policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            reconcile_delay=settings.reconcile_delay_seconds,
+        )
+        self.adapters.reset(settings)
+
+    # --- draining --------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Claim what is due for targets without a running lane and start their lanes. Returns claims."""
+        if self._stopping.is_set():
+            return 0
+        # One drain at a time (the scheduler's timed and periodic drains may fire together): a second
+        # drain must see the lanes the first one started, or one target could get two lanes.
+        with self._drain_lock:
+            with self._lock:
+                busy = set(self._busy)
+            claims = self.store.claim_due(
+                self.clock(),
+                worker=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                limit=self.settings.drain_batch,
+                exclude_targets=busy,
+            )
+            lanes: dict[str, list[Claim]] = defaultdict(list)
+            for claim in claims:
+                lanes[claim.delivery.target].append(claim)
+            with self._lock:
+                self.stats.claimed += len(claims)
+                for target, group in lanes.items():
+                    self._busy.add(target)
+                    future = self._pool.submit(self._lane, target, group)
+                    self._futures.add(future)
+                    future.add_done_callback(self._futures.discard)
+            return len(claims)
+
+    def run_until_idle(self, timeout: float = 300.0) -> DrainStats:
+        """Drain repeatedly until nothing is due now and no lane runs (``publisher run --once``, tests)."""
+        deadline = self.clock() + timedelta(seconds=timeout)
+        while True:
+            lanes_were_running = bool(self.busy_targets())
+            started = self.drain()
+            self.wait_idle()
+            idle = started == 0 and not lanes_were_running
+            if idle or self._stopping.is_set() or self.clock() > deadline:
+                return self.stats
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for the running lanes; True when none is left."""
+        with self._lock:
+            pending = list(self._futures)
+        for future in pending:
+            try:
+                future.result(timeout=timeout)
+            except TimeoutError:
+                return False
+            except Exception:  # a lane's own errors are logged inside it
+                pass
+        with self._lock:
+            return not self._futures
+
+    def busy_targets(self) -> set[str]:
+        with self._lock:
+            return set(self._busy)
+
+    def stop(self, timeout: float) -> bool:
+        """Stop claiming, let lanes finish their current network call, release the rest. True if clean."""
+        self._stopping.set()
+        clean = self.wait_idle(timeout)
+        self._pool.shutdown(wait=clean, cancel_futures=True)
+        return clean
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _lane(self, target: str, claims: list[Claim]) -> None:
+        try:
+            for index, claim in enumerate(claims):
+                if not self._pace(target) or self._stopping.is_set():
+                    reason = (
+                        "the service is stopping" if self._stopping.is_set() else "pacing: next slot is far"
+                    )
+                    self._release(claims[index:], reason)
+                    return
+                held = self.process(claim)
+                if held:
+                    self._release(claims[index + 1 :], f"target {target} is on hold")
+                    return
+        except Exception:
+            log.exception("lane for %s crashed", target, extra={"event": "lane_crashed", "target": target})
+        finally:
+            with self._lock:
+                self._busy.discard(target)
+            if self.on_lane_done and not self._stopping.is_set():
+                self.on_lane_done()
+
+    def _pace(self, target: str) -> bool:
+        """Wait for the target's next free slot (``max_per_minute``); False when stopping or too far off.
+
+        Publishing at the documented pace avoids learning the limit from refusals. The wait is on the
+        stop event, so SIGTERM is not delayed; a slot further off than half a lease releases the claims.
+        """
+        try:
+            if self.settings.is_dry_run(target):
+                return True  # nothing reaches the network: nothing to pace
+            rate = self.settings.target(target).max_per_minute
+        except ConfigurationError:
+            return True
+        if not rate:
+            return True
+        interval = 60.0 / rate
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_slot.get(target, 0.0))
+            wait = start - now
+            if wait > self.settings.lease_seconds / 2:
+                return False
+            self._next_slot[target] = start + interval
+        return wait <= 0 or not self._stopping.wait(wait)
+
+    def _release(self, claims: list[Claim], reason: str) -> None:
+        for claim in claims:
+            d = claim.delivery
+            if self.store.release(d.id, d.attempt_id or "", self.clock(), reason):
+                self.stats.released += 1
+
+    # --- one attempt -----------------------------------------------------------------------------
+
+    def process(self, claim: Claim) -> bool:
+        """Publish one claimed delivery and record the outcome. Returns True when its target went on hold."""
+        d, post = claim.delivery, claim.post
+        attempt = d.attempt_id or ""
+        ids = {"target": d.target, "post": d.post_id, "delivery": d.id, "attempt": d.attempts}
+        crashpoint("after_claim")
+        try:
+            rendered = self.renderer(post, d.target)
+        except InputError as exc:
+            return self._apply(claim, Decision(Action.FAIL, f"cannot be written for {d.target}: {exc}"), exc)
+        try:
+            adapter = self.adapters.get(d.target)
+        except ConfigurationError as exc:
+            return self._apply(claim, Decision(Action.PAUSE_TARGET, str(exc), burn_attempt=False), exc)
+        dry_run = self.settings.is_dry_run(d.target)
+        if not self.store.mark_sending(d.id, attempt, self.clock(), rendered.text):
+            log.warning("claim lost before sending", extra={"event": "claim_lost", **ids})
+            return False
+        log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
+        crashpoint("before_send")
+        try:
+            result = adapter.publish(rendered, d.idempotency_key)
+        except Exception as exc:
+            crashpoint("after_send")
+            decision = self.policy.decide(
+                exc,
+                attempts=d.attempts,
+                now=self.clock(),
+                expires_at=post.expires_at,
+                deduplicates=self._may_resend(adapter, d.id),
+                sent=True,
+            )
+            return self._apply(claim, decision, exc)
+        detail: dict[str, Any] = {
+            "attempt": d.attempts,
+            "text": rendered.text,
+            "length": rendered.length,
+            "limit": rendered.limit,
+            "warnings": list(rendered.warnings),
+            "excerpt": scrub(result.excerpt),
+        }
+        if dry_run:
+            detail["dry_run"] = True
+        if result.remote_ids:
+            detail["remote_ids"] = list(result.remote_ids)
+        crashpoint("after_send")
+        recorded = self.store.record_published(d.id, attempt, result, self.clock(), detail)
+        crashpoint("after_record")
+        if recorded:
+            self.stats.published += 1
+            log.info(
+                "published %s",
+                result.url or result.remote_id,
+                extra={"event": "published", "state": "published", **ids},
+            )
+        return False
+
+    def _apply(self, claim: Claim, decision: Decision, error: BaseException) -> bool:
+        """Record a failed attempt's decision. Returns True when the target went on hold."""
+        d, post = claim.delivery, claim.post
+        attempt = d.attempt_id or ""
+        now = self.clock()
+        message = scrub(decision.reason)
+        kind = type(error).__name__
+        detail: dict[str, Any] = {"attempt": d.attempts, "error_class": kind}
+        status = getattr(error, "status", None)
+        if status is not None:
+            detail["http_status"] = status
+        excerpt = getattr(error, "excerpt", "")
+        if excerpt:
+            detail["excerpt"] = scrub(excerpt)
+        ids = {"target": d.target, "post": d.post_id, "delivery": d.id, "attempt": d.attempts}
+        if decision.action is Action.RETRY:
+            assert decision.not_before is not None
+            self.store.record_retry(
+                d.id,
+                attempt,
+                now,
+                not_before=decision.not_before,
+                error=message,
+                burn_attempt=True,
+                detail=detail,
+            )
+            self.stats.retried += 1
+            log.warning(
+                "will retry at %s: %s",
+                decision.not_before.isoformat(),
+                message,
+                extra={"event": "retry_wait", **ids},
+            )
+            return False
+        if decision.action is Action.HOLD_TARGET:
+            assert decision.not_before is not None
+            self.store.hold_target(d.target, message, now, until=decision.not_before)
+            # The hold keeps the whole target waiting; the delivery keeps its place in the queue so that
+            # posts still go out in their order once the hold ends.
+            self.store.record_retry(
+                d.id,
+                attempt,
+                now,
+                not_before=min(d.not_before or d.due_at, decision.not_before),
+                error=message,
+                burn_attempt=False,
+                status="rate_limited",
+                detail=detail,
+            )
+            self.stats.retried += 1
+            log.warning(
+                "rate limited until %s",
+                decision.not_before.isoformat(),
+                extra={"event": "rate_limited", **ids},
+            )
+            return True
+        if decision.action is Action.PAUSE_TARGET:
+            self.store.hold_target(d.target, message, now)
+            self.store.release(d.id, attempt, now, f"target paused: {message}", error=message)
+            self.stats.released += 1
+            self._incident(
+                "paused",
+                d,
+                f"{d.target} paused",
+                f"{message}. Queued posts wait; after fixing it run: publisher resume {d.target}",
+            )
+            return True
+        if decision.action is Action.FAIL:
+            self.store.record_failed(d.id, attempt, now, message, detail)
+            self.stats.failed += 1
+            self._incident(
+                "failed",
+                d,
+                f"delivery {d.id} to {d.target} failed",
+                f"post {d.post_id} ({post.source_name}): {message}. Fix and run: publisher retry {d.id}",
+            )
+            return False
+        # IN_DOUBT
+        self.store.record_in_doubt(
+            d.id, attempt, now, message, reconcile_at=decision.not_before, detail=detail
+        )
+        self.stats.in_doubt += 1
+        self._incident(
+            "in_doubt",
+            d,
+            f"delivery {d.id} to {d.target} is in doubt",
+            f"post {d.post_id} ({post.source_name}) may or may not be published: {message}. "
+            f"Check the account: if it is there, run publisher resolve {d.id} --published-as URL; "
+            f"if not, publisher retry {d.id} --yes (or resolve {d.id} --not-published to drop it)",
+        )
+        return False
+
+    # --- housekeeping ----------------------------------------------------------------------------
+
+    def reap(self) -> int:
+        """Settle claims whose holder died and fail what expired. Returns how many changed."""
+        now = self.clock()
+        reconcile_at = now + timedelta(seconds=self.policy.reconcile_delay)
+        reaped = self.store.reap_expired_leases(now, reconcile_at=reconcile_at)
+        for d in reaped:
+            if d.state is DeliveryState.IN_DOUBT:
+                self._incident(
+                    "in_doubt",
+                    d,
+                    f"delivery {d.id} to {d.target} is in doubt",
+                    f"the publishing process stopped during the network call. Run: publisher resolve {d.id} ...",
+                )
+        expired = self.store.expire_overdue(now)
+        for d in expired:
+            self._incident(
+                "failed",
+                d,
+                f"delivery {d.id} to {d.target} expired",
+                d.last_error or "expired",
+            )
+        return len(reaped) + len(expired)
+
+    def reconcile(self, max_checks: int = 10) -> int:
+        """Ask the networks about in-doubt deliveries whose check is due. Returns how many were settled."""
+        settled = 0
+        now = self.clock()
+        for claim in self.store.in_doubt_due(now):
+            d = claim.delivery
+            try:
+                adapter = self.adapters.get(d.target)
+            except PublisherError:
+                continue
+            if self._may_resend(adapter, d.id):
+                # Re-sending with the same idempotency key cannot make a second post on this network.
+                if self.store.settle_in_doubt(d.id, now, requeue=True, note="network deduplicates by key"):
+                    settled += 1
+                continue
+            started = d.sending_at or d.attempt_started_at or d.updated_at
+            rendered = Rendered(d.target, network_of(d.target), d.rendered_text or "", 0, 0)
+            try:
+                answer = adapter.reconcile(rendered, started, d.idempotency_key)
+            except Exception as exc:  # a failed lookup is simply "unknown"
+                answer_status, detail, ref = ReconcileStatus.UNKNOWN, scrub(str(exc)), None
+            else:
+                answer_status, detail, ref = answer.status, answer.detail, answer.ref
+            if answer_status is ReconcileStatus.FOUND and ref is not None:
+                done = self.store.settle_in_doubt(d.id, now, found=ref, note=detail)
+            elif answer_status is ReconcileStatus.ABSENT:
+                done = self.store.settle_in_doubt(
+                    d.id, now, requeue=True, note=detail or "not found on the network"
+                )
+            else:
+                checks = self._checks(d.id)
+                next_check = None if checks + 1 >= max_checks else now + timedelta(minutes=5 * (checks + 1))
+                self.store.settle_in_doubt(d.id, now, next_check=next_check, note=detail)
+                done = False
+            if done:
+                settled += 1
+                log.info(
+                    "in-doubt delivery settled: %s",
+                    answer_status.value,
+                    extra={"event": "reconciled", "delivery": d.id},
+                )
+        return settled
+
+    def _may_resend(self, adapter: Adapter, delivery_id: int) -> bool:
+        """True when the network would drop a repeat of every earlier send of this delivery."""
+        if not adapter.deduplicates:
+            return False
+        if adapter.dedup_window_seconds is None:
+            return True
+        sends = self.store.events(delivery_id=delivery_id, status="publishing", limit=None)
+        if not sends:
+            return True
+        first = sends[0].time
+        return (self.clock() - first).total_seconds() < adapter.dedup_window_seconds
+
+    def _incident(self, kind: IncidentKind, d: Delivery, title: str, text: str) -> None:
+        """Report once per incident: a paused target is one incident, a failed delivery is one each."""
+        key = f"{kind}:{d.target}" if kind == "paused" else f"{kind}:{d.id}"
+        self.incidents.report(key, kind, title, text, target=d.target, post_id=d.post_id, delivery_id=d.id)
+
+    def _checks(self, delivery_id: int) -> int:
+        return len(self.store.events(delivery_id=delivery_id, status="in_doubt_checked"))

@@ -1,0 +1,58 @@
+"""Acceptance of a post file: parse, check it can be written for every target, copy media, store.
+
+Used by the inbox (the daemon) and by ``publisher enqueue`` alike, so both apply the same rules.
+Rendering at acceptance means a post too long for X is refused while its author is still at the desk,
+not at 18:00 when it was due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from publisher.compose.composer import render_all
+from publisher.compose.directory import Directory
+from publisher.intake.media import store_media
+from publisher.intake.postfile import parse_post_file
+from publisher.models import Post, Rendered
+from publisher.settings import Settings
+from publisher.store import Store
+
+
+class Intake:
+    def __init__(
+        self,
+        store: Store | None,
+        settings: Settings,
+        directory: Callable[[], Directory],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.directory = directory
+        self.clock = clock
+
+    def parse(self, path: Path, inbox_root: Path | None = None) -> tuple[Post, list[Rendered]]:
+        """Parse and render for every target; raises InputError listing every problem."""
+        expiry = self.settings.default_expiry_hours
+        post = parse_post_file(
+            path,
+            inbox_root=inbox_root or path.parent,
+            zone=self.settings.zone,
+            known_targets=self.settings.known_targets(),
+            now=self.clock(),
+            max_bytes=self.settings.max_post_bytes,
+            max_media_bytes=self.settings.max_media_bytes,
+            default_expiry=timedelta(hours=expiry) if expiry else None,
+            directory=self.directory(),
+        )
+        return post, render_all(post, self.directory())
+
+    def accept(self, path: Path, inbox_root: Path | None = None) -> tuple[int, bool, Post]:
+        """Store the post (idempotent on its content hash). Returns ``(post_id, created, post)``."""
+        assert self.store is not None, "accept needs a store"
+        post, _ = self.parse(path, inbox_root)
+        stored = store_media(post, self.settings.media_dir)
+        post_id, created = self.store.add_post(stored, self.clock())
+        return post_id, created, stored

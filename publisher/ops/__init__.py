@@ -1,0 +1,1 @@
+"""Running the service: incidents and alerts, systemd notification, logging and secret redaction."""

@@ -1,0 +1,101 @@
+"""Incidents: what an operator must know, reported once per incident (not once per post).
+
+The store remembers open incidents (``open_incident``), so a target paused with forty queued posts, or a
+daemon restarted in the middle of an outage, still sends one alert. Alerts go out on a background thread:
+a slow mail server never holds up publishing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from publisher.ops.alerts import Alerter, Incident, IncidentKind
+from publisher.store import Store
+
+log = logging.getLogger("publisher.ops.incidents")
+
+
+class IncidentSink(Protocol):
+    """Where the dispatcher reports what an operator must see (``Incidents`` below, or ``LogIncidents``)."""
+
+    def report(
+        self,
+        key: str,
+        kind: IncidentKind,
+        title: str,
+        text: str,
+        *,
+        target: str | None = None,
+        post_id: int | None = None,
+        delivery_id: int | None = None,
+    ) -> None: ...
+
+
+class LogIncidents:
+    """Incident sink that only logs: used when no alert channel is configured and in tests."""
+
+    def report(self, key: str, kind: IncidentKind, title: str, text: str, **ids: Any) -> None:
+        log.warning("%s: %s", title, text, extra={"event": f"incident_{kind}", "target": ids.get("target")})
+
+
+class Incidents:
+    def __init__(
+        self, store: Store, alerter: Alerter | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ):
+        self.store = store
+        self.alerter = alerter
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+
+    def report(
+        self,
+        key: str,
+        kind: IncidentKind,
+        title: str,
+        text: str,
+        *,
+        target: str | None = None,
+        post_id: int | None = None,
+        delivery_id: int | None = None,
+    ) -> None:
+        level = logging.ERROR if kind in ("failed", "stalled") else logging.WARNING
+        log.log(
+            level,
+            "%s: %s",
+            title,
+            text,
+            extra={"event": f"incident_{kind}", "target": target, "delivery": delivery_id},
+        )
+        try:
+            first = self.store.open_incident(key, self.clock())
+        except Exception:
+            log.exception("could not record incident %s", key)
+            return
+        if first and self.alerter is not None:
+            incident = Incident(
+                key=key,
+                kind=kind,
+                title=title,
+                text=text,
+                target=target,
+                post_id=post_id,
+                delivery_id=delivery_id,
+            )
+            self._pool.submit(self._send, incident)
+
+    def resolve(self, key: str) -> None:
+        self.store.close_incident(key, self.clock())
+
+    def _send(self, incident: Any) -> None:
+        try:
+            assert self.alerter is not None
+            self.alerter.send(incident)
+        except Exception:  # alerting must never break publishing
+            log.exception("alert could not be sent")
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,40 @@
+"""The queue store: posts, deliveries, holds and the append-only publish log, in SQLite or PostgreSQL.
+
+Every state change is one committed transaction that also appends an event row; the publish log *is* the
+events table. A delivery moves ``queued -> publishing -> published`` (or ``retry_wait`` / ``failed`` /
+``in_doubt`` / ``cancelled``). Claiming commits ``publishing`` with an attempt id and a lease before any
+network call; ``mark_sending`` commits the rendered text just before the call; results are recorded only by the
+attempt that holds the claim (a fencing check on ``attempt_id``).
+
+SQLite: WAL, ``synchronous=FULL``, a busy timeout and ``BEGIN IMMEDIATE`` for every write transaction, plus a
+bounded retry when the database stays locked. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` to claim, so several
+daemons can share one queue.
+
+Where the code lives, and why it is shaped this way:
+
+- ``base``: the engine, the read/write transactions with their lock retry, and the event append;
+- ``claims``: intake (``add_post``) and claiming; ``results``: what an attempt achieved, lease reaping, expiry;
+- ``settlement``: in-doubt reconciliation and the operator's retry / cancel / resolve;
+- ``upkeep``: target holds, incidents, heartbeats; ``reading``: listings and the publish log;
+- ``rows``: the records handed out and the row mapping; ``sqlite``: the SQLite connection setup.
+
+The concerns are mixins over one ``StoreBase`` rather than free functions taking a connection: callers hold one
+``Store`` and call methods on it, each method owns its transaction (``self._write``) and some need the dialect,
+so a mixin keeps every method exactly where its callers expect it while each file reads and type-checks as one
+concern. What needs no ``self`` (row mapping, the event append, one-row reads) is plain functions.
+"""
+
+from __future__ import annotations
+
+from publisher.store.actions import SettlementMixin
+from publisher.store.claims import ClaimsMixin
+from publisher.store.holds import UpkeepMixin
+from publisher.store.queries import ReadingMixin
+from publisher.store.records import CLAIMABLE, Claim, Heartbeat, Hold
+from publisher.store.results import ResultsMixin
+
+__all__ = ["CLAIMABLE", "Claim", "Heartbeat", "Hold", "Store"]
+
+
+class Store(ClaimsMixin, ResultsMixin, SettlementMixin, UpkeepMixin, ReadingMixin):
+    """One class for both dialects; see the module docstring for the guarantees."""

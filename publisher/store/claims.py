@@ -1,0 +1,231 @@
+"""Intake and claiming: a post becomes one queued delivery per target; due deliveries are claimed in order.
+
+Claiming commits ``publishing`` with an attempt id and a lease before any network call. PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED`` so several daemons can share one queue; SQLite serialises writers with
+``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from publisher.models import DeliveryState, Post
+from publisher.store import schema
+from publisher.store.engine import StoreBase, append_event, event_row
+from publisher.store.records import (
+    CLAIMABLE,
+    Claim,
+    delivery_from_row,
+    dumps,
+    media_dict,
+    new_id,
+    post_from_row,
+)
+from publisher.store.schema import deliveries, events, holds, posts
+
+S = DeliveryState
+
+
+class ClaimsMixin(StoreBase):
+    def add_post(self, post: Post, now: datetime) -> tuple[int, bool]:
+        """Store a post and one delivery per target; idempotent on ``post.source_key``.
+
+        Returns ``(post_id, created)``; a second add of the same key returns the first post's id.
+        """
+
+        def work(conn: Connection) -> tuple[int, bool]:
+            existing = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).scalar()
+            if existing is not None:
+                return int(existing), False
+            post_id = new_id(
+                conn,
+                posts.insert().values(
+                    source_key=post.source_key,
+                    source_name=post.source_name,
+                    approved_by=post.approved_by,
+                    body=post.body,
+                    rubric=post.rubric,
+                    hashtags=dumps(list(post.hashtags)),
+                    mentions=dumps(list(post.mentions)),
+                    media=dumps([media_dict(m) for m in post.media]),
+                    overrides=dumps(dict(post.overrides)),
+                    link=post.link,
+                    publish_at=post.publish_at,
+                    expires_at=post.expires_at,
+                    created_at=now,
+                ),
+            )
+            due = post.publish_at or now
+            for target in dict.fromkeys(post.targets):
+                delivery_id = new_id(
+                    conn,
+                    deliveries.insert().values(
+                        post_id=post_id,
+                        target=target,
+                        state=S.QUEUED.value,
+                        attempts=0,
+                        due_at=due,
+                        next_at=due,
+                        expires_at=post.expires_at,
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                )
+                append_event(
+                    conn,
+                    now,
+                    "enqueued",
+                    post_id=post_id,
+                    delivery_id=delivery_id,
+                    target=target,
+                    detail={
+                        "source": post.source_name,
+                        "approved_by": post.approved_by,
+                        "due_at": due.isoformat(),
+                    },
+                )
+            return int(post_id), True
+
+        try:
+            return self._write(work)
+        except IntegrityError:
+            # Another process stored the same file between our check and insert.
+            with self._read() as conn:
+                found = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).scalar()
+            if found is None:
+                raise
+            return int(found), False
+
+    def _held_targets(self, conn: Connection, now: datetime) -> list[str]:
+        rows = conn.execute(select(holds.c.target).where(or_(holds.c.until.is_(None), holds.c.until > now)))
+        return [r[0] for r in rows]
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        worker: str,
+        lease_seconds: float,
+        limit: int = 64,
+        exclude_targets: Collection[str] = (),
+    ) -> list[Claim]:
+        """Claim due deliveries (oldest first) of targets that are not held or excluded."""
+
+        def work(conn: Connection) -> list[Claim]:
+            skip = set(self._held_targets(conn, now)) | set(exclude_targets)
+            query = (
+                select(deliveries)
+                .where(deliveries.c.state.in_(CLAIMABLE), deliveries.c.next_at <= now)
+                .order_by(deliveries.c.next_at, deliveries.c.id)
+                .limit(limit)
+            )
+            if skip:
+                query = query.where(deliveries.c.target.not_in(sorted(skip)))
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            lease_until = now + timedelta(seconds=lease_seconds)
+            changes = [
+                {
+                    "b_id": row.id,
+                    "b_attempts": row.attempts + 1,
+                    "b_attempt_id": uuid.uuid4().hex,
+                }
+                for row in rows
+            ]
+            # One executemany for the claims, one for their events, one read of their posts.
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("b_id"))
+                .values(
+                    state=S.PUBLISHING.value,
+                    attempts=bindparam("b_attempts"),
+                    attempt_id=bindparam("b_attempt_id"),
+                    attempt_started_at=now,
+                    lease_until=lease_until,
+                    sending_at=None,
+                    rendered_text=None,
+                    claimed_by=worker,
+                    updated_at=now,
+                ),
+                changes,
+            )
+            conn.execute(
+                events.insert(),
+                [
+                    event_row(
+                        now,
+                        "publishing",
+                        post_id=row.post_id,
+                        delivery_id=row.id,
+                        target=row.target,
+                        detail={
+                            "attempt": change["b_attempts"],
+                            "attempt_id": change["b_attempt_id"],
+                            "worker": worker,
+                        },
+                    )
+                    for row, change in zip(rows, changes, strict=True)
+                ],
+            )
+            post_ids = sorted({row.post_id for row in rows})
+            found = {
+                r.id: post_from_row(r) for r in conn.execute(select(posts).where(posts.c.id.in_(post_ids)))
+            }
+            claims = []
+            for row, change in zip(rows, changes, strict=True):
+                post = found[row.post_id]
+                delivery = delivery_from_row(row, post.source_key)
+                claims.append(
+                    Claim(
+                        replace(
+                            delivery,
+                            state=S.PUBLISHING,
+                            attempts=change["b_attempts"],
+                            attempt_id=change["b_attempt_id"],
+                            attempt_started_at=now,
+                            lease_until=lease_until,
+                            sending_at=None,
+                            rendered_text=None,
+                            updated_at=now,
+                        ),
+                        post,
+                    )
+                )
+            return claims
+
+        return self._write(work)
+
+    def next_due_at(self, now: datetime) -> datetime | None:
+        """When the next claimable delivery falls due (ignoring held targets), or None."""
+        with self._read() as conn:
+            held = self._held_targets(conn, now)
+            query = select(func.min(deliveries.c.next_at)).where(deliveries.c.state.in_(CLAIMABLE))
+            if held:
+                query = query.where(deliveries.c.target.not_in(held))
+            found = conn.execute(query).scalar()
+            hold_end = conn.execute(select(func.min(holds.c.until)).where(holds.c.until > now)).scalar()
+        candidates = [
+            schema.UTCDateTime().process_result_value(v, self.engine.dialect) for v in (found, hold_end)
+        ]
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
+
+    def overdue_count(self, now: datetime, cutoff: datetime) -> int:
+        """Claimable deliveries of targets not on hold that were due before ``cutoff`` (a stalled queue)."""
+        with self._read() as conn:
+            held = self._held_targets(conn, now)
+            query = select(func.count()).where(
+                deliveries.c.state.in_(CLAIMABLE), deliveries.c.next_at < cutoff
+            )
+            if held:
+                query = query.where(deliveries.c.target.not_in(held))
+            return int(conn.execute(query).scalar() or 0)

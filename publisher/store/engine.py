@@ -1,0 +1,134 @@
+"""What every part of the Store shares: the engine, one read and one write transaction, and the event append.
+
+Each concern's mixin (claims, results, settlement, upkeep, reading) subclasses ``StoreBase`` so that it can use
+``_read`` / ``_write`` and be type-checked on its own; ``publisher.store.Store`` puts them together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Row, create_engine, update
+from sqlalchemy.exc import OperationalError
+
+from publisher.errors import StoreError
+from publisher.store import schema
+from publisher.store.records import dumps
+from publisher.store.schema import deliveries, events
+from publisher.store.sqlite import sqlite_engine
+
+T = TypeVar("T")
+
+
+class StoreBase:
+    """One class for both dialects; see ``publisher.store`` for the guarantees."""
+
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 10) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if self.dialect == "sqlite":
+            self.engine: Engine = sqlite_engine(url, pool_size)
+        else:
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        if migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="DEFERRED")
+            with conn.begin():
+                yield conn
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, retrying a few times if the database stays locked."""
+        delay = 0.05
+        for attempt in range(8):
+            try:
+                with self.engine.connect() as conn, conn.begin():
+                    return work(conn)
+            except OperationalError as exc:
+                locked = "locked" in str(exc).lower() or "could not serialize" in str(exc).lower()
+                if not locked or attempt == 7:
+                    raise StoreError(f"the queue database failed: {exc.orig}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def migrate(self) -> list[int]:
+        return self._write(schema.migrate)
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return schema.current_version(conn)
+
+    def log_event(self, now: datetime, status: str, **fields: Any) -> None:
+        """Append an event that is not a delivery state change (e.g. a rejected post file)."""
+        self._write(lambda conn: append_event(conn, now, status, **fields))
+
+
+def event_row(
+    now: datetime,
+    status: str,
+    *,
+    post_id: int | None = None,
+    delivery_id: int | None = None,
+    target: str | None = None,
+    remote_id: str | None = None,
+    url: str | None = None,
+    error: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one publish-log row (``claim_due`` inserts many of them in one statement)."""
+    return {
+        "time": now,
+        "post_id": post_id,
+        "delivery_id": delivery_id,
+        "target": target,
+        "status": status,
+        "remote_id": remote_id,
+        "url": url,
+        "error": error,
+        "detail": dumps(dict(detail or {})),
+    }
+
+
+def append_event(conn: Connection, now: datetime, status: str, **fields: Any) -> None:
+    """One row of the publish log, in the caller's transaction; ``fields`` as for ``event_row``."""
+    conn.execute(events.insert().values(**event_row(now, status, **fields)))
+
+
+def change_delivery(
+    conn: Connection,
+    row: Row[Any],
+    now: datetime,
+    values: Mapping[str, Any],
+    status: str,
+    *,
+    error: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Apply ``values`` to the delivery read as ``row`` and log ``status`` for it, in the caller's transaction.
+
+    The event carries the remote id and URL when the change sets them (a delivery settled as published).
+    """
+    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values, updated_at=now))
+    append_event(
+        conn,
+        now,
+        status,
+        post_id=row.post_id,
+        delivery_id=row.id,
+        target=row.target,
+        remote_id=values.get("remote_id"),
+        url=values.get("remote_url"),
+        error=error,
+        detail=detail,
+    )

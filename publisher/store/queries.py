@@ -1,0 +1,84 @@
+"""Reading the queue for the operator, the daemon's status and tests: posts, deliveries, counts, the log."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+
+from publisher.models import Delivery, DeliveryState, Event, Post
+from publisher.store.engine import StoreBase
+from publisher.store.records import delivery_from_row, event_from_row, post_from_row, source_key
+from publisher.store.schema import deliveries, events, posts
+
+
+class ReadingMixin(StoreBase):
+    def get_post(self, post_id: int) -> Post | None:
+        with self._read() as conn:
+            row = conn.execute(select(posts).where(posts.c.id == post_id)).one_or_none()
+        return post_from_row(row) if row else None
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        with self._read() as conn:
+            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one_or_none()
+            return delivery_from_row(row, source_key(conn, row.post_id)) if row else None
+
+    def deliveries(
+        self,
+        *,
+        states: Collection[DeliveryState] | None = None,
+        post_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[Delivery]:
+        with self._read() as conn:
+            query = select(deliveries, posts.c.source_key).join(posts, posts.c.id == deliveries.c.post_id)
+            if states:
+                query = query.where(deliveries.c.state.in_([s.value for s in states]))
+            if post_id is not None:
+                query = query.where(deliveries.c.post_id == post_id)
+            query = query.order_by(func.coalesce(deliveries.c.next_at, deliveries.c.due_at), deliveries.c.id)
+            if limit:
+                query = query.limit(limit)
+            return [delivery_from_row(r, r.source_key) for r in conn.execute(query)]
+
+    def counts_by_state(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state)).all()
+        counts = {s.value: 0 for s in DeliveryState}
+        counts.update({r[0]: int(r[1]) for r in rows})
+        return counts
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        target: str | None = None,
+        status: str | None = None,
+        post_id: int | None = None,
+        delivery_id: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]:
+        with self._read() as conn:
+            query = select(events)
+            conditions = []
+            if since is not None:
+                conditions.append(events.c.time >= since)
+            if target is not None:
+                conditions.append(events.c.target == target)
+            if status is not None:
+                conditions.append(events.c.status == status)
+            if post_id is not None:
+                conditions.append(events.c.post_id == post_id)
+            if delivery_id is not None:
+                conditions.append(events.c.delivery_id == delivery_id)
+            if conditions:
+                query = query.where(and_(*conditions))
+            order = events.c.id.desc() if newest_first or limit else events.c.id
+            query = query.order_by(order)
+            if limit:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+        found = [event_from_row(r) for r in rows]
+        return list(reversed(found)) if (limit and not newest_first) else found

@@ -1,0 +1,254 @@
+"""Recording what an attempt achieved, and settling claims and deliveries that time ran out on.
+
+Results are recorded only by the attempt that holds the claim: every update is fenced on ``attempt_id``, so the
+late answer of an attempt whose claim was reaped cannot overwrite a newer state. ``mark_sending`` commits the
+rendered text just before the network call, which is what tells a reaped claim "in doubt" from "never sent".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, select, update
+
+from publisher.models import Delivery, DeliveryState, PublishResult
+from publisher.store.engine import StoreBase, append_event, change_delivery
+from publisher.store.records import CLAIMABLE, load_delivery, source_key
+from publisher.store.schema import deliveries, posts
+
+log = logging.getLogger("publisher.store")
+S = DeliveryState
+
+
+class ResultsMixin(StoreBase):
+    def _fenced(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        values: dict[str, Any],
+        status: str,
+        *,
+        allowed: Collection[str] = (S.PUBLISHING.value,),
+        event_fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
+            row = conn.execute(
+                update(deliveries)
+                .where(_held_by(delivery_id, attempt_id, allowed))
+                .values(**values, updated_at=now)
+                .returning(deliveries.c.post_id, deliveries.c.target)
+            ).one_or_none()
+            if row is None:
+                log.warning(
+                    "result of a stale attempt ignored",
+                    extra={"event": "stale_attempt", "delivery": delivery_id},
+                )
+                return False
+            append_event(
+                conn,
+                now,
+                status,
+                post_id=row.post_id,
+                delivery_id=delivery_id,
+                target=row.target,
+                **(event_fields or {}),
+            )
+            return True
+
+        return self._write(work)
+
+    def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, rendered_text: str) -> bool:
+        """Commit, just before the network call, that this attempt is about to send ``rendered_text``."""
+
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                update(deliveries)
+                .where(_held_by(delivery_id, attempt_id, (S.PUBLISHING.value,)))
+                .values(sending_at=now, rendered_text=rendered_text, updated_at=now)
+            )
+            return result.rowcount == 1
+
+        return self._write(work)
+
+    def record_published(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        result: PublishResult,
+        now: datetime,
+        detail: Mapping[str, Any],
+    ) -> bool:
+        # An in-doubt delivery whose late answer arrives is settled by it too.
+        return self._fenced(
+            delivery_id,
+            attempt_id,
+            now,
+            {
+                "state": S.PUBLISHED.value,
+                "remote_id": result.remote_id,
+                "remote_url": result.url,
+                "lease_until": None,
+                "next_at": None,
+                "last_error": None,
+            },
+            "published",
+            allowed=(S.PUBLISHING.value, S.IN_DOUBT.value),
+            event_fields={"remote_id": result.remote_id, "url": result.url, "detail": detail},
+        )
+
+    def record_retry(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        *,
+        not_before: datetime,
+        error: str,
+        burn_attempt: bool,
+        status: str = "retry_wait",
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {
+            "state": S.RETRY_WAIT.value if burn_attempt else S.QUEUED.value,
+            "next_at": not_before,
+            "lease_until": None,
+            "last_error": error,
+        }
+        if not burn_attempt:
+            values["attempts"] = deliveries.c.attempts - 1
+        return self._fenced(
+            delivery_id,
+            attempt_id,
+            now,
+            values,
+            status,
+            event_fields={"error": error, "detail": {**(detail or {}), "not_before": not_before.isoformat()}},
+        )
+
+    def record_failed(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        error: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        return self._stop(delivery_id, attempt_id, now, S.FAILED, None, error, detail)
+
+    def record_in_doubt(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        error: str,
+        *,
+        reconcile_at: datetime | None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        return self._stop(delivery_id, attempt_id, now, S.IN_DOUBT, reconcile_at, error, detail)
+
+    def _stop(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        state: DeliveryState,
+        next_at: datetime | None,
+        error: str,
+        detail: Mapping[str, Any] | None,
+    ) -> bool:
+        """End an attempt in ``state`` (failed or in doubt); the event's status is the state's name."""
+        return self._fenced(
+            delivery_id,
+            attempt_id,
+            now,
+            {"state": state.value, "lease_until": None, "next_at": next_at, "last_error": error},
+            state.value,
+            event_fields={"error": error, "detail": detail or {}},
+        )
+
+    def release(
+        self, delivery_id: int, attempt_id: str, now: datetime, reason: str, *, error: str | None = None
+    ) -> bool:
+        """Give back a claim that never reached the network (shutdown, held target): no attempt is burnt.
+
+        ``error`` (e.g. why the target was paused) is kept on the delivery for ``publisher queue``.
+        """
+        values: dict[str, Any] = {
+            "state": S.QUEUED.value,
+            "lease_until": None,
+            "attempt_id": None,
+            "attempts": deliveries.c.attempts - 1,
+        }
+        if error is not None:
+            values["last_error"] = error
+        return self._fenced(
+            delivery_id,
+            attempt_id,
+            now,
+            values,
+            "released",
+            event_fields={"detail": {"reason": reason}},
+        )
+
+    def reap_expired_leases(self, now: datetime, *, reconcile_at: datetime | None = None) -> list[Delivery]:
+        """Settle claims whose holder died: in doubt if sending had begun, else back to the queue."""
+
+        def work(conn: Connection) -> list[Delivery]:
+            rows = conn.execute(
+                select(deliveries).where(
+                    deliveries.c.state == S.PUBLISHING.value, deliveries.c.lease_until < now
+                )
+            ).all()
+            reaped = []
+            for row in rows:
+                if row.sending_at is None:
+                    values = {"state": S.QUEUED.value, "attempts": row.attempts - 1, "next_at": now}
+                    status, error = "released", None
+                    detail = {"reason": "lease expired before anything was sent"}
+                else:
+                    values = {"state": S.IN_DOUBT.value, "next_at": reconcile_at}
+                    status = "in_doubt"
+                    error = "the publishing process stopped during the network call; the post may have been published"
+                    detail = {"reason": "lease expired during the network call", "attempt_id": row.attempt_id}
+                values.update(lease_until=None, last_error=error or row.last_error)
+                change_delivery(conn, row, now, values, status, error=error, detail=detail)
+                reaped.append(load_delivery(conn, row.id, source_key(conn, row.post_id)))
+            return reaped
+
+        return self._write(work)
+
+    def expire_overdue(self, now: datetime) -> list[Delivery]:
+        """Fail waiting deliveries whose post expired: an event announcement loses its value."""
+
+        def work(conn: Connection) -> list[Delivery]:
+            rows = conn.execute(
+                select(deliveries, posts.c.source_key)
+                .join(posts, posts.c.id == deliveries.c.post_id)
+                .where(deliveries.c.state.in_(CLAIMABLE), deliveries.c.expires_at < now)
+            ).all()
+            expired = []
+            for row in rows:
+                error = f"not published before the post expired at {row.expires_at.isoformat()}"
+                if row.last_error:
+                    error += f"; last error: {row.last_error}"
+                values = {"state": S.FAILED.value, "next_at": None, "last_error": error}
+                change_delivery(conn, row, now, values, "failed", error=error)
+                expired.append(load_delivery(conn, row.id, row.source_key))
+            return expired
+
+        return self._write(work)
+
+
+def _held_by(delivery_id: int, attempt_id: str, states: Collection[str]) -> ColumnElement[bool]:
+    """The fence: the delivery is still in one of ``states`` under this attempt's claim."""
+    return and_(
+        deliveries.c.id == delivery_id,
+        deliveries.c.attempt_id == attempt_id,
+        deliveries.c.state.in_(list(states)),
+    )

@@ -1,0 +1,220 @@
+"""Crash safety: SIGKILL the real daemon at many points while it drains, restart, check nothing is lost or doubled.
+
+Kill points are both enumerated — the n-th time the daemon reaches each named point around the network call
+and the commits (``publisher/dispatch/crashpoints.py``: after the claim commit, after the "sending" commit just
+before the call, after the call before its result is committed, after that commit) — and random (a timer
+kills the running daemon). After every kill the daemon is restarted (``run --once``) until the queue is
+settled. Every round checks:
+
+* no approved post is lost: every post still has a delivery per target, none stuck in ``publishing``;
+* no fake network received the same delivery twice (VK may receive a repeat with the same ``guid``, which
+  it drops: it never *creates* a second post);
+* every delivery ends ``published`` — directly or proved by reconciliation — or ``in_doubt`` (Telegram,
+  which cannot be searched), and none ``failed``: a re-send would have hit X's duplicate check;
+* nothing is ``published`` without a remote id, and every remote id is a post the fake holds.
+
+``PUBLISHER_CRASH_POINTS`` sets how many kills to make (CI: 100; ``make crash-test``: 500).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from publisher.dispatch.crashpoints import POINTS
+from publisher.models import DeliveryState, Post
+from publisher.store import Store
+from tests.daemon_helpers import DaemonProcess, base_env, run_cli
+from tests.fakes.base import Fault
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vk import FakeVk
+from tests.fakes.x import FakeX
+
+S = DeliveryState
+TARGETS = ("vk", "x", "facebook", "telegram")
+POSTS_PER_ROUND = 3
+KILLS_PER_ROUND = 5
+X_CREDS = ("crash-consumer-key", "crash-consumer-secret", "crash-access-token", "crash-access-secret")
+VK_TOKEN = "vk1.a.crash-test-token-abcdef0123456789"
+
+
+@dataclass
+class Fakes:
+    vk: FakeVk
+    x: FakeX
+    facebook: FakeFacebook
+    telegram: FakeTelegram
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PUBLISHER_VK__API_URL": self.vk.url,
+            "PUBLISHER_VK__ACCESS_TOKEN": VK_TOKEN,
+            "PUBLISHER_VK__GROUP_ID": "123",
+            "PUBLISHER_X__API_URL": self.x.url,
+            "PUBLISHER_X__API_KEY": X_CREDS[0],
+            "PUBLISHER_X__API_SECRET": X_CREDS[1],
+            "PUBLISHER_X__ACCESS_TOKEN": X_CREDS[2],
+            "PUBLISHER_X__ACCESS_TOKEN_SECRET": X_CREDS[3],
+            "PUBLISHER_X__USERNAME": self.x.username,
+            "PUBLISHER_FACEBOOK__API_URL": self.facebook.url,
+            "PUBLISHER_FACEBOOK__PAGE_ID": self.facebook.page_id,
+            "PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN": self.facebook.token,
+            "PUBLISHER_TELEGRAM__API_URL": self.telegram.url,
+            "PUBLISHER_TELEGRAM__BOT_TOKEN": self.telegram.token,
+            "PUBLISHER_TELEGRAM__CHAT_ID": "@library_news",
+            # A dead daemon's claims are settled by the next run almost at once.
+            "PUBLISHER_LEASE_SECONDS": "0.2",
+            "PUBLISHER_RECONCILE_DELAY_SECONDS": "0",
+            "PUBLISHER_LOG_LEVEL": "WARNING",
+        }
+
+    def by_target(self) -> dict[str, object]:
+        return {"vk": self.vk, "x": self.x, "facebook": self.facebook, "telegram": self.telegram}
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    vk = FakeVk(VK_TOKEN)
+    x = FakeX(
+        consumer_key=X_CREDS[0],
+        consumer_secret=X_CREDS[1],
+        access_token=X_CREDS[2],
+        access_token_secret=X_CREDS[3],
+    )
+    fb = FakeFacebook()
+    tg = FakeTelegram()
+    for fake in (vk, x, fb, tg):
+        fake.start()
+        # Every call takes a little while, so that random kills land during network calls too.
+        fake.inject(Fault("latency", seconds=0.03, times=10**9))
+    try:
+        yield Fakes(vk, x, fb, tg)
+    finally:
+        for fake in (vk, x, fb, tg):
+            fake.stop()
+
+
+def kill_plan(total: int, seed: int) -> list[str]:
+    """Enumerated points first (each point at the 1st..12th hit), then random timer kills."""
+    rng = random.Random(seed)
+    enumerated = [f"{point}:{n}" for n in range(1, POSTS_PER_ROUND * len(TARGETS) + 1) for point in POINTS]
+    plan = enumerated[: max(0, total - total // 3)]
+    while len(plan) < total:
+        plan.append(f"timer:{rng.uniform(0.4, 1.6):.2f}")
+    return plan
+
+
+def applied_markers(fake: object, markers: list[str]) -> Counter[str]:
+    """How many posts carrying each marker the fake created."""
+    seen: Counter[str] = Counter()
+    for request in fake.applied:  # type: ignore[attr-defined]
+        body = request.body.decode("utf-8", "replace")
+        for marker in markers:
+            if marker in body:
+                seen[marker] += 1
+    return seen
+
+
+def settle(env: dict[str, str], store: Store, runs: int = 8) -> None:
+    """Restart the daemon (``run --once``) until nothing waits, as an operator's restart loop would."""
+    for _ in range(runs):
+        time.sleep(0.25)  # let a dead daemon's leases run out
+        result = run_cli(env, "run", "--once")
+        assert result.returncode == 0, result.stdout + result.stderr
+        counts = store.counts_by_state()
+        if counts["queued"] + counts["retry_wait"] + counts["publishing"] == 0:
+            due_checks = (
+                store.in_doubt_due(store.next_due_at_or_now()) if hasattr(store, "next_due_at_or_now") else []
+            )
+            if not due_checks:
+                return
+    raise AssertionError(f"queue did not settle: {store.counts_by_state()}")
+
+
+def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str, int]:
+    deliveries = store.deliveries()
+    assert len(deliveries) == len(markers) * len(TARGETS), "a delivery went missing"
+    outcome: Counter[str] = Counter()
+    for target, fake in fakes.by_target().items():
+        created = applied_markers(fake, list(markers.values()))
+        doubled = {m: n for m, n in created.items() if n > 1}
+        assert not doubled, f"{target} received the same delivery twice: {doubled}"
+        for d in (d for d in deliveries if d.target == target):
+            marker = markers[d.post_id]
+            assert d.state in (S.PUBLISHED, S.IN_DOUBT), (
+                f"delivery {d.id} to {target} ended {d.state}: {d.last_error}"
+            )
+            if d.state is S.PUBLISHED:
+                assert d.remote_id, f"delivery {d.id} published without a remote id"
+                assert created[marker] == 1, (
+                    f"delivery {d.id} to {target} is published but the fake has no such post"
+                )
+            else:
+                assert target == "telegram", f"{target} can be searched, yet delivery {d.id} stayed in doubt"
+            outcome[d.state.value] += 1
+    return dict(outcome)
+
+
+@pytest.mark.timeout(3600)  # 100 kills take ~2.5 min; `make crash-test` runs 500
+def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, tmp_path: Path) -> None:
+    total = int(os.environ.get("PUBLISHER_CRASH_POINTS", "100"))
+    plan = kill_plan(total, seed=20261125)
+    kills = 0
+    rounds = 0
+    outcomes: Counter[str] = Counter()
+    index = 0
+    while kills < total:
+        rounds += 1
+        root = tmp_path / f"round{rounds}"
+        env = base_env(root, **fakes.env())
+        store = Store(f"sqlite:///{root / 'var' / 'publisher.db'}")
+        markers: dict[int, str] = {}
+        for i in range(POSTS_PER_ROUND):
+            marker = f"R{rounds}P{i}-{random.randrange(10**9)}"
+            post = Post(
+                source_name=f"{marker}.md",
+                source_key=f"{marker}".ljust(64, "0"),
+                targets=TARGETS,
+                approved_by="crash test",
+                body=f"Пост {marker} про @fitr",
+            )
+            post_id, _ = store.add_post(post, datetime.now(UTC))
+            markers[post_id] = marker
+        for _ in range(KILLS_PER_ROUND):
+            if kills >= total or index >= len(plan):
+                break
+            point = plan[index]
+            index += 1
+            if point.startswith("timer:"):
+                daemon = DaemonProcess(env, "run")
+                time.sleep(float(point.split(":")[1]))
+                daemon.proc.kill()
+                daemon.wait(30)
+                kills += 1
+            else:
+                result = run_cli({**env, "PUBLISHER_TEST_CRASH_AT": point}, "run", "--once")
+                if result.returncode == -signal.SIGKILL:
+                    kills += 1
+                else:
+                    assert result.returncode == 0, result.stdout + result.stderr
+            # After every kill: nothing published without a remote id. (The next run reaps what the
+            # dead one held once its 0.2 s lease has run out; claims still leased simply wait.)
+            for d in store.deliveries(states=[S.PUBLISHED]):
+                assert d.remote_id
+        settle(env, store)
+        outcomes.update(check_round(store, fakes, markers))
+        store.close()
+        if index >= len(plan) and kills < total:
+            plan += kill_plan(total - kills, seed=rounds)[-(total - kills) :]
+    print(f"\ncrash safety: {kills} SIGKILLs over {rounds} rounds; final states {dict(outcomes)}")
+    assert kills >= total

@@ -1,0 +1,162 @@
+"""Operator commands against a real SQLite queue: what an operator types, what they read, the exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from publisher.cli import main
+from publisher.models import DeliveryState, Post, PublishResult
+from publisher.store import Store
+
+S = DeliveryState
+
+
+@pytest.fixture
+def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("PUBLISHER_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.chdir(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
+    now = datetime.now(UTC)
+    store.add_post(
+        Post(
+            source_name="kino.md",
+            source_key="k" * 64,
+            targets=("vk", "x", "telegram"),
+            approved_by="ed",
+            body="Кино",
+        ),
+        now,
+    )
+    vk, x, tg = store.claim_due(now, worker="test", lease_seconds=60)
+    store.record_published(
+        vk.delivery.id,
+        vk.delivery.attempt_id or "",
+        PublishResult("-1_2", "https://vk.com/wall-1_2", now),
+        now,
+        {"text": "Кино"},
+    )
+    store.record_failed(x.delivery.id, x.delivery.attempt_id or "", now, "X refused: duplicate content")
+    store.record_in_doubt(
+        tg.delivery.id, tg.delivery.attempt_id or "", now, "no answer after sending", reconcile_at=None
+    )
+    yield store
+    store.close()
+
+
+def test_log_json_has_the_fields_scripts_rely_on(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["log", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"time", "post", "target", "status", "remote_id", "url", "error"} <= set(rows[0])
+    published = [r for r in rows if r["status"] == "published"]
+    assert published[0]["url"] == "https://vk.com/wall-1_2" and published[0]["remote_id"] == "-1_2"
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed[0]["target"] == "x" and "duplicate" in failed[0]["error"]
+
+
+def test_log_filters(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["log", "--target", "x", "--status", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "duplicate" in out and "vk.com" not in out
+    assert main(["log", "--since", "1h", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 9  # 3 enqueued, 3 publishing, 3 outcomes
+    assert main(["log", "--since", "next tuesday"]) == 2
+    assert "--since" in capsys.readouterr().err
+
+
+def test_queue_lists_unfinished_and_show_tells_the_history(
+    queue: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["queue"]) == 0
+    out = capsys.readouterr().out
+    assert "in_doubt" in out and "telegram" in out and "published" not in out
+    assert main(["show", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out and "duplicate content" in out and "publishing" in out
+    assert main(["show", "99"]) == 1
+
+
+def test_retry_cancel_resolve(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(UTC)
+    assert queue.open_incident("failed:2", now) and queue.open_incident("in_doubt:3", now)
+    assert main(["retry", "2"]) == 0
+    assert queue.get_delivery(2).state is S.QUEUED  # type: ignore[union-attr]
+    # The incident is closed: if the retried delivery fails again, the team is alerted again.
+    assert queue.open_incident("failed:2", now) is True
+    # An in-doubt delivery is not re-sent without confirmation (no terminal here to ask).
+    assert main(["retry", "3"]) == 1
+    assert "may already be published" in capsys.readouterr().err
+    assert queue.get_delivery(3).state is S.IN_DOUBT  # type: ignore[union-attr]
+    assert main(["resolve", "3", "--published-as", "https://t.me/library_news/42"]) == 0
+    d = queue.get_delivery(3)
+    assert (
+        d is not None
+        and d.state is S.PUBLISHED
+        and d.remote_id == "42"
+        and d.remote_url == "https://t.me/library_news/42"
+    )
+    assert queue.open_incident("in_doubt:3", now) is True  # settled: its incident was closed
+    assert main(["cancel", "2"]) == 0
+    assert queue.get_delivery(2).state is S.CANCELLED  # type: ignore[union-attr]
+    assert main(["cancel", "1"]) == 1  # already published
+    assert "is published" in capsys.readouterr().err
+    assert main(["resolve", "1", "--not-published"]) == 1
+
+
+def test_pause_and_resume(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pause", "vk", "--reason", "кампания на проверке"]) == 0
+    assert main(["status"]) == 1  # no daemon is running
+    out = capsys.readouterr().out
+    assert "target vk: paused" in out and "кампания на проверке" in out and "never started" in out
+    assert main(["resume", "vk"]) == 0
+    assert "vk resumed" in capsys.readouterr().out
+    assert main(["pause", "myspace"]) == 2
+    assert "known targets" in capsys.readouterr().err
+
+
+def test_status_json(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["daemon_alive"] is False
+    assert data["counts"]["in_doubt"] == 1 and data["counts"]["failed"] == 1
+    assert data["last_failures"][0]["target"] == "x"
+
+
+def test_bad_settings_exit_2_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PUBLISHER_WORKERS", "many")
+    assert main(["queue"]) == 2
+    assert "PUBLISHER_WORKERS" in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in (
+        "run",
+        "enqueue",
+        "preview",
+        "queue",
+        "log",
+        "show",
+        "retry",
+        "cancel",
+        "resolve",
+        "pause",
+        "resume",
+        "check",
+        "status",
+    ):
+        assert command in out

@@ -1,0 +1,349 @@
+"""The dispatcher's outcome mapping, with a scripted adapter and a controllable clock.
+
+The real adapters are tested against their network fakes elsewhere; here the point is the state machine:
+which error leads to which state, when the next attempt is due, and what is never re-sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from publisher.adapters.base import Adapter
+from publisher.adapters.pool import AdapterPool
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.dispatch.retry import RetryPolicy
+from publisher.errors import AuthError, ContentRejected, InDoubtError, RateLimited, TransientError
+from publisher.models import (
+    AccountInfo,
+    DeliveryState,
+    Post,
+    PublishResult,
+    ReconcileResult,
+    ReconcileStatus,
+    RemoteRef,
+    Rendered,
+    network_of,
+)
+from publisher.ops.incidents import Incidents
+from publisher.settings import Settings
+from publisher.store import Store
+from tests.conftest import FakeClock
+
+S = DeliveryState
+
+
+class ScriptedAdapter(Adapter):
+    """Answers each publish with the next scripted outcome (an exception or 'ok')."""
+
+    network = "scripted"
+    deduplicates: ClassVar[bool] = False
+    script: ClassVar[dict[str, list[Any]]] = {}
+    sent: ClassVar[list[tuple[str, str]]] = []
+    lookup: ClassVar[dict[str, ReconcileResult]] = {}
+
+    def __init__(self, target: str, settings: Any, session: Any = None) -> None:
+        self.target = target
+
+    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+        self.sent.append((self.target, rendered.text))
+        outcome = self.script.get(self.target, []).pop(0) if self.script.get(self.target) else "ok"
+        if isinstance(outcome, BaseException):
+            raise outcome
+        n = len(self.sent)
+        return PublishResult(
+            f"{self.target}-{n}", f"https://example.invalid/{self.target}/{n}", datetime.now().astimezone()
+        )
+
+    def check(self) -> AccountInfo:
+        return AccountInfo(self.target, "scripted", True)
+
+    def reconcile(
+        self, rendered: Rendered, attempt_started_at: datetime, idempotency_key: str
+    ) -> ReconcileResult:
+        return self.lookup.get(self.target, ReconcileResult(ReconcileStatus.UNKNOWN))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _reset_script() -> None:
+    ScriptedAdapter.script = {}
+    ScriptedAdapter.sent = []
+    ScriptedAdapter.lookup = {}
+    ScriptedAdapter.deduplicates = False
+
+
+def render(post: Post, target: str) -> Rendered:
+    return Rendered(target, network_of(target), f"{post.body} [{target}]", len(post.body), 1000)
+
+
+def make(store: Store, clock: FakeClock, **policy: Any) -> Dispatcher:
+    settings = Settings(workers=4, dry_run=False)
+    pool = AdapterPool(settings, factory=lambda s, t: ScriptedAdapter(t, s))
+    rng: Callable[[], float] = lambda: 0.5  # noqa: E731 - no jitter: exact backoff times
+    return Dispatcher(
+        store,
+        settings,
+        render,
+        adapters=pool,
+        clock=clock,
+        policy=RetryPolicy(rng=rng, base_seconds=30, **policy),
+    )
+
+
+def add(store: Store, clock: FakeClock, targets: tuple[str, ...] = ("vk",), key: str = "a", **kw: Any) -> int:
+    post = Post(
+        source_name=f"{key}.md", source_key=key * 8, targets=targets, approved_by="ed", body="Привет", **kw
+    )
+    return store.add_post(post, clock())[0]
+
+
+def only(store: Store) -> Any:
+    (d,) = store.deliveries()
+    return d
+
+
+def test_success_records_remote_id_url_and_rendered_text(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("vk", "x", "telegram"))
+    stats = make(store, clock).run_until_idle()
+    assert stats.published == 3
+    for d in store.deliveries():
+        assert d.state is S.PUBLISHED and d.remote_id and d.remote_url
+    texts = {e.target: e.detail["text"] for e in store.events(status="published")}
+    assert texts == {"vk": "Привет [vk]", "x": "Привет [x]", "telegram": "Привет [telegram]"}
+
+
+def test_transient_errors_back_off_exponentially_then_fail_with_history(
+    store: Store, clock: FakeClock
+) -> None:
+    add(store, clock)
+    ScriptedAdapter.script["vk"] = [TransientError("HTTP 503") for _ in range(3)]
+    dispatcher = make(store, clock, max_attempts=3)
+    waits = []
+    for _ in range(3):
+        dispatcher.run_until_idle()
+        d = only(store)
+        if d.state is S.RETRY_WAIT:
+            waits.append((d.not_before - clock()).total_seconds())
+            clock.now = d.not_before
+    assert waits == [30.0, 60.0]
+    d = only(store)
+    assert d.state is S.FAILED and "gave up after 3 attempts" in (d.last_error or "")
+    assert [e.status for e in store.events(delivery_id=d.id)].count("publishing") == 3
+    assert len(ScriptedAdapter.sent) == 3
+
+
+def test_rate_limit_holds_the_target_without_burning_attempts_and_others_keep_going(
+    store: Store, clock: FakeClock
+) -> None:
+    add(store, clock, ("x", "vk"), key="a")
+    add(store, clock, ("x",), key="b")
+    ScriptedAdapter.script["x"] = [RateLimited("429", retry_after=120)]
+    dispatcher = make(store, clock)
+    dispatcher.run_until_idle()
+    by_target: dict[str, list[Any]] = {}
+    for d in store.deliveries():
+        by_target.setdefault(d.target, []).append(d)
+    assert [d.state for d in by_target["vk"]] == [S.PUBLISHED]
+    assert all(d.state is S.QUEUED and d.attempts == 0 for d in by_target["x"])
+    assert len([t for t, _ in ScriptedAdapter.sent if t == "x"]) == 1  # the second x post was not tried
+    clock.advance(seconds=119)
+    dispatcher.run_until_idle()
+    assert all(d.state is S.QUEUED for d in store.deliveries() if d.target == "x")
+    clock.advance(seconds=2)
+    dispatcher.run_until_idle()
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())
+
+
+def test_auth_error_pauses_the_target_and_loses_nothing(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("facebook",), key="a")
+    add(store, clock, ("facebook",), key="b")
+    ScriptedAdapter.script["facebook"] = [
+        AuthError("token expired (code 190)"),
+        AuthError("token expired (code 190)"),
+    ]
+    dispatcher = make(store, clock)
+    alerts: list[Any] = []
+
+    class Recorder:
+        def send(self, incident: Any) -> list[str]:
+            alerts.append(incident)
+            return ["test"]
+
+    dispatcher.incidents = Incidents(store, Recorder(), clock)  # type: ignore[arg-type]
+    dispatcher.run_until_idle()
+    assert [h.target for h in store.holds(clock())] == ["facebook"]
+    assert all(d.state is S.QUEUED and d.attempts == 0 for d in store.deliveries())
+    # The operator resumes too early: the token is still bad, the target pauses again — still one alert.
+    store.release_target("facebook", clock(), "op")
+    dispatcher.run_until_idle()
+    dispatcher.incidents.close()  # type: ignore[attr-defined]
+    assert [a.key for a in alerts] == ["paused:facebook"]
+    store.release_target("facebook", clock(), "op")
+    dispatcher.run_until_idle()
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())
+
+
+def test_content_rejected_fails_at_once(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("telegram",))
+    ScriptedAdapter.script["telegram"] = [ContentRejected("message is too long", status=400)]
+    make(store, clock).run_until_idle()
+    d = only(store)
+    assert d.state is S.FAILED and "too long" in (d.last_error or "") and len(ScriptedAdapter.sent) == 1
+    (failed,) = store.events(status="failed")
+    assert failed.detail["http_status"] == 400
+
+
+def test_in_doubt_is_never_resent_blindly(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("x",))
+    ScriptedAdapter.script["x"] = [InDoubtError("read timeout after sending")]
+    dispatcher = make(store, clock)
+    dispatcher.run_until_idle()
+    clock.advance(hours=5)
+    dispatcher.run_until_idle()
+    dispatcher.reconcile()
+    assert only(store).state is S.IN_DOUBT
+    assert len(ScriptedAdapter.sent) == 1
+
+
+def test_reconciliation_found_publishes_absent_requeues(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("x", "facebook"))
+    ScriptedAdapter.script["x"] = [InDoubtError("timeout")]
+    ScriptedAdapter.script["facebook"] = [InDoubtError("timeout")]
+    dispatcher = make(store, clock)
+    dispatcher.run_until_idle()
+    ScriptedAdapter.lookup["x"] = ReconcileResult(
+        ReconcileStatus.FOUND, RemoteRef("777", "https://x.com/i/web/status/777")
+    )
+    ScriptedAdapter.lookup["facebook"] = ReconcileResult(ReconcileStatus.ABSENT)
+    clock.advance(seconds=61)
+    assert dispatcher.reconcile() == 2
+    states = {d.target: d for d in store.deliveries()}
+    assert states["x"].state is S.PUBLISHED and states["x"].remote_id == "777"
+    assert states["facebook"].state is S.QUEUED
+    dispatcher.run_until_idle()
+    assert {d.target: d.state for d in store.deliveries()} == {"x": S.PUBLISHED, "facebook": S.PUBLISHED}
+    assert [t for t, _ in ScriptedAdapter.sent].count("x") == 1
+
+
+def test_deduplicating_network_in_doubt_is_resent_with_the_same_key(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("vk",))
+    ScriptedAdapter.deduplicates = True
+    ScriptedAdapter.script["vk"] = [InDoubtError("dropped connection")]
+    dispatcher = make(store, clock)
+    dispatcher.run_until_idle()
+    d = only(store)
+    assert d.state is S.RETRY_WAIT
+    clock.now = d.not_before
+    dispatcher.run_until_idle()
+    assert only(store).state is S.PUBLISHED
+
+
+def test_expired_post_fails_instead_of_publishing_late(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("vk",), expires_at=clock() + timedelta(minutes=10))
+    ScriptedAdapter.script["vk"] = [TransientError("HTTP 502")] * 5
+    dispatcher = make(store, clock, max_attempts=10, max_seconds=3600)
+    for _ in range(6):
+        dispatcher.run_until_idle()
+        d = only(store)
+        if d.state is not S.RETRY_WAIT:
+            break
+        clock.now = d.not_before
+        dispatcher.reap()
+    d = only(store)
+    assert d.state is S.FAILED and "expire" in (d.last_error or "")
+
+
+def test_unconfigured_target_pauses_with_the_variable_to_set(store: Store, clock: FakeClock) -> None:
+    add(store, clock, ("telegram",))
+    settings = Settings(workers=2)
+    dispatcher = Dispatcher(store, settings, render, clock=clock)  # real adapter factory, no credentials
+    dispatcher.run_until_idle()
+    (hold,) = store.holds(clock())
+    assert "PUBLISHER_TELEGRAM__BOT_TOKEN" in hold.reason
+    assert only(store).state is S.QUEUED
+
+
+def test_render_failure_is_a_readable_failure_not_a_crash(store: Store, clock: FakeClock) -> None:
+    from publisher.errors import InputError
+
+    add(store, clock, ("x",))
+
+    def broken(post: Post, target: str) -> Rendered:
+        raise InputError(
+            post.source_name, "text", "is 312 characters, X allows 280", "shorten it or add overrides.x.text"
+        )
+
+    settings = Settings(workers=2)
+    Dispatcher(
+        store,
+        settings,
+        broken,
+        adapters=AdapterPool(settings, lambda s, t: ScriptedAdapter(t, s)),
+        clock=clock,
+    ).run_until_idle()
+    d = only(store)
+    assert d.state is S.FAILED and "312" in (d.last_error or "") and ScriptedAdapter.sent == []
+
+
+def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Store, clock: FakeClock) -> None:
+    import time
+
+    for i in range(4):
+        add(store, clock, ("telegram", "vk"), key=f"p{i}")
+    settings = Settings(workers=4, telegram={"max_per_minute": 600})  # one every 0.1 s
+    stamps: dict[str, list[float]] = {"telegram": [], "vk": []}
+
+    class Timed(ScriptedAdapter):
+        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+            stamps[self.target].append(time.monotonic())
+            return super().publish(rendered, idempotency_key)
+
+    pool = AdapterPool(settings, factory=lambda s, t: Timed(t, s))
+    Dispatcher(store, settings, render, adapters=pool, clock=clock).run_until_idle()
+    gaps = [b - a for a, b in zip(stamps["telegram"], stamps["telegram"][1:], strict=False)]
+    # Slots are 0.1 s apart; each publish happens a few ms into its slot.
+    assert len(stamps["telegram"]) == 4 and all(g >= 0.05 for g in gaps) and sum(gaps) >= 0.25, gaps
+    assert stamps["vk"][-1] - stamps["vk"][0] < stamps["telegram"][-1] - stamps["telegram"][0]
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())
+
+
+def test_concurrent_drains_never_give_one_target_two_lanes(store: Store, clock: FakeClock) -> None:
+    """The daemon's timed and periodic drains may fire together; a target still publishes one post at a time."""
+    import threading
+    import time
+
+    for i in range(6):
+        add(store, clock, ("vk",), key=f"c{i}")
+    active = 0
+    most = 0
+    guard = threading.Lock()
+
+    class Slow(ScriptedAdapter):
+        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+            nonlocal active, most
+            with guard:
+                active += 1
+                most = max(most, active)
+            time.sleep(0.05)
+            with guard:
+                active -= 1
+            return super().publish(rendered, idempotency_key)
+
+    settings = Settings(workers=4, drain_batch=2)
+    dispatcher = Dispatcher(
+        store, settings, render, adapters=AdapterPool(settings, lambda s, t: Slow(t, s)), clock=clock
+    )
+    drains = [threading.Thread(target=dispatcher.drain) for _ in range(4)]
+    for t in drains:
+        t.start()
+    for t in drains:
+        t.join()
+    dispatcher.run_until_idle()
+    assert most == 1
+    assert all(d.state is S.PUBLISHED for d in store.deliveries())

@@ -1,0 +1,485 @@
+"""The API fault matrix, driven through the Dispatcher with the real adapters against the network fakes.
+
+Each case makes one network fail in one way on the first attempt and checks what an operator would see:
+the delivery's state, its attempts and next time, the publish log, the alert, and how many posts the
+fake network really holds. Then the clock moves on and the queue drains again, to show what happens
+next: retries at the exact backoff times, rate-limited targets waiting for the reset without burning
+attempts, paused targets waiting for ``release_target``, in-doubt deliveries never re-sent on X, Facebook
+and Telegram but reconciled, and VK re-sending with its ``guid`` so that the wall still has one post.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.store import Store
+from tests.conftest import FakeClock
+from tests.fakes.base import FakeServer, Fault
+from tests.fakes.facebook import FEED_PATH, PHOTOS_PATH
+from tests.fakes.vk import FakeVk
+from tests.fakes.x import TWEETS, UPLOAD
+from tests.fault_world import BASE, NETWORKS, RECONCILE, SHARED_CREDS, Creds, World, start_fakes
+from tests.helpers import closed_url
+
+Inject = Callable[[Any], datetime | None]
+
+
+@dataclass(frozen=True)
+class Case:
+    network: str
+    fault: str
+    inject: Inject
+    outcome: str  # retry | hold | pause | fail | in_doubt
+    cause: str  # a fragment of the error the operator reads
+    applied: int  # posts the fake really made on the first attempt
+    wait: float = 0.0  # hold: seconds until the reset (when inject does not return the instant)
+    media: int = 0
+    chat: str = "@library_news"
+    closed: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.network}-{self.fault}"
+
+
+def _f(kind: str, path: str, **kw: Any) -> Inject:
+    def inject(fake: Any) -> None:
+        fake.inject(Fault(kind, path=path, **kw))
+
+    return inject
+
+
+def _call(name: str, *args: Any, **kw: Any) -> Inject:
+    def inject(fake: Any) -> datetime | None:
+        result = getattr(fake, name)(*args, **kw)
+        return datetime.fromtimestamp(result, UTC) if isinstance(result, int) else None
+
+    return inject
+
+
+def _nothing(fake: Any) -> None:
+    return None
+
+
+WALL = r"wall\.post$"
+TG = "/sendMessage$"
+CASES = [
+    # VK deduplicates by guid: whatever may have been applied is simply re-sent.
+    Case("vk", "http-503", _f("status", WALL, status=503, body=""), "retry", "server error on wall.post", 0),
+    Case("vk", "error-10", _call("vk_error", 10), "retry", "server trouble", 0),
+    Case("vk", "http-429", _call("http_429", 120), "hold", "too many requests", 0, wait=120),
+    Case("vk", "error-6", _call("vk_error", 6), "hold", "error 6", 0, wait=1),
+    Case("vk", "error-9", _call("vk_error", 9), "hold", "flood control", 0, wait=300),
+    Case("vk", "error-29", _call("vk_error", 29), "hold", "rate limit reached", 0, wait=3600),
+    Case("vk", "auth-5", _call("vk_error", 5), "pause", "access token is invalid", 0),
+    Case("vk", "hyperlinks", _call("vk_error", 222), "fail", "hyperlinks", 0),
+    Case("vk", "captcha", _call("vk_error", 14), "fail", "captcha", 0),
+    Case("vk", "invalid-param", _call("vk_error", 100), "fail", "error 100", 0),
+    Case("vk", "timeout-after", _f("timeout_after_apply", WALL, seconds=1.0), "retry", "no answer", 1),
+    Case("vk", "drop-before", _f("drop_before_apply", WALL), "retry", "no answer", 0),
+    Case("vk", "drop-after", _f("drop_after_apply", WALL), "retry", "no answer", 1),
+    Case("vk", "malformed", _f("malformed_after_apply", WALL), "retry", "malformed json", 1),
+    Case("vk", "no-id", _f("raw", WALL, status=200, body={"response": {}}), "retry", "without a post id", 1),
+    Case("vk", "refused", _nothing, "retry", "could not reach", 0, closed=True),
+    # X: no idempotency key; the account's timeline tells whether an in-doubt post exists.
+    Case("x", "http-503", _call("server_error", 503), "in_doubt", "answered 503", 0),
+    Case("x", "429-reset", _call("rate_limit", reset_in=600), "hold", "rate limit", 0),
+    Case("x", "429-daily", _call("rate_limit", reset_in=7200, daily=True), "hold", "rate limit", 0),
+    Case("x", "401", _call("reject_credentials", TWEETS), "pause", "rejected the app keys", 0),
+    Case("x", "403-read-only", _call("forbid"), "pause", "read and write", 0),
+    Case("x", "duplicate", _call("reject_duplicate"), "fail", "duplicate", 0),
+    Case("x", "too-long", _call("reject_invalid"), "fail", "too long", 0),
+    Case("x", "timeout-after", _f("timeout_after_apply", TWEETS, seconds=1.0), "in_doubt", "no answer", 1),
+    Case("x", "drop-before", _f("drop_before_apply", TWEETS), "in_doubt", "no answer", 0),
+    Case("x", "drop-after", _f("drop_after_apply", TWEETS), "in_doubt", "no answer", 1),
+    Case("x", "malformed", _f("malformed_after_apply", TWEETS), "in_doubt", "malformed json", 1),
+    Case("x", "no-id", _f("raw", TWEETS, status=201, body={"data": {}}), "in_doubt", "no post id", 1),
+    Case("x", "refused", _nothing, "retry", "could not reach", 0, closed=True),
+    Case("x", "upload-503", _call("server_error", 503, UPLOAD), "retry", "unavailable", 0, media=1),
+    # Facebook: no idempotency key; the Page feed tells.
+    Case("facebook", "http-500", _call("transient_failure"), "in_doubt", "temporary failure", 0),
+    Case("facebook", "throttle-32", _call("throttle", 32, 5), "hold", "page request limit", 0, wait=300),
+    Case("facebook", "throttle-4", _call("throttle", 4, 5, "X-App-Usage"), "hold", "error 4", 0, wait=60),
+    Case(
+        "facebook",
+        "throttle-80001",
+        _call("throttle", 80001, 10, "X-Business-Use-Case-Usage"),
+        "hold",
+        "too many calls",
+        0,
+        wait=600,
+    ),
+    Case("facebook", "token-190", _call("expire_token"), "pause", "token is invalid or has expired", 0),
+    Case("facebook", "permission-200", _call("deny_permission"), "pause", "pages_manage_posts", 0),
+    Case("facebook", "duplicate", _call("reject_duplicate"), "fail", "duplicate", 0),
+    Case("facebook", "policy", _call("block_for_policy"), "fail", "policy", 0),
+    Case(
+        "facebook",
+        "timeout-after",
+        _f("timeout_after_apply", FEED_PATH, seconds=1.0),
+        "in_doubt",
+        "no answer",
+        1,
+    ),
+    Case("facebook", "drop-before", _f("drop_before_apply", FEED_PATH), "in_doubt", "no answer", 0),
+    Case("facebook", "drop-after", _f("drop_after_apply", FEED_PATH), "in_doubt", "no answer", 1),
+    Case("facebook", "malformed", _f("malformed_after_apply", FEED_PATH), "in_doubt", "malformed json", 1),
+    Case("facebook", "no-id", _f("raw", FEED_PATH, status=200, body={}), "in_doubt", "without a post id", 1),
+    Case("facebook", "refused", _nothing, "retry", "could not reach", 0, closed=True),
+    Case(
+        "facebook",
+        "upload-500",
+        _call("transient_failure", 500, PHOTOS_PATH),
+        "retry",
+        "temporary failure",
+        0,
+        media=2,
+    ),
+    # Telegram: no idempotency key and no way to read the channel: in doubt stays in doubt.
+    Case("telegram", "http-500", _call("fail_server_error"), "in_doubt", "server error on sendmessage", 0),
+    Case("telegram", "429", _call("fail_rate_limited", retry_after=7), "hold", "retry after 7", 0, wait=7),
+    Case("telegram", "401", _call("fail_unauthorized"), "pause", "token was rejected", 0),
+    Case("telegram", "403", _call("fail_forbidden"), "pause", "may not post", 0),
+    Case("telegram", "too-long", _call("fail_bad_request"), "fail", "message is too long", 0),
+    Case("telegram", "timeout-after", _f("timeout_after_apply", TG, seconds=1.0), "in_doubt", "no answer", 1),
+    Case("telegram", "drop-before", _f("drop_before_apply", TG), "in_doubt", "no answer", 0),
+    Case("telegram", "drop-after", _f("drop_after_apply", TG), "in_doubt", "no answer", 1),
+    Case("telegram", "malformed", _f("malformed_after_apply", TG), "in_doubt", "malformed json", 1),
+    Case("telegram", "no-id", _call("answer_without_id"), "in_doubt", "no message id", 1),
+    Case("telegram", "refused", _nothing, "retry", "could not reach", 0, closed=True),
+    Case(
+        "telegram",
+        "getchat-500",
+        _call("fail_server_error", "getChat"),
+        "retry",
+        "server error on getchat",
+        0,
+        chat="-1001234567890",
+    ),
+]
+STATE = {"retry": "retry_wait", "hold": "queued", "pause": "queued", "fail": "failed", "in_doubt": "in_doubt"}
+EVENT = {"retry": "retry_wait", "hold": "rate_limited", "pause": "released", "fail": "failed"}
+INCIDENT = {"pause": "paused", "fail": "failed", "in_doubt": "in_doubt"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Near real time: the fakes stamp posts with the wall clock and reconcile compares the two.
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def creds() -> Creds:
+    return SHARED_CREDS
+
+
+@pytest.fixture
+def make_world(
+    store: Store, clock: FakeClock, creds: Creds, tmp_path: Path
+) -> Iterator[Callable[..., World]]:
+    """Start the fakes of some networks and build a World on them (cleaned up after the test)."""
+    opened: list[tuple[World, Any]] = []
+
+    def make(networks: tuple[str, ...] = NETWORKS, **kw: Any) -> World:
+        manager = start_fakes(creds, networks)
+        fakes = manager.__enter__()
+        world = World(store, clock, fakes, creds, media_dir=tmp_path, **kw)
+        opened.append((world, manager))
+        return world
+
+    yield make
+    for world, manager in opened:
+        world.close()
+        manager.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fault(case: Case, make_world: Callable[..., World], clock: FakeClock) -> None:
+    world = make_world((case.network,), chat=case.chat)
+    fake = world.fakes[case.network]
+    if case.closed:
+        world.point(case.network, closed_url())
+    t0 = clock()
+    did = world.add(case.network, media=case.media)
+    instant = case.inject(fake)
+    world.drain()
+
+    d = world.get(did)
+    assert d.state.value == STATE[case.outcome], d.last_error
+    assert d.attempts == (0 if case.outcome in ("hold", "pause") else 1)
+    assert len(fake.applied) == case.applied
+    assert world.statuses(did) == ["enqueued", "publishing", EVENT.get(case.outcome, case.outcome)]
+    assert [kind for _, kind in world.alerts] == (
+        [INCIDENT[case.outcome]] if case.outcome in INCIDENT else []
+    )
+    {"retry": _then_retry, "hold": _then_hold, "pause": _then_pause, "fail": _then_fail}.get(
+        case.outcome, _then_in_doubt
+    )(case, world, did, t0, instant)
+
+
+def _then_retry(case: Case, world: World, did: int, t0: datetime, instant: datetime | None) -> None:
+    """Transient (or in doubt on VK, which drops a repeat with the same guid): again after the backoff."""
+    d = world.get(did)
+    assert d.not_before == t0 + timedelta(seconds=BASE)
+    assert case.cause in (d.last_error or "").lower()
+    if case.closed:
+        world.point(case.network, world.fakes[case.network].url)  # the network is back
+    world.clock.now = t0 + timedelta(seconds=BASE - 1)
+    world.drain()
+    assert world.get(did).state.value == "retry_wait"
+    world.clock.now = t0 + timedelta(seconds=BASE)
+    world.drain()
+    world.assert_published_once(did, case.network)  # VK: the repeat made no second post
+    assert world.statuses(did)[3:] == ["publishing", "published"]
+    if case.network == "vk" and not case.closed:
+        sent = [r.form for r in world.fakes["vk"].requests if r.path == "/method/wall.post"]
+        assert [f["guid"] for f in sent] == [d.idempotency_key] * 2  # the same key both times
+
+
+def _then_hold(case: Case, world: World, did: int, t0: datetime, instant: datetime | None) -> None:
+    """Rate limited: the target waits until the reset; the attempt is not counted."""
+    until = instant or t0 + timedelta(seconds=case.wait)
+    # The target is held until the reset; the delivery keeps its place (its due time) in the queue.
+    assert world.get(did).not_before == world.get(did).due_at
+    (hold,) = world.store.holds(world.clock())
+    assert (hold.target, hold.until) == (case.network, until)
+    assert case.cause in hold.reason.lower()
+    world.clock.now = until - timedelta(seconds=1)
+    world.drain()
+    d = world.get(did)
+    assert (d.state.value, d.attempts, len(world.fakes[case.network].applied)) == ("queued", 0, 0)
+    world.clock.now = until
+    world.drain()
+    world.assert_published_once(did, case.network)
+    assert world.get(did).attempts == 1
+
+
+def _then_pause(case: Case, world: World, did: int, t0: datetime, instant: datetime | None) -> None:
+    """Auth trouble: the target is paused until an operator resumes it; time alone does not help."""
+    (hold,) = world.store.holds(world.clock())
+    assert hold.until is None and case.cause in hold.reason.lower()
+    world.clock.advance(hours=6)
+    world.drain()
+    assert world.get(did).state.value == "queued" and not world.fakes[case.network].applied
+    world.store.release_target(case.network, world.clock(), "operator")
+    world.drain()
+    world.assert_published_once(did, case.network)
+
+
+def _then_fail(case: Case, world: World, did: int, t0: datetime, instant: datetime | None) -> None:
+    """Permanent: nothing more happens on its own."""
+    assert case.cause in (world.get(did).last_error or "").lower()
+    world.clock.advance(hours=6)
+    world.drain()
+    world.dispatcher.reconcile()
+    assert world.get(did).state.value == "failed" and not world.fakes[case.network].applied
+    assert world.statuses(did).count("publishing") == 1
+
+
+def _then_in_doubt(case: Case, world: World, did: int, t0: datetime, instant: datetime | None) -> None:
+    """Never re-sent; reconciled where the network can be searched, else left for an operator."""
+    fake = world.fakes[case.network]
+    d = world.get(did)
+    assert case.cause in (d.last_error or "").lower()
+    assert d.not_before == t0 + timedelta(seconds=RECONCILE)  # the first reconciliation check
+    world.clock.advance(hours=2)
+    world.drain()  # draining never picks an in-doubt delivery up
+    assert world.statuses(did).count("publishing") == 1
+    world.dispatcher.reconcile()
+    if case.network == "telegram":
+        assert world.get(did).state.value == "in_doubt"
+        assert world.statuses(did)[-1] == "in_doubt_checked"
+        world.clock.advance(hours=6)
+        world.drain()
+        world.dispatcher.reconcile()
+        assert world.get(did).state.value == "in_doubt"
+        assert len(fake.applied) == case.applied and world.statuses(did).count("publishing") == 1
+        return
+    if case.applied:
+        world.assert_published_once(did, case.network)  # found on the network: the lost answer's post
+        assert world.statuses(did)[-1] == "published"
+        assert world.statuses(did).count("publishing") == 1
+    else:
+        assert world.get(did).state.value == "queued"  # certainly absent: back to the queue
+        world.drain()
+        world.assert_published_once(did, case.network)
+        assert world.statuses(did).count("publishing") == 2
+
+
+# --- histories over several attempts -------------------------------------------------------------
+
+PUBLISH_CALL = {
+    "vk": r"/method/wall\.post$",
+    "x": r"^/2/tweets$",
+    "facebook": r"/(feed|photos)$",
+    "telegram": r"/send(Message|Photo|MediaGroup)$",
+}
+#: a failure before anything was published, twice in a row (with what the post needs for it)
+TWICE: dict[str, tuple[Callable[[Any], None], int, str]] = {
+    "vk": (lambda f: f.inject(Fault("status", path=WALL, status=503, body="", times=2)), 0, "@library_news"),
+    "x": (lambda f: f.server_error(503, UPLOAD, times=2), 1, "@library_news"),
+    "facebook": (
+        lambda f: f.fail(2, "An unexpected error has occurred.", status=500, path=PHOTOS_PATH, times=2),
+        2,
+        "@library_news",
+    ),
+    "telegram": (lambda f: f.fail("getChat", 500, "Internal Server Error", times=2), 0, "-1001234567890"),
+}
+RATE_LIMIT: dict[str, Callable[[Any], object]] = {
+    "vk": lambda f: f.vk_error(29),
+    "x": lambda f: f.rate_limit(reset_in=900),
+    "facebook": lambda f: f.throttle(32, 5),
+    "telegram": lambda f: f.fail_rate_limited(retry_after=7),
+}
+AUTH: dict[str, Callable[[Any], object]] = {
+    "vk": lambda f: f.vk_error(5),
+    "x": lambda f: f.reject_credentials(TWEETS),
+    "facebook": lambda f: f.expire_token(),
+    "telegram": lambda f: f.fail_unauthorized(),
+}
+
+
+def publish_calls(network: str, fake: FakeServer) -> int:
+    return sum(1 for r in fake.requests if r.method == "POST" and re.search(PUBLISH_CALL[network], r.path))
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_transient_failures_retry_at_the_backoff_times_then_publish(
+    network: str, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    inject, media, chat = TWICE[network]
+    world = make_world((network,), chat=chat)
+    t0 = clock()
+    did = world.add(network, media=media)
+    inject(world.fakes[network])
+    world.drain()
+    assert world.get(did).not_before == t0 + timedelta(seconds=30)
+    clock.now = t0 + timedelta(seconds=30)
+    world.drain()
+    d = world.get(did)
+    assert (d.state.value, d.attempts, d.not_before) == ("retry_wait", 2, t0 + timedelta(seconds=90))
+    clock.now = t0 + timedelta(seconds=89)
+    world.drain()
+    assert world.get(did).attempts == 2
+    clock.now = t0 + timedelta(seconds=90)
+    world.drain()
+    world.assert_published_once(did, network)
+    sends = world.store.events(delivery_id=did, status="publishing")
+    assert [e.time - t0 for e in sends] == [timedelta(seconds=s) for s in (0, 30, 90)]
+    assert world.alerts == []
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_exhausted_retries_fail_with_the_whole_history(
+    network: str, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    world = make_world((network,), max_attempts=3)
+    world.point(network, closed_url())
+    t0 = clock()
+    did = world.add(network)
+    for offset in (0, 30, 90):
+        clock.now = t0 + timedelta(seconds=offset)
+        world.drain()
+    d = world.get(did)
+    assert d.state.value == "failed" and d.attempts == 3
+    assert "gave up after 3 attempts" in (d.last_error or "") and "could not reach" in (d.last_error or "")
+    history = world.store.events(delivery_id=did)
+    assert [e.status for e in history] == [
+        "enqueued",
+        *["publishing", "retry_wait"] * 2,
+        "publishing",
+        "failed",
+    ]
+    waits = [e.detail["not_before"] for e in history if e.status == "retry_wait"]
+    assert waits == [(t0 + timedelta(seconds=s)).isoformat() for s in (30, 90)]
+    assert all("could not reach" in (e.error or "") for e in history if e.status == "retry_wait")
+    assert world.alerts == [(f"failed:{did}", "failed")]
+    assert not world.fakes[network].requests  # nothing ever reached the network
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_rate_limited_target_waits_without_burning_attempts_while_others_publish(
+    network: str, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    world = make_world(max_attempts=2)
+    fake = world.fakes[network]
+    first = world.add(network, *(n for n in NETWORKS if n != network))
+    second = world.add(network)
+    for _ in range(3):  # limited three times in a row: more than max_attempts
+        RATE_LIMIT[network](fake)
+        world.drain()
+        for d in world.store.deliveries():
+            if d.target != network:
+                assert d.state.value == "published"  # the other networks went on
+        limited = [world.get(first), world.get(second)]
+        assert [(d.state.value, d.attempts) for d in limited] == [("queued", 0)] * 2, limited
+        (hold,) = world.store.holds(clock())
+        # The target waits for the reset; both posts keep their due times, so their order is kept.
+        assert hold.target == network and all(d.not_before == d.due_at for d in limited)
+        assert hold.until is not None and hold.until > clock()
+        clock.now = hold.until
+    assert publish_calls(network, fake) == 3  # only the first post was tried, once per reset
+    world.drain()
+    for did in (first, second):
+        d = world.get(did)
+        assert (d.state.value, d.attempts) == ("published", 1)
+    assert len(fake.applied) == 2 and world.alerts == []
+    limited_events = world.store.events(target=network, status="rate_limited")
+    assert len([e for e in limited_events if e.delivery_id in (first, second)]) == 3
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_auth_error_pauses_every_queued_post_until_released_with_one_alert(
+    network: str, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    world = make_world((network,))
+    fake = world.fakes[network]
+    ids = [world.add(network), world.add(network)]
+    AUTH[network](fake)
+    world.drain()
+    clock.advance(days=2)
+    world.drain()
+    assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("queued", 0)] * 2
+    assert publish_calls(network, fake) == 1 and not fake.applied
+    assert world.alerts == [(f"paused:{network}", "paused")]
+    assert [e.status for e in world.store.events(target=network, status="paused")] == ["paused"]
+    world.store.release_target(network, clock(), "operator")
+    world.drain()
+    assert [world.get(i).state.value for i in ids] == ["published"] * 2
+    assert len(fake.applied) == 2
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["found", "absent"])
+def test_vk_in_doubt_after_the_guid_window_is_reconciled_not_resent(
+    applied: bool, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    """VK drops a repeat with the same guid for an hour only; past that, the wall is searched."""
+    clock.now -= timedelta(hours=1)  # the first attempt an hour ago (the fake stamps posts with real time)
+    world = make_world(("vk",))
+    fake = world.fakes["vk"]
+    assert isinstance(fake, FakeVk)
+    did = world.add("vk")
+    fake.vk_error(29)  # an hour-long rate limit: the first send was an hour ago when the retry comes
+    world.drain()
+    (hold,) = world.store.holds(clock())
+    assert hold.until == clock() + timedelta(hours=1)
+    clock.now = hold.until
+    fake.inject(Fault("timeout_after_apply" if applied else "drop_before_apply", path=WALL, seconds=1.0))
+    world.drain()
+    d = world.get(did)
+    assert d.state.value == "in_doubt" and len(fake.applied) == int(applied)
+    clock.advance(seconds=RECONCILE)
+    world.dispatcher.reconcile()
+    if applied:
+        assert world.statuses(did)[-1] == "published"
+    else:
+        assert world.get(did).state.value == "queued"
+        world.drain()
+    world.assert_published_once(did, "vk")
