@@ -5,6 +5,8 @@
     PublisherError
     ├── ConfigurationError        bad or missing settings (outside the publish tree on purpose)
     ├── InputError                a post file or directory entry is invalid: file, field, fix
+    │   └── InputErrors           several problems in one file, reported together
+    ├── InboxError                the inbox's own folders cannot be used (an operator must fix them)
     ├── StoreError
     └── PublishError              carries network, target, http status, a response excerpt
         ├── TransientError        certainly not applied: safe to retry with backoff
@@ -21,7 +23,10 @@ Messages never contain secrets: adapters build them from scrubbed response excer
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+
+from publisher.ops.safetext import printable
 
 
 class PublisherError(Exception):
@@ -39,14 +44,42 @@ class InputError(PublisherError):
     """
 
     def __init__(self, source: str, field: str, problem: str, fix: str = "") -> None:
-        self.source = source
-        self.field = field
-        self.problem = problem
-        self.fix = fix
+        # A file name or a YAML value may carry control characters or undecodable bytes: the message goes
+        # to notes, logs, terminals and the database, so it is made printable here, once for every caller.
+        self.source = printable(source)
+        self.field = printable(field)
+        self.problem = printable(problem, keep="\n")
+        self.fix = printable(fix, keep="\n")
+        source, field, problem, fix = self.source, self.field, self.problem, self.fix
         text = f"{source}: {field} {problem}" if field else f"{source}: {problem}"
         if fix:
             text += f": {fix}"
         super().__init__(text)
+
+
+class InputErrors(InputError):
+    """Several problems in one file (a post file, a rendered post, the directory), reported together so an
+    editor fixes them in one go. ``field`` is the first problem's field; ``errors`` holds every problem.
+    """
+
+    def __init__(self, source: str, errors: Iterable[InputError]) -> None:
+        self.errors = tuple(errors)
+        lines = "\n".join(f"  - {str(e).removeprefix(f'{source}: ')}" for e in self.errors)
+        super().__init__(source, "", f"{len(self.errors)} problems:\n{lines}")
+        self.field = self.errors[0].field if self.errors else ""
+
+
+def combine_errors(source: str, errors: list[InputError]) -> InputError:
+    """One error as is; several as ``InputErrors`` (identical messages once)."""
+    unique = list({str(e): e for e in errors}.values())
+    return unique[0] if len(unique) == 1 else InputErrors(source, unique)
+
+
+class InboxError(PublisherError):
+    """The inbox or one of its own folders (``processed``, ``rejected``) cannot be used safely.
+
+    Not the editor's fault: the message names the path and what the operator should do.
+    """
 
 
 class StoreError(PublisherError):

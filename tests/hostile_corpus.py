@@ -286,6 +286,19 @@ def corpus() -> list[Case]:
         Case("post_fifo.md", "is a FIFO", _post_entry(lambda p, o: os.mkfifo(p))),
         Case("post_dir.md", "is a directory", _post_entry(lambda p, o: p.mkdir())),
         Case("post_dev_zero.md", "is a symbolic link", _post_entry(lambda p, o: p.symlink_to("/dev/zero"))),
+        # File names that cannot be printed, logged or suffixed as they are (issue 11, points 3 and 4).
+        Case("forged\n2026-01-01 INFO all good.md", "approved_by is missing", _front("networks: [vk]")),
+        Case("\x1b[2J\x1b[Hclear.md", "approved_by is missing", _front("networks: [vk]")),
+        Case("\x1b]0;owned\x07title.md", "approved_by is missing", _front("networks: [vk]")),
+        Case("\u202egpj.md", "approved_by is missing", _front("networks: [vk]")),
+        Case("tab\there.md", "approved_by is missing", _front("networks: [vk]")),
+        Case(
+            os.fsdecode("Афиша".encode("cp1251") + b".md"), "approved_by is missing", _front("networks: [vk]")
+        ),
+        Case(os.fsdecode(b"\xff\xfe.md"), "not UTF-8", _raw(b"---\xff\n")),
+        Case("n" * 250 + ".md", "approved_by is missing", _front("networks: [vk]")),
+        Case("я" * 126 + ".md", "approved_by is missing", _front("networks: [vk]")),
+        Case("long" + "x" * 240 + ".md", "is not valid YAML", _front("networks: [vk\napproved_by: x")),
     ]
     return cases
 

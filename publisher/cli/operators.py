@@ -20,7 +20,7 @@ from publisher.cli.format import (
     table,
 )
 from publisher.errors import InputError, PublisherError
-from publisher.models import DeliveryState, RemoteRef
+from publisher.models import DeliveryState, Event, RemoteRef
 from publisher.settings import Settings
 
 UNFINISHED = [
@@ -214,6 +214,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def _inbox_problem(store: Any) -> Event | None:
+    """The last ``inbox_broken`` event when no ``inbox_repaired`` came after it (the daemon logs both)."""
+    broken = store.events(status="inbox_broken", limit=1, newest_first=True)
+    repaired = store.events(status="inbox_repaired", limit=1, newest_first=True)
+    if broken and not (repaired and repaired[0].id > broken[0].id):
+        found: Event = broken[0]
+        return found
+    return None
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     now = datetime.now(UTC)
@@ -223,6 +233,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     holds = store.holds(now)
     next_due = store.next_due_at(now)
     failures = store.events(status="failed", limit=5, newest_first=True)
+    inbox_problem = _inbox_problem(store)
     if args.json:
         print(
             json.dumps(
@@ -248,6 +259,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                         for h in holds
                     ],
                     "next_due": next_due.isoformat() if next_due else None,
+                    "inbox_problem": inbox_problem.error if inbox_problem else None,
                     "last_failures": [event_json(e) for e in failures],
                 },
                 ensure_ascii=False,
@@ -269,6 +281,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         kind = "paused" if h.until is None else f"rate limited until {local(settings, h.until)}"
         print(f"target {h.target}: {kind} — {one_line(h.reason, 80)}")
     print(f"next due: {local(settings, next_due)}")
+    if inbox_problem:
+        print(
+            f"inbox: BROKEN since {local(settings, inbox_problem.time)} — {one_line(inbox_problem.error, 300)}"
+        )
     if failures:
         print("last failures:")
         for e in failures:

@@ -20,11 +20,9 @@ from publisher.compose.directory import (
     Directory,
     Entity,
     HashtagError,
-    InputErrors,
-    combine_errors,
     normalize_hashtag,
 )
-from publisher.errors import InputError
+from publisher.errors import InputError, InputErrors, combine_errors
 from publisher.models import NETWORKS, Post, Rendered, network_of
 
 #: VK's wall.post documentation (https://dev.vk.com/method/wall.post) states no limit for ``message``;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from publisher.errors import InputError
+from publisher.errors import InputError, combine_errors
 from publisher.models import NETWORKS
 
 Placement = Literal["end", "inline"]
@@ -55,25 +55,6 @@ def normalize_hashtag(raw: str) -> str:
     if not any(ch.isalpha() for ch in tag):
         raise HashtagError(f"{raw!r} is not a hashtag: it needs at least one letter, not only digits")
     return tag
-
-
-class InputErrors(InputError):
-    """Several problems in one file, reported together so an editor fixes them in one go.
-
-    ``field`` is the first problem's field; ``errors`` holds every problem.
-    """
-
-    def __init__(self, source: str, errors: Iterable[InputError]) -> None:
-        self.errors = tuple(errors)
-        lines = "\n".join(f"  - {str(e).removeprefix(f'{source}: ')}" for e in self.errors)
-        super().__init__(source, "", f"{len(self.errors)} problems:\n{lines}")
-        self.field = self.errors[0].field if self.errors else ""
-
-
-def combine_errors(source: str, errors: list[InputError]) -> InputError:
-    """One error as is; several as ``InputErrors`` (identical messages once)."""
-    unique = list({str(e): e for e in errors}.values())
-    return unique[0] if len(unique) == 1 else InputErrors(source, unique)
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,12 @@ from publisher.compose.composer import render
 from publisher.compose.directory import Directory, load_directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.errors import InputError, PublisherError
-from publisher.intake.accept import Intake
-from publisher.intake.inbox import Inbox
+from publisher.intake.accept import Intake, StoredFailures
+from publisher.intake.inbox import Inbox, ScanReport
 from publisher.models import Post, Rendered
 from publisher.ops.alerts import Alerter
 from publisher.ops.incidents import Incidents
+from publisher.ops.safetext import printable
 from publisher.ops.sdnotify import Notifier
 from publisher.settings import Settings, load_settings
 from publisher.store import Store
@@ -105,7 +106,13 @@ class Daemon:
         self.store = Store(settings.resolved_database_url)
         self.directory = DirectoryHolder(settings.directory_file)
         self.inbox_dir = settings.resolved_inbox_dir
-        self.inbox = Inbox(self.inbox_dir, settings.inbox_settle_seconds, max_bytes=settings.max_post_bytes)
+        self.inbox = Inbox(
+            self.inbox_dir,
+            settings.inbox_settle_seconds,
+            max_bytes=settings.max_post_bytes,
+            failures=StoredFailures(self.store, clock),
+        )
+        self._inbox_problem: str | None = "not checked yet"
         self.intake = Intake(self.store, settings, self.directory, clock)
         alerter = Alerter(settings)
         self.incidents = Incidents(self.store, alerter if alerter.configured else None, clock)
@@ -131,13 +138,27 @@ class Daemon:
 
     # --- jobs ------------------------------------------------------------------------------------
 
-    def ingest(self) -> None:
-        self.inbox_dir.mkdir(parents=True, exist_ok=True)
+    def ingest(self) -> ScanReport:
         report = self.inbox.scan(self._accept)
         for name, message in report.rejected:
-            self.store.log_event(self.clock(), "rejected", error=message, detail={"file": str(name)})
+            self.store.log_event(self.clock(), "rejected", error=message, detail={"file": printable(name)})
+        self._inbox_health(report.broken)
         self._progress = time.monotonic()
         self.wake()
+        return report
+
+    def _inbox_health(self, broken: list[str]) -> None:
+        """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows."""
+        problem = "; ".join(broken) or None
+        if problem == self._inbox_problem:
+            return
+        self._inbox_problem = problem
+        if problem is None:
+            self.incidents.resolve("inbox")
+            self.store.log_event(self.clock(), "inbox_repaired")
+            return
+        self.store.log_event(self.clock(), "inbox_broken", error=problem)
+        self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
 
     def _accept(self, path: Path) -> str:
         post_id, created, _ = self.intake.accept(path, self.inbox_dir)
@@ -210,7 +231,16 @@ class Daemon:
 
     def run_once(self) -> int:
         """Ingest, publish what is due now, settle what can be settled, exit."""
-        self.ingest()
+        report = self.ingest()
+        if report.deferred:
+            log.warning(
+                "run --once: left %d file(s) that changed in the last %s s (still being written?): %s; "
+                "the next run takes them",
+                len(report.deferred),
+                f"{self.settings.inbox_settle_seconds:g}",
+                ", ".join(printable(n) for n in report.deferred),
+                extra={"event": "ingest_deferred"},
+            )
         self.dispatcher.reap()
         stats = self.dispatcher.run_until_idle()
         self.dispatcher.reconcile()

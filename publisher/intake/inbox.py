@@ -1,11 +1,18 @@
 """The drop folder: editors copy ``*.md`` post files (and their media) in; the daemon takes each one once.
 
-A file is taken only after it (and its media) stayed unchanged for ``settle_seconds`` across scans, so a
-file still being copied is not read half-written. Then ``accept(path)`` stores it and returns the post id,
-and the file with its media moves to ``processed/``; an ``InputError`` sends them to ``rejected/`` with
-``NAME.error.txt`` saying what to fix. **Nothing is ever deleted**, and nothing is ever overwritten: on a
-name collision the group goes to a fresh sub-folder (``processed/kino.2/``) with its names intact, so a
-rejected post can be edited and dropped again as it is.
+A file is taken once it (and its media) is settled: unchanged across scans for ``settle_seconds``, or - at
+first sight - last changed (mtime and ctime) longer ago than that, so a one-shot ``run --once`` from cron takes
+files too, while a file still being copied is not read half-written. Then ``accept(path)`` stores it and
+returns the post id, and the file with its media moves to ``processed/``; an ``InputError`` sends them to
+``rejected/`` with a note saying what to fix (``NAME.error.txt``, see ``folders.note_name``). **Nothing is ever
+deleted**, and nothing is ever overwritten: on a name collision the group goes to a fresh sub-folder
+(``processed/kino.2/``) with its names intact, so a rejected post can be edited and dropped again as it is.
+
+Every file has an end: a failure that is not the editor's (store down, a move refused) is retried, counted in a
+``FailureBook`` (the daemon's is kept in the store, so the count survives restarts and ``run --once``), and after
+``max_failures`` the file goes to ``rejected/`` with a note telling the editor to ask the operator. The own
+folders are checked every scan (``folders.open_folders``): when one cannot be used the scan reports it in
+``broken`` (the daemon alerts) and only what can still be placed safely is taken.
 
 Crash safety: the store keys posts by a content hash (``Post.source_key``), so a crash between storing and
 moving makes the next scan accept the same file again, get the same post id, and move it then. The post
@@ -15,32 +22,62 @@ file moves before its media: a crash in between leaves only media in the inbox, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from publisher.errors import InputError
+from publisher.errors import InboxError, InputError
+from publisher.intake.folders import Folders, exists, fresh_folder, note_name, open_folders, write_note
 from publisher.intake.postfile import RESERVED_NAMES, declared_media_names
 from publisher.ops.redact import scrub
+from publisher.ops.safetext import printable
 
 log = logging.getLogger("publisher.inbox")
-Signature = tuple[tuple[str, int, int, int, int], ...]
+Signature = tuple[tuple[str, int, int, int, int, int], ...]
 
 
 @dataclass
 class ScanReport:
-    """What one scan did. ``accepted`` holds (file name, post id); ``rejected`` and ``errors`` (name, message)."""
+    """What one scan did. ``accepted`` holds (file name, post id); ``rejected`` and ``errors`` (name, message).
+
+    ``deferred``: files left because they are still being written; ``broken``: why an own folder cannot be
+    used; ``stuck``: files left because the folder they must go to is broken.
+    """
 
     accepted: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+
+
+class FailureBook(Protocol):
+    """Counts failures per file version (``key``), so that giving up survives a restart when it is stored."""
+
+    def count(self, key: str) -> int: ...
+    def add(self, key: str, name: str, message: str) -> int: ...
+
+
+class MemoryFailures:
+    """A ``FailureBook`` for one process (tests, ``preview``); the daemon keeps its counts in the store."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def count(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    def add(self, key: str, name: str, message: str) -> int:
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return self._counts[key]
 
 
 def is_candidate(name: str) -> bool:
@@ -61,40 +98,56 @@ class Inbox:
         *,
         max_failures: int = 5,
         max_bytes: int = 1_000_000,
+        failures: FailureBook | None = None,
     ) -> None:
         self.dir = inbox_dir
-        self.processed = inbox_dir / "processed"
-        self.rejected = inbox_dir / "rejected"
         self.settle_seconds = settle_seconds
         self.clock = clock
         self.max_failures = max_failures
         self.max_bytes = max_bytes
+        self.failures: FailureBook = failures or MemoryFailures()
         self._seen: dict[str, tuple[Signature, float]] = {}
-        self._failures: dict[str, tuple[Signature, int]] = {}
         self._groups: dict[str, list[str]] = {}
+        self._given_up: set[str] = set()  # keys whose last-resort move failed too: logged once, left alone
+        self._blocked: set[str] = set()  # keys waiting for a broken rejected/ folder: not parsed again
+        self._broken_logged: list[str] = []
+        self._folders: Folders | None = None
 
     def scan(self, accept: Callable[[Path], str]) -> ScanReport:
         """Take every settled post file once; one bad file never stops the others."""
         report = ScanReport()
-        for folder in (self.dir, self.processed, self.rejected):
-            folder.mkdir(parents=True, exist_ok=True)
-        names = sorted(e.name for e in os.scandir(self.dir) if is_candidate(e.name))
-        for gone in set(self._seen) - set(names):
-            del self._seen[gone]
-        for gone in set(self._failures) - set(names):
-            del self._failures[gone]
-        # Media listed by several pending posts stay until the last of those posts leaves the inbox.
-        self._groups = {name: self._group(self.dir / name) for name in names}
-        for name in names:
-            try:
+        try:
+            folders = open_folders(self.dir)
+        except InboxError as exc:
+            self._report_broken([str(exc)], report)
+            return report
+        self._folders = folders
+        try:
+            self._report_broken(folders.problems, report)
+            if "rejected" in folders.own:
+                self._blocked.clear()
+            if "processed" not in folders.own:
+                return report  # an accepted post could not leave the inbox: take nothing until it is fixed
+            names = sorted(e.name for e in os.scandir(folders.inbox) if is_candidate(e.name))
+            for gone in set(self._seen) - set(names):
+                del self._seen[gone]
+            # Media listed by several pending posts stay until the last of those posts leaves the inbox.
+            self._groups = {name: self._group(self.dir / name) for name in names}
+            for name in names:
                 self._scan_one(name, accept, report)
-            except Exception as exc:  # a move failed (disk full, permissions): report, go on
-                message = scrub(f"{type(exc).__name__}: {exc}")
-                log.exception(
-                    "inbox: %s could not be handled: %s", name, message, extra={"event": "ingest_error"}
-                )
-                report.errors.append((name, message))
+        finally:
+            self._folders = None
+            folders.close()
         return report
+
+    def _report_broken(self, problems: list[str], report: ScanReport) -> None:
+        report.broken.extend(problems)
+        if problems != self._broken_logged:  # once per change, not every scan
+            for problem in problems:
+                log.error("inbox: %s", problem, extra={"event": "inbox_broken"})
+            if not problems:
+                log.info("inbox: its folders are usable again", extra={"event": "inbox_repaired"})
+            self._broken_logged = list(problems)
 
     # One file ------------------------------------------------------------------------------------
 
@@ -104,61 +157,78 @@ class Inbox:
         signature = self._signature([name, *group])
         if not signature:
             return  # vanished since the listing (another process took it)
-        now = self.clock()
-        seen = self._seen.get(name)
-        if seen is None or seen[0] != signature:
-            self._seen[name] = seen = (signature, now)
-        if now - seen[1] < self.settle_seconds:
-            report.deferred.append(name)
-            log.debug("inbox: %s is not settled yet", name, extra={"event": "ingest_deferred"})
+        key = failure_key(name, signature)
+        if key in self._given_up or key in self._blocked:
+            report.stuck.append(name)
             return
+        shown = printable(name)
         try:
-            post_id = accept(path)
-        except InputError as exc:
-            self._reject(name, group, str(exc), report)
+            count = self.failures.count(key)
+            if count >= self.max_failures:  # counted by an earlier run: give up without trying again
+                self._give_up(name, group, key, count, "see the earlier attempts in the log", report)
+                return
+            if not self._settled(name, signature):
+                report.deferred.append(name)
+                log.debug("inbox: %s is not settled yet", shown, extra={"event": "ingest_deferred"})
+                return
+            try:
+                post_id = accept(path)
+            except InputError as exc:
+                self._reject(name, group, key, str(exc), report)
+                return
+            self._seen.pop(name, None)
+            self._move(name, group, "processed")
+        except Exception as exc:  # not the editor's fault: the store, a move, a bug
+            self._failed(name, group, key, exc, report)
             return
-        except Exception as exc:
-            self._failed(name, group, signature, exc, report)
-            return
-        self._seen.pop(name, None)
-        self._failures.pop(name, None)
-        self._move(name, group, self.processed)
         report.accepted.append((name, str(post_id)))
         log.info(
             "inbox: %s accepted as post %s",
-            name,
+            shown,
             post_id,
             extra={"event": "ingest_accepted", "post": post_id},
         )
 
-    def _reject(self, name: str, group: list[str], message: str, report: ScanReport) -> None:
-        self._seen.pop(name, None)
-        self._failures.pop(name, None)
-        self._move(name, group, self.rejected, error=message)
-        report.rejected.append((name, message))
-        log.warning("inbox: %s rejected: %s", name, message, extra={"event": "ingest_rejected"})
+    def _settled(self, name: str, signature: Signature) -> bool:
+        """Unchanged for ``settle_seconds`` across scans, or last changed longer ago than that."""
+        now = self.clock()
+        seen = self._seen.get(name)
+        if seen is None or seen[0] != signature:
+            self._seen[name] = seen = (signature, now)
+        newest = max(max(item[3], item[4]) for item in signature) / 1e9
+        return now - seen[1] >= self.settle_seconds or now - newest >= self.settle_seconds
 
-    def _failed(
-        self, name: str, group: list[str], sig: Signature, exc: Exception, report: ScanReport
-    ) -> None:
-        """Not the editor's fault (store down, bug): retry next scan, but give up after ``max_failures``."""
-        message = scrub(f"{type(exc).__name__}: {exc}")
-        previous = self._failures.get(name)
-        count = previous[1] + 1 if previous and previous[0] == sig else 1
-        self._failures[name] = (sig, count)
-        if count >= self.max_failures:
-            text = (
-                f"{name}: could not be stored after {count} attempts ({message}); "
-                "this is not a problem in the file: tell the operator, then drop it again"
-            )
+    def _reject(self, name: str, group: list[str], key: str, message: str, report: ScanReport) -> None:
+        shown = printable(name)
+        if self._folders is None or "rejected" not in self._folders.own:
+            self._blocked.add(key)
+            report.stuck.append(name)
             log.error(
-                "inbox: %s failed %d times, moved to rejected", name, count, extra={"event": "ingest_gave_up"}
+                "inbox: %s is refused but rejected/ cannot be used; left in the inbox: %s",
+                shown,
+                message,
+                extra={"event": "ingest_stuck"},
             )
-            self._reject(name, group, text, report)
+            return
+        self._seen.pop(name, None)
+        self._move(name, group, "rejected", note=_note_text(name, message))
+        report.rejected.append((name, message))
+        log.warning("inbox: %s rejected: %s", shown, message, extra={"event": "ingest_rejected"})
+
+    def _failed(self, name: str, group: list[str], key: str, exc: Exception, report: ScanReport) -> None:
+        """Retry next scan, but give up after ``max_failures`` (counted per file version, across restarts)."""
+        message = printable(scrub(f"{type(exc).__name__}: {exc}"), keep="\n")
+        try:
+            count = self.failures.add(key, printable(name), message)
+        except Exception:  # the failure book is the store, and the store may be what fails
+            log.warning("inbox: could not record the failure of %s", printable(name), exc_info=True)
+            count = 1
+        if count >= self.max_failures:
+            self._give_up(name, group, key, count, message, report)
             return
         log.error(
             "inbox: %s failed (attempt %d of %d), will retry: %s",
-            name,
+            printable(name),
             count,
             self.max_failures,
             message,
@@ -166,6 +236,31 @@ class Inbox:
             extra={"event": "ingest_error"},
         )
         report.errors.append((name, message))
+
+    def _give_up(
+        self, name: str, group: list[str], key: str, count: int, message: str, report: ScanReport
+    ) -> None:
+        text = (
+            f"{printable(name)}: could not be stored after {count} attempts ({message}); "
+            "this is not a problem in the file: tell the operator, then drop it again"
+        )
+        log.error(
+            "inbox: %s failed %d times, moved to rejected",
+            printable(name),
+            count,
+            extra={"event": "ingest_gave_up"},
+        )
+        try:
+            self._reject(name, group, key, text, report)
+        except Exception as exc:
+            self._given_up.add(key)
+            log.error(
+                "inbox: %s could not even be moved to rejected/ (%s); left in the inbox: move it by hand",
+                printable(name),
+                printable(f"{type(exc).__name__}: {exc}"),
+                extra={"event": "ingest_stuck"},
+            )
+            report.errors.append((name, text))
 
     # Grouping and moving -------------------------------------------------------------------------
 
@@ -183,8 +278,8 @@ class Inbox:
         return list(dict.fromkeys(group))
 
     def _signature(self, names: list[str]) -> Signature:
-        """Size, mtime and inode of the post, its media and the media folder's entries (lstat only)."""
-        items: list[tuple[str, int, int, int, int]] = []
+        """Mode, size, mtime, ctime and inode of the post, its media and the media folder's entries (lstat)."""
+        items: list[tuple[str, int, int, int, int, int]] = []
         for name in names:
             target = self.dir / name
             try:
@@ -193,69 +288,70 @@ class Inbox:
                 if name == names[0]:
                     return ()
                 continue
-            items.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
+            items.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
             if stat.S_ISDIR(st.st_mode) and name != names[0]:
                 try:
-                    entries = sorted(os.scandir(target), key=lambda e: e.name)
-                    for e in entries:
+                    for e in sorted(os.scandir(target), key=lambda e: e.name):
                         est = e.stat(follow_symlinks=False)
                         items.append(
-                            (f"{name}/{e.name}", est.st_mode, est.st_size, est.st_mtime_ns, est.st_ino)
+                            (
+                                f"{name}/{e.name}",
+                                est.st_mode,
+                                est.st_size,
+                                est.st_mtime_ns,
+                                est.st_ctime_ns,
+                                est.st_ino,
+                            )
                         )
                 except OSError:
                     pass
         return tuple(items)
 
-    def _move(self, name: str, group: list[str], dest_root: Path, error: str | None = None) -> Path:
-        """Rename the post and its group into ``dest_root`` (or a fresh sub-folder); never overwrites."""
+    def _move(self, name: str, group: list[str], dest_name: str, note: str | None = None) -> None:
+        """Rename the post and its group into an own folder (or a fresh sub-folder of it); never overwrites."""
+        assert self._folders is not None
+        inbox, dest = self._folders.inbox, self._folders.own[dest_name]
         self._groups.pop(name, None)
         shared = {m for other in self._groups.values() for m in other}
         group = [m for m in group if m not in shared]
-        error_name = f"{name}.error.txt"
-        wanted = [name, *group] + ([error_name] if error is not None else [])
-        dest = dest_root
-        if not os.path.lexists(self.dir / name):
-            return dest_root  # another process (a second daemon, `run --once`) took it meanwhile
-        if any(os.path.lexists(dest_root / n) for n in wanted):
-            stem, n = name[: -len(".md")] or name, 2
-            while True:
-                dest = dest_root / f"{stem}.{n}"
-                try:
-                    dest.mkdir()
-                    break
-                except FileExistsError:
-                    n += 1
-        if error is not None:
-            self._write_error(dest / error_name, name, error)
-        moved = error is not None
-        for item in (name, *group):  # the post first: see the module docstring
-            if os.path.lexists(dest / item):
-                raise FileExistsError(f"{dest / item} appeared while moving; left {item} in the inbox")
-            try:
-                os.rename(self.dir / item, dest / item)
-                moved = True
-            except FileNotFoundError:
-                continue  # already moved by another process
-        if not moved and dest != dest_root:
-            with contextlib.suppress(OSError):
-                dest.rmdir()  # the fresh folder we made for nothing: empty, ours
-        return dest
-
-    @staticmethod
-    def _write_error(target: Path, name: str, message: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        text = (
-            f"{name} was not accepted ({stamp}).\n\n{message}\n\n"
-            f"How to fix: edit {name} (it is here, next to this note), correct what is listed above, "
-            "and drop it with its media into the inbox again.\n"
-        )
-        fd, tmp = tempfile.mkstemp(prefix=".error-", dir=target.parent)
+        if not exists(inbox, name):
+            return  # another process (a second daemon, `run --once`) took it meanwhile
+        note_as = note_name(name) if note is not None else None
+        wanted = [name, *group] + ([note_as] if note_as else [])
+        target, fresh = dest, None
+        if any(exists(dest, n) for n in wanted):
+            target, fresh = fresh_folder(dest, name)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)  # our own temporary note, never an editor's file
-            raise
+            if note is not None and note_as is not None:
+                write_note(target, note_as, note)
+            moved = note is not None
+            for item in (name, *group):  # the post first: see the module docstring
+                if exists(target, item):
+                    raise FileExistsError(f"{printable(item)} appeared in {dest_name}/ while moving; left it")
+                try:
+                    os.rename(item, item, src_dir_fd=inbox, dst_dir_fd=target)
+                    moved = True
+                except FileNotFoundError:
+                    continue  # already moved by another process
+        finally:
+            if fresh is not None:
+                os.close(target)
+        if not moved and fresh is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(fresh, dir_fd=dest)  # the fresh folder we made for nothing: empty, ours
+
+
+def failure_key(name: str, signature: Signature) -> str:
+    """One version of one file: its printable name and a hash of what ``lstat`` says about it and its group."""
+    digest = hashlib.sha256(repr(signature).encode("utf-8", "backslashreplace")).hexdigest()[:16]
+    return f"{printable(name)}|{digest}"
+
+
+def _note_text(name: str, message: str) -> str:
+    shown = printable(name)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{shown} was not accepted ({stamp}).\n\n{message}\n\n"
+        f"How to fix: edit {shown} (it is here, next to this note), correct what is listed above, "
+        "and drop it with its media into the inbox again.\n"
+    )

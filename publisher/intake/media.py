@@ -63,7 +63,7 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def _kind(mode: int) -> str:
+def describe_kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link"
     if stat.S_ISDIR(mode):
@@ -74,6 +74,8 @@ def _kind(mode: int) -> str:
         return "a socket"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
+    if stat.S_ISREG(mode):
+        return "a file"
     return "not a regular file"
 
 
@@ -100,7 +102,10 @@ def open_regular(
         raise InputError(source, field, f"{label} cannot be examined ({exc.strerror})") from None
     if not stat.S_ISREG(st.st_mode):
         raise InputError(
-            source, field, f"{label} is {_kind(st.st_mode)}", "copy the real file itself into the inbox"
+            source,
+            field,
+            f"{label} is {describe_kind(st.st_mode)}",
+            "copy the real file itself into the inbox",
         )
     if st.st_nlink > 1:
         raise InputError(

@@ -5,7 +5,7 @@ size-checked before it is read, YAML is loaded with a loader that knows no tags,
 only strings, lists, mappings and null (PyYAML's event API, https://pyyaml.org/wiki/PyYAMLDocumentation,
 lets us check depth and size before anything is built), and every media path must name a plain file in the
 inbox. Every problem becomes an ``InputError`` naming the file, the field and the fix; the problems of one
-file are collected into one ``PostFileError`` where the rest of the file could still be checked.
+file are collected into one ``InputErrors`` where the rest of the file could still be checked.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from publisher.errors import InputError
+from publisher.errors import InputError, combine_errors
 from publisher.intake.frontmatter import decode_post, load_front_matter
 from publisher.intake.media import open_regular, read_limited, read_media
 from publisher.models import MediaItem, Post, network_of
@@ -54,23 +54,6 @@ class DirectoryLike(Protocol):
 
     def has_rubric(self, key: str) -> bool: ...
     def has_entity(self, key: str) -> bool: ...
-
-
-class PostFileError(InputError):
-    """Several problems in one post file; ``problems`` holds each as its own InputError."""
-
-    def __init__(self, source: str, problems: list[InputError]) -> None:
-        super().__init__(
-            source,
-            ", ".join(p.field for p in problems if p.field),
-            "; ".join(p.problem for p in problems),
-            "; ".join(p.fix for p in problems if p.fix),
-        )
-        self.problems = problems
-        self.args = ("\n".join(str(p) for p in problems),)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def read_post_file(path: Path, max_bytes: int) -> tuple[bytes, int]:
@@ -229,7 +212,7 @@ def parse_post_file(
     default_expiry: timedelta | None,
     directory: DirectoryLike | None = None,
 ) -> Post:
-    """Read, validate and return one post. Raises InputError (often a PostFileError) for any problem.
+    """Read, validate and return one post. Raises InputError (``InputErrors`` for several) for any problem.
 
     ``now`` must be timezone-aware. Media must be plain names of files next to the post file or in the
     folder named like it (``kino.md`` -> ``kino/``), both inside ``inbox_root``.
@@ -252,7 +235,7 @@ def parse_post_file(
     finally:
         os.close(dir_fd)
     if check.problems:
-        raise check.problems[0] if len(check.problems) == 1 else PostFileError(source, check.problems)
+        raise combine_errors(source, check.problems)
     key = hashlib.sha256(raw)
     for item in post["media"]:
         key.update(b"\x00" + item.sha256.encode())

@@ -31,7 +31,7 @@ from publisher.settings import HttpTimeouts, NetworkSettings, Settings
 
 log = logging.getLogger(__name__)
 
-IncidentKind = Literal["failed", "in_doubt", "paused", "stalled", "test"]
+IncidentKind = Literal["failed", "in_doubt", "paused", "stalled", "inbox", "test"]
 
 #: Telegram refuses longer messages (Bot API: 1-4096 characters after entity parsing).
 TELEGRAM_LIMIT = 4096
@@ -57,6 +57,7 @@ _HEADINGS: dict[str, str] = {
     "in_doubt": "⚠️ Публикация под вопросом",
     "paused": "⏸ Цель приостановлена",
     "stalled": "🛑 Публикатор не разбирает очередь",
+    "inbox": "📂 Папка для постов не работает",
     "test": "ℹ️ Проверка оповещений",
 }
 
@@ -79,6 +80,12 @@ def _what_to_do(incident: Incident) -> str:
         return (
             f"Публикации в {target} ждут. Обновите токен или права "
             f"(docs/install.md), затем: publisher resume {target}."
+        )
+    if incident.kind == "inbox":
+        return (
+            "Новые посты ждут в папке. processed и rejected в ней должны быть обычными папками службы, "
+            "не файлами и не ссылками: уберите мешающее (ничего не удаляя), служба создаст папки сама. "
+            "Подробности: publisher status, journalctl -u publisher."
         )
     if incident.kind == "stalled":
         return "Проверьте: systemctl status publisher, journalctl -u publisher, publisher status."

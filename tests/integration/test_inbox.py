@@ -194,7 +194,7 @@ def test_crash_between_storing_and_moving_does_not_make_a_second_post(
     store = FakeStore()
     real_rename = os.rename
 
-    def crash(src: str, dst: str) -> None:
+    def crash(src: str, dst: str, **dir_fds: int) -> None:
         raise OSError("simulated crash before the move")
 
     monkeypatch.setattr(os, "rename", crash)

@@ -10,8 +10,8 @@ import pytest
 from twitter_text import parse_tweet
 
 from publisher.compose.composer import NETWORK_PROFILES, measure, render, render_all
-from publisher.compose.directory import Directory, InputErrors, load_directory, parse_directory
-from publisher.errors import InputError
+from publisher.compose.directory import Directory, load_directory, parse_directory
+from publisher.errors import InputError, InputErrors
 from publisher.models import MediaItem, Post
 
 DIRECTORY_YAML = """

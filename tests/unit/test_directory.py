@@ -11,12 +11,11 @@ import pytest
 from publisher.compose.directory import (
     Directory,
     HashtagError,
-    InputErrors,
     load_directory,
     normalize_hashtag,
     parse_directory,
 )
-from publisher.errors import InputError
+from publisher.errors import InputError, InputErrors
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.errors import InputError
+from publisher.intake.folders import note_name
 from publisher.intake.inbox import Inbox
+from publisher.ops.safetext import printable
 from tests.hostile_corpus import CANARY, GOOD, Case, corpus, make_outside, parse, write
 
 CASES = corpus()
@@ -95,10 +97,11 @@ def test_each_bad_file_is_rejected_with_a_clear_reason(
     assert report.accepted == [] and report.errors == []
     assert [name for name, _ in report.rejected] == [case.name]
     message = report.rejected[0][1]
-    assert message.startswith(f"{case.name}: "), message
+    assert message.startswith(f"{printable(case.name)}: "), message
     assert case.expect in message, message
-    note = (inbox / "rejected" / f"{case.name}.error.txt").read_text(encoding="utf-8")
-    assert case.expect in note and "drop it" in note
+    assert printable(message, keep="\n") == message, "a control character reached the message"
+    note = (inbox / "rejected" / note_name(case.name)).read_text(encoding="utf-8")
+    assert case.expect in note and "drop it" in note and printable(case.name) in note
     assert os.path.lexists(inbox / "rejected" / case.name)
     assert not os.path.lexists(inbox / case.name)
     after = _inventory(inbox)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.errors import InputError
+from publisher.errors import InputError, InputErrors
 from publisher.intake.media import store_media
-from publisher.intake.postfile import PostFileError
 from tests.hostile_corpus import GOOD, JPEG, MOV, MP4, NOW, PNG, parse, write
 
 FULL = """
@@ -64,12 +63,13 @@ def test_missing_approval_message_names_file_field_and_fix(tmp_path: Path) -> No
 
 
 def test_all_problems_of_one_file_are_reported_together(tmp_path: Path) -> None:
-    with pytest.raises(PostFileError) as caught:
+    with pytest.raises(InputErrors) as caught:
         parse(
             write(tmp_path, "kino.md", "networks: [vk, myspace]\npublsh_at: 2026-04-01 10:00\nrubric: nope")
         )
     lines = str(caught.value).splitlines()
-    assert len(lines) == 4 and all(line.startswith("kino.md: ") for line in lines)
+    assert lines[0] == "kino.md: 4 problems:" and all(line.startswith("  - ") for line in lines[1:])
+    assert len(lines) == 5 and len(caught.value.errors) == 4
     assert any("'publsh_at' is not a known field: did you mean 'publish_at'?" in line for line in lines)
     assert any(
         "'myspace' is not a configured target" in line and "known: facebook, telegram" in line
