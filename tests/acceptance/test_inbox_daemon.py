@@ -1,0 +1,62 @@
+"""The real ``publisher run --once`` against a hostile inbox: it still publishes the normal post next to it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from publisher.store import Store
+from tests.daemon_helpers import base_env, run_cli
+from tests.hostile_corpus import corpus, make_outside, post_text
+
+
+def test_run_once_takes_old_files_and_names_those_still_being_written(tmp_path: Path) -> None:
+    inbox = tmp_path / "var" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "kino.md").write_text(post_text("networks: [vk]\napproved_by: редактор"), encoding="utf-8")
+
+    waiting = run_cli(base_env(tmp_path, PUBLISHER_INBOX_SETTLE_SECONDS="3600"), "run", "--once", "--dry-run")
+    assert waiting.returncode == 0, waiting.stderr
+    assert "left 1 file(s) that changed in the last 3600 s (still being written?): kino.md" in waiting.stderr
+    assert (inbox / "kino.md").exists()
+
+    time.sleep(0.5)  # older than the settle time below at the next run's first sight
+    taken = run_cli(base_env(tmp_path, PUBLISHER_INBOX_SETTLE_SECONDS="0.3"), "run", "--once", "--dry-run")
+    assert taken.returncode == 0, taken.stderr
+    assert (inbox / "processed" / "kino.md").exists()
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
+    assert store.counts_by_state()["published"] == 1
+    store.close()
+
+
+def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: Path) -> None:
+    """Every corpus case plus a plain file named ``rejected``; the normal post is published regardless."""
+    inbox, outside = tmp_path / "var" / "inbox", tmp_path / "outside"
+    inbox.mkdir(parents=True)
+    make_outside(outside)
+    cases = corpus()
+    for case in cases:
+        case.build(inbox, outside, case.name)
+    (inbox / "zz_normal.md").write_text(
+        post_text("networks: [vk, telegram]\napproved_by: редактор", "Обычный пост"), encoding="utf-8"
+    )
+    (inbox / "rejected").write_text("not a folder", encoding="utf-8")
+    env = base_env(tmp_path, PUBLISHER_INBOX_SETTLE_SECONDS="0", PUBLISHER_TIMEZONE="Europe/Berlin")
+
+    first = run_cli(env, "run", "--once", "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
+    assert store.counts_by_state()["published"] == 2  # the normal post, to both targets
+    status = run_cli(env, "status")
+    assert "inbox: BROKEN" in status.stdout and "rejected is a file, not a folder" in status.stdout
+
+    (inbox / "rejected").rename(tmp_path / "notes.txt")  # the operator moves it away
+    second = run_cli(env, "run", "--once", "--dry-run")
+    assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr
+    assert "inbox: BROKEN" not in run_cli(env, "status").stdout
+    leftover = sorted(p.name for p in inbox.iterdir() if p.name not in ("processed", "rejected"))
+    assert [n for n in leftover if n.endswith(".md")] == [], leftover
+    assert len(store.events(status="rejected")) == len(cases)
+    assert store.counts_by_state()["published"] == 2
+    store.close()
