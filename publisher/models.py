@@ -80,6 +80,8 @@ class Post:
     overrides: Mapping[str, str] = field(default_factory=dict)
     link: str | None = None
     id: int | None = None
+    #: ``publish_at: slot``: the store picks the next free posting slot of the rubric when it stores the post.
+    wants_slot: bool = False
 
 
 @dataclass(frozen=True)

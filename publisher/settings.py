@@ -24,6 +24,7 @@ from pydantic_settings import (
 from publisher.errors import ConfigurationError
 from publisher.models import NETWORKS, network_of
 from publisher.ops.redact import register_secret
+from publisher.plan.cadence import parse_slot
 
 ENV_PREFIX = "PUBLISHER_"
 DEFAULT_SETTINGS_FILE = Path("settings.env")
@@ -172,6 +173,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    # The content plan (publisher.plan): memorable dates, posting slots, reminders to the team chat
+    dates_file: Path | None = None
+    default_slots: list[str] = Field(
+        ["10:00", "18:00"], description="local times publish_at: slot picks from when the rubric has no slots"
+    )
+    remind_at: str = Field("10:00", description="local time of the daily reminder to the team chat")
+    remind_days: int = Field(3, ge=0, description="remind of a rubric's empty slot this many days ahead")
+    date_remind_days: int = Field(
+        7, ge=0, description="remind of an uncovered memorable date this many days ahead"
+    )
+
     # Draining
     workers: int = Field(8, ge=1, le=64, description="deliveries published at once")
     drain_batch: int = Field(64, ge=1)
@@ -221,6 +233,21 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Minsk") from None
+        return value
+
+    @field_validator("remind_at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        parse_slot(value)  # CadenceError is a ValueError: pydantic reports it with the variable's name
+        return value
+
+    @field_validator("default_slots")
+    @classmethod
+    def _times_of_day(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('needs at least one time, e.g. ["10:00"]')
+        for item in value:
+            parse_slot(item)
         return value
 
     # Derived values -------------------------------------------------------------------------

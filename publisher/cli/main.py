@@ -63,6 +63,11 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
             status = USAGE
             continue
         note = "" if created else " (already queued: same content)"
+        if _post.wants_slot and _post.publish_at is not None:
+            zone = settings.zone.key
+            note += f", slot {local(settings, _post.publish_at)} {zone}" + (
+                f" (rubric {_post.rubric})" if _post.rubric else ""
+            )
         print(f"{path.name}: post {post_id}{note}")
         for d in intake.store.deliveries(post_id=post_id):
             print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
@@ -19,7 +20,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from publisher.errors import InputError, combine_errors
-from publisher.models import NETWORKS
+from publisher.models import NETWORKS, network_of
+from publisher.plan.cadence import Cadence, CadenceError, parse_cadence, parse_slot
 
 Placement = Literal["end", "inline"]
 T = TypeVar("T")
@@ -72,12 +74,29 @@ class Entity:
 
 @dataclass(frozen=True)
 class Rubric:
-    """An authored series with its own hashtags and the person (or department) who owns it."""
+    """An authored series with its own hashtags and the person (or department) who owns it.
+
+    The content plan reads the rest: ``cadence`` (when it is due; None = no expectation), ``slots`` (preferred
+    local times), ``networks`` (its usual targets), ``paused`` (on a break: no empty slots, no reminders),
+    ``owner_telegram`` (the owner's Telegram username, for reminders) and ``remind_days`` (how far ahead an
+    empty slot is reminded; None = the setting).
+    """
 
     key: str
     hashtags: tuple[str, ...]
     owner: str = ""
     description: str = ""
+    cadence: Cadence | None = None
+    slots: tuple[time, ...] = ()
+    networks: tuple[str, ...] = ()
+    paused: bool = False
+    owner_telegram: str | None = None
+    remind_days: int | None = None
+
+    @property
+    def owner_mention(self) -> str:
+        """``@username`` when the owner has one, else the owner's name (or ``""``)."""
+        return f"@{self.owner_telegram}" if self.owner_telegram else self.owner
 
 
 @dataclass(frozen=True)
@@ -183,10 +202,20 @@ def parse_directory(text: str, source: str = "directory") -> Directory:
 
 
 _TOP_KEYS = ("hashtags", "rubrics", "entities", "networks")
-_RUBRIC_KEYS = ("hashtags", "owner", "description")
+_RUBRIC_KEYS = ("hashtags", "owner", "description", "cadence", "slots", "networks", "paused", "remind_days")
+_OWNER_KEYS = ("name", "telegram")
+_AT_HANDLE = re.compile(r"@([A-Za-z][A-Za-z0-9_]{3,31})\b")
 _ENTITY_KEYS = ("name", "note", *NETWORKS)
 _POLICY_KEYS = ("hashtags", "hashtag_placement", "max_hashtags", "max_length")
 _POLICY_EXTRA = {"vk": ("community_hashtags", "screen_name"), "facebook": ("page_mentions",)}
+
+
+def _resolve_owner(rubric: Rubric, entities: Mapping[str, Entity]) -> Rubric:
+    """An owner written as an entity key takes the entity's name and Telegram username."""
+    entity = entities.get(rubric.owner.lstrip("@").lower())
+    if entity is None or rubric.owner_telegram:
+        return rubric
+    return replace(rubric, owner=entity.name, owner_telegram=entity.handle("telegram"))
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -313,6 +342,7 @@ class _Reader:
             if entity is not None:
                 entities[entity.key] = entity
         self.check_ambiguity(entities, sections["entities"])
+        rubrics = {key: _resolve_owner(rubric, entities) for key, rubric in rubrics.items()}
         networks = {net: self.policy(net, node) for net, node in sections["networks"].items()}
         return Directory(
             hashtags=hashtags,
@@ -327,12 +357,67 @@ class _Reader:
         fields = self.mapping(node, path, _RUBRIC_KEYS)
         if "hashtags" not in fields:
             self.fail(node, path, "has no hashtags", "add hashtags: [tag] (usually the rubric's own tag)")
+        no_owner: tuple[str, str | None] = ("", None)
+        owner, telegram = self.opt(fields, "owner", path, self.owner, no_owner)
         return Rubric(
             key=key,
             hashtags=self.opt(fields, "hashtags", path, self.tags, _NO_TAGS),
-            owner=self.opt(fields, "owner", path, self.text, ""),
+            owner=owner,
             description=self.opt(fields, "description", path, self.text, ""),
+            cadence=self.opt(fields, "cadence", path, self.cadence, None),
+            slots=self.opt(fields, "slots", path, self.slots, ()),
+            networks=self.opt(fields, "networks", path, self.networks, ()),
+            paused=self.opt(fields, "paused", path, self.flag, False),
+            owner_telegram=telegram,
+            remind_days=self.opt(fields, "remind_days", path, lambda n, p: self.number(n, p, 0), None),
         )
+
+    def owner(self, node: yaml.Node, path: str) -> tuple[str, str | None]:
+        """``owner: text`` (an ``@username`` in it is the Telegram contact), an entity key, or a mapping."""
+        if isinstance(node, yaml.MappingNode):
+            fields = self.mapping(node, path, _OWNER_KEYS)
+            name = self.opt(fields, "name", path, self.text, "")
+            handle = self.opt(fields, "telegram", path, self.text, "").removeprefix("@") or None
+            pattern, fix = _HANDLE_RULES["telegram"]
+            if handle is not None and not pattern.fullmatch(handle):
+                self.fail(
+                    fields["telegram"], f"{path}.telegram", f"{handle!r} is not a Telegram username", fix
+                )
+                handle = None
+            return name or (f"@{handle}" if handle else ""), handle
+        text = self.text(node, path)
+        found = _AT_HANDLE.search(text)
+        return text, found.group(1) if found else None
+
+    def cadence(self, node: yaml.Node, path: str) -> Cadence | None:
+        try:
+            return parse_cadence(self.value(node, path))
+        except CadenceError as exc:
+            self.fail(node, path, exc.problem, exc.fix)
+            return None
+
+    def slots(self, node: yaml.Node, path: str) -> tuple[time, ...]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        found: set[time] = set()
+        for item in items:
+            try:
+                found.add(parse_slot(self.value(item, path)))
+            except CadenceError as exc:
+                self.fail(item, path, exc.problem, exc.fix)
+        return tuple(sorted(found))
+
+    def networks(self, node: yaml.Node, path: str) -> tuple[str, ...]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out: list[str] = []
+        for item in items:
+            name = self.text(item, path).lower()
+            if network_of(name) not in NETWORKS:
+                self.fail(
+                    item, path, f"{name!r} is not a network", f"use {', '.join(NETWORKS)} or NET:ACCOUNT"
+                )
+            elif name not in out:
+                out.append(name)
+        return tuple(out)
 
     def entity(self, key: str, node: yaml.Node) -> Entity | None:
         path = f"entities.{key}"

@@ -161,7 +161,14 @@ class Daemon:
         self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
 
     def _accept(self, path: Path) -> str:
-        post_id, created, _ = self.intake.accept(path, self.inbox_dir)
+        post_id, created, post = self.intake.accept(path, self.inbox_dir)
+        if created and post.wants_slot and post.publish_at is not None:
+            log.info(
+                "post file %s took the slot %s",
+                path.name,
+                post.publish_at.astimezone(self.settings.zone).strftime("%Y-%m-%d %H:%M %Z"),
+                extra={"event": "slot_taken", "post": post_id},
+            )
         if not created:
             log.info(
                 "post file %s was already stored as post %s",

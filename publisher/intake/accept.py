@@ -8,14 +8,18 @@ not at 18:00 when it was due.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
+from publisher.errors import InputError
 from publisher.intake.media import store_media
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
+from publisher.plan.cadence import parse_slot
+from publisher.plan.slots import slot_candidates
 from publisher.settings import Settings
 from publisher.store import Store
 
@@ -74,9 +78,34 @@ class Intake:
         return post, render_all(post, self.directory())
 
     def accept(self, path: Path, inbox_root: Path | None = None) -> tuple[int, bool, Post]:
-        """Store the post (idempotent on its content hash). Returns ``(post_id, created, post)``."""
+        """Store the post (idempotent on its content hash). Returns ``(post_id, created, post)``.
+
+        A post with ``publish_at: slot`` comes back with ``publish_at`` set to the slot the store chose.
+        """
         assert self.store is not None, "accept needs a store"
         post, _ = self.parse(path, inbox_root)
         stored = store_media(post, self.settings.media_dir)
+        if post.wants_slot:
+            return self._accept_in_slot(stored)
         post_id, created = self.store.add_post(stored, self.clock())
         return post_id, created, stored
+
+    def _accept_in_slot(self, post: Post) -> tuple[int, bool, Post]:
+        assert self.store is not None
+        now = self.clock()
+        rubric = self.directory().rubric(post.rubric) if post.rubric else None
+        defaults = [parse_slot(s) for s in self.settings.default_slots]
+        candidates = slot_candidates(rubric, defaults, self.settings.zone, now, until=post.expires_at)
+        expiry = self.settings.default_expiry_hours
+        try:
+            post_id, created, slot = self.store.add_post_in_slot(
+                post, now, candidates, timedelta(hours=expiry) if expiry else None
+            )
+        except LookupError:
+            raise InputError(
+                post.source_name,
+                "publish_at",
+                f"has no free slot{f' of rubric {rubric.key}' if rubric else ''} within a year",
+                "give a date and time instead of 'slot', or add slot times to the rubric",
+            ) from None
+        return post_id, created, replace(post, publish_at=slot)

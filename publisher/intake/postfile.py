@@ -56,6 +56,13 @@ class DirectoryLike(Protocol):
     def has_entity(self, key: str) -> bool: ...
 
 
+def _rubric_networks(directory: DirectoryLike | None, key: object) -> tuple[str, ...]:
+    """The rubric's usual targets (``networks:`` in the directory), used when a post file names none."""
+    rubric = getattr(directory, "rubric", None)
+    found = rubric(key) if callable(rubric) and isinstance(key, str) else None
+    return tuple(getattr(found, "networks", ()))
+
+
 def read_post_file(path: Path, max_bytes: int) -> tuple[bytes, int]:
     """The file's bytes and an open descriptor of its directory (the caller closes it)."""
     source = path.name
@@ -153,6 +160,8 @@ class _Checker:
         if value is None:
             return None
         fix = f"write '{key}: 2026-12-01 18:00' (local time) or '2026-12-01T18:00+03:00'"
+        if key == "publish_at":
+            fix += " or 'slot' (the next free posting slot of the rubric)"
         match = _TIME_RE.match(value.strip()) if isinstance(value, str) else None
         if match is None:
             self.add(key, f"is not a date and time: {str(value)[:40]!r}", fix)
@@ -229,7 +238,7 @@ def parse_post_file(
         post = _validate(
             check, data, body, path, dir_fd, zone, known_targets, now, directory, max_media_bytes
         )
-        if default_expiry is not None and post["expires_at"] is None:
+        if default_expiry is not None and post["expires_at"] is None and not post["wants_slot"]:
             start = post["publish_at"] if post["publish_at"] and post["publish_at"] > now else now
             post["expires_at"] = start + default_expiry
     finally:
@@ -261,14 +270,17 @@ def _validate(
             "is not a known field",
             f"{_suggest(key, ALLOWED_KEYS)}allowed fields: {', '.join(ALLOWED_KEYS)}",
         )
-    targets = _targets(check, data, known_targets)
+    targets = _targets(check, data, known_targets, _rubric_networks(directory, data.get("rubric")))
     approved_by = check.text(
         data,
         "approved_by",
         required="the queue accepts approved posts only; add 'approved_by: <name>'",
         limit=200,
     )
-    publish_at = check.when(data, "publish_at", zone, now)
+    # "publish_at: slot": the next free posting slot, chosen when the post is stored (publisher.plan.slots)
+    raw_when = data.get("publish_at")
+    wants_slot = isinstance(raw_when, str) and raw_when.strip().casefold() == "slot"
+    publish_at = None if wants_slot else check.when(data, "publish_at", zone, now)
     expires_at = check.when(data, "expires_at", zone, now)
     if expires_at is not None and expires_at <= now:
         check.add("expires_at", "is in the past", "remove it or give a later time")
@@ -307,11 +319,16 @@ def _validate(
         "media": tuple(media),
         "overrides": overrides,
         "link": link,
+        "wants_slot": wants_slot,
     }
 
 
-def _targets(check: _Checker, data: Mapping[str, Any], known: Collection[str]) -> list[str]:
+def _targets(
+    check: _Checker, data: Mapping[str, Any], known: Collection[str], rubric_default: tuple[str, ...] = ()
+) -> list[str]:
     fix = "add 'networks: [vk, x, facebook, telegram]' (the targets to publish to)"
+    if "networks" not in data and rubric_default:
+        data = {**data, "networks": list(rubric_default)}
     if data.get("networks") in (None, [], ""):
         check.add("networks", "is missing" if "networks" not in data else "is empty", fix)
         return []

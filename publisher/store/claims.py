@@ -43,54 +43,7 @@ class ClaimsMixin(StoreBase):
             existing = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).scalar()
             if existing is not None:
                 return int(existing), False
-            post_id = new_id(
-                conn,
-                posts.insert().values(
-                    source_key=post.source_key,
-                    source_name=post.source_name,
-                    approved_by=post.approved_by,
-                    body=post.body,
-                    rubric=post.rubric,
-                    hashtags=dumps(list(post.hashtags)),
-                    mentions=dumps(list(post.mentions)),
-                    media=dumps([media_dict(m) for m in post.media]),
-                    overrides=dumps(dict(post.overrides)),
-                    link=post.link,
-                    publish_at=post.publish_at,
-                    expires_at=post.expires_at,
-                    created_at=now,
-                ),
-            )
-            due = post.publish_at or now
-            for target in dict.fromkeys(post.targets):
-                delivery_id = new_id(
-                    conn,
-                    deliveries.insert().values(
-                        post_id=post_id,
-                        target=target,
-                        state=S.QUEUED.value,
-                        attempts=0,
-                        due_at=due,
-                        next_at=due,
-                        expires_at=post.expires_at,
-                        created_at=now,
-                        updated_at=now,
-                    ),
-                )
-                append_event(
-                    conn,
-                    now,
-                    "enqueued",
-                    post_id=post_id,
-                    delivery_id=delivery_id,
-                    target=target,
-                    detail={
-                        "source": post.source_name,
-                        "approved_by": post.approved_by,
-                        "due_at": due.isoformat(),
-                    },
-                )
-            return int(post_id), True
+            return insert_post(conn, post, now), True
 
         try:
             return self._write(work)
@@ -229,3 +182,56 @@ class ClaimsMixin(StoreBase):
             if held:
                 query = query.where(deliveries.c.target.not_in(held))
             return int(conn.execute(query).scalar() or 0)
+
+
+def insert_post(conn: Connection, post: Post, now: datetime) -> int:
+    """Insert a post and one queued delivery (with its ``enqueued`` event) per target, in the caller's transaction."""
+    post_id = new_id(
+        conn,
+        posts.insert().values(
+            source_key=post.source_key,
+            source_name=post.source_name,
+            approved_by=post.approved_by,
+            body=post.body,
+            rubric=post.rubric,
+            hashtags=dumps(list(post.hashtags)),
+            mentions=dumps(list(post.mentions)),
+            media=dumps([media_dict(m) for m in post.media]),
+            overrides=dumps(dict(post.overrides)),
+            link=post.link,
+            publish_at=post.publish_at,
+            expires_at=post.expires_at,
+            created_at=now,
+        ),
+    )
+    due = post.publish_at or now
+    for target in dict.fromkeys(post.targets):
+        delivery_id = new_id(
+            conn,
+            deliveries.insert().values(
+                post_id=post_id,
+                target=target,
+                state=S.QUEUED.value,
+                attempts=0,
+                due_at=due,
+                next_at=due,
+                expires_at=post.expires_at,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        append_event(
+            conn,
+            now,
+            "enqueued",
+            post_id=post_id,
+            delivery_id=delivery_id,
+            target=target,
+            detail={
+                "source": post.source_name,
+                "approved_by": post.approved_by,
+                "due_at": due.isoformat(),
+                **({"slot": True} if post.wants_slot else {}),
+            },
+        )
+    return int(post_id)
