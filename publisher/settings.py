@@ -187,8 +187,12 @@ class Settings(BaseSettings):
     # Draining
     workers: int = Field(8, ge=1, le=64, description="deliveries published at once")
     drain_batch: int = Field(64, ge=1)
-    lease_seconds: float = Field(600, gt=0, description="a publishing delivery older than this is in doubt")
-    reconcile_delay_seconds: float = Field(60.0, ge=0, description="wait before looking up an in-doubt post")
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="a claim not renewed for this long belongs to a dead daemon (renewed every third)",
+    )
+    reconcile_delay_seconds: float = Field(15.0, ge=0, description="wait before looking up an in-doubt post")
     ingest_interval: float = Field(5.0, gt=0, description="seconds between scans of the inbox")
     housekeeping_interval: float = Field(
         15.0, gt=0, description="seconds between lease reaping, reconciliation, heartbeat and STATUS="

@@ -139,15 +139,9 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
             print("not retried (use --yes to confirm without a prompt)", file=sys.stderr)
             return FAILURE
     now = datetime.now(UTC)
-    done = store.retry(args.id, now, actor())
-    _close_incidents(store, done.id, now)  # a new failure of this delivery is a new incident: alert again
+    done = store.retry(args.id, now, actor())  # closes its incidents: a new failure alerts again
     print(f"delivery {done.id} to {done.target} is queued again")
     return OK
-
-
-def _close_incidents(store: Any, delivery_id: int, now: datetime) -> None:
-    for kind in ("failed", "in_doubt"):
-        store.close_incident(f"{kind}:{delivery_id}", now)
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,7 +158,6 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
         ref = RemoteRef(value.rstrip("/").rsplit("/", 1)[-1], value) if "://" in value else RemoteRef(value)
     now = datetime.now(UTC)
     done = store.resolve(args.id, now, published_as=ref, actor=actor())
-    _close_incidents(store, done.id, now)
     print(f"delivery {done.id} to {done.target}: {done.state.value}")
     return OK
 

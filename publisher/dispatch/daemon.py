@@ -34,7 +34,7 @@ from publisher.dispatch.dispatcher import Dispatcher
 from publisher.errors import InputError, PublisherError
 from publisher.intake.accept import Intake, StoredFailures
 from publisher.intake.inbox import Inbox, ScanReport
-from publisher.models import Post, Rendered
+from publisher.models import NETWORKS, Post, Rendered
 from publisher.ops.alerts import Alerter
 from publisher.ops.incidents import Incidents
 from publisher.ops.safetext import printable
@@ -251,7 +251,7 @@ class Daemon:
         self.dispatcher.reap()
         stats = self.dispatcher.run_until_idle()
         self.dispatcher.reconcile()
-        self.dispatcher.stop(timeout=self.settings.lease_seconds)
+        self.dispatcher.stop(timeout=self._stop_grace())
         self._heartbeat(stopped=True)
         self.incidents.close()
         log.info(
@@ -298,7 +298,7 @@ class Daemon:
     def _shutdown(self) -> int:
         self.notifier.stopping("stopping: finishing deliveries in flight")
         log.info("stopping: finishing deliveries in flight", extra={"event": "stopping"})
-        clean = self.dispatcher.stop(timeout=self.settings.lease_seconds)
+        clean = self.dispatcher.stop(timeout=self._stop_grace())
         self._heartbeat(stopped=True)
         self.incidents.close()
         self.store.close()
@@ -308,6 +308,14 @@ class Daemon:
             extra={"event": "stopped"},
         )
         return 0
+
+    def _stop_grace(self) -> float:
+        """How long lanes may take to finish their current call: the longest HTTP deadline, plus a margin.
+
+        Leases are renewed meanwhile, so a short lease does not cut a slow call short.
+        """
+        deadlines = [self.settings.network(n).timeouts.total for n in NETWORKS]
+        return max(deadlines) + 5.0
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:

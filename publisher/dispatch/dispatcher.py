@@ -10,6 +10,10 @@ Order of commits for one attempt (see docs/operations.md):
 3. the adapter publishes; the result and the new state are committed together.
 A crash between 1 and 2 leaves a claim that the reaper returns to the queue (nothing was sent); a crash
 after 2 leaves one that becomes ``in_doubt`` and is reconciled, never re-sent blindly.
+
+Leases are short (``lease_seconds``, 30 s by default) and renewed by a heartbeat thread every third of a lease
+while this process holds claims, so a slow network call keeps its claim while a dead process's claims are
+reaped within a lease and a housekeeping round (about a minute), not after the longest call could last.
 """
 
 from __future__ import annotations
@@ -47,8 +51,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: a lane holds its claims for a paced target at most this long before giving them back
+PACE_HOLD_LIMIT = 300.0
+
+
 @dataclass
 class DrainStats:
+    """What the dispatcher did since it started (``run --once`` prints it); updated under the lock."""
+
     claimed: int = 0
     published: int = 0
     retried: int = 0
@@ -89,6 +99,9 @@ class Dispatcher:
         self.on_lane_done = on_lane_done
         self.stats = DrainStats()
         self._busy: set[str] = set()
+        self._held: dict[str, int] = {}  # attempt id -> delivery id of every claim this process holds
+        self._renewer: threading.Thread | None = None
+        self._closed = threading.Event()
         self._next_slot: dict[str, float] = {}
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -130,11 +143,14 @@ class Dispatcher:
                 lanes[claim.delivery.target].append(claim)
             with self._lock:
                 self.stats.claimed += len(claims)
+                self._held.update({c.delivery.attempt_id or "": c.delivery.id for c in claims})
                 for target, group in lanes.items():
                     self._busy.add(target)
                     future = self._pool.submit(self._lane, target, group)
                     self._futures.add(future)
                     future.add_done_callback(self._futures.discard)
+            if claims:
+                self._start_renewer()
             return len(claims)
 
     def run_until_idle(self, timeout: float = 300.0) -> DrainStats:
@@ -171,11 +187,52 @@ class Dispatcher:
         self._stopping.set()
         clean = self.wait_idle(timeout)
         self._pool.shutdown(wait=clean, cancel_futures=True)
+        self._closed.set()
         return clean
 
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    # --- leases ----------------------------------------------------------------------------------
+
+    def _start_renewer(self) -> None:
+        with self._lock:
+            if self._renewer is not None or self._closed.is_set():
+                return
+            self._renewer = threading.Thread(target=self._renew_loop, name="lease-heartbeat", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = max(0.05, self.settings.lease_seconds / 3)
+        while not self._closed.wait(interval):
+            try:
+                self.renew_leases()
+            except Exception:  # the next beat tries again; a lease lost meanwhile is fenced anyway
+                log.warning("could not renew leases", exc_info=True, extra={"event": "lease_renew_failed"})
+
+    def renew_leases(self) -> int:
+        """Extend the lease of every claim this process holds (the heartbeat calls it). Returns how many.
+
+        A claim whose lease could not be renewed was reaped by another daemon: it is forgotten here, and the
+        fencing makes sure its late result changes nothing.
+        """
+        with self._lock:
+            held = dict(self._held)
+        if not held:
+            return 0
+        kept = self.store.renew_leases(held.keys(), self.clock(), self.settings.lease_seconds)
+        for attempt in set(held) - kept:
+            log.warning(
+                "claim lost: its lease was reaped", extra={"event": "claim_lost", "delivery": held[attempt]}
+            )
+            self._forget([attempt])
+        return len(kept)
+
+    def _forget(self, attempts: list[str]) -> None:
+        with self._lock:
+            for attempt in attempts:
+                self._held.pop(attempt, None)
 
     def _lane(self, target: str, claims: list[Claim]) -> None:
         try:
@@ -187,12 +244,14 @@ class Dispatcher:
                     self._release(claims[index:], reason)
                     return
                 held = self.process(claim)
+                self._forget([claim.delivery.attempt_id or ""])
                 if held:
                     self._release(claims[index + 1 :], f"target {target} is on hold")
                     return
         except Exception:
             log.exception("lane for %s crashed", target, extra={"event": "lane_crashed", "target": target})
         finally:
+            self._forget([c.delivery.attempt_id or "" for c in claims])
             with self._lock:
                 self._busy.discard(target)
             if self.on_lane_done and not self._stopping.is_set():
@@ -202,7 +261,7 @@ class Dispatcher:
         """Wait for the target's next free slot (``max_per_minute``); False when stopping or too far off.
 
         Publishing at the documented pace avoids learning the limit from refusals. The wait is on the
-        stop event, so SIGTERM is not delayed; a slot further off than half a lease releases the claims.
+        stop event, so SIGTERM is not delayed; a slot further off than ``PACE_HOLD_LIMIT`` releases the claims.
         """
         try:
             if self.settings.is_dry_run(target):
@@ -217,7 +276,7 @@ class Dispatcher:
             now = time.monotonic()
             start = max(now, self._next_slot.get(target, 0.0))
             wait = start - now
-            if wait > self.settings.lease_seconds / 2:
+            if wait > PACE_HOLD_LIMIT:
                 return False
             self._next_slot[target] = start + interval
         return wait <= 0 or not self._stopping.wait(wait)
@@ -226,7 +285,13 @@ class Dispatcher:
         for claim in claims:
             d = claim.delivery
             if self.store.release(d.id, d.attempt_id or "", self.clock(), reason):
-                self.stats.released += 1
+                self._count("released")
+        self._forget([c.delivery.attempt_id or "" for c in claims])
+
+    def _count(self, outcome: str) -> None:
+        """Count an outcome in ``stats``: lanes run on several threads, so under the lock."""
+        with self._lock:
+            setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
 
     # --- one attempt -----------------------------------------------------------------------------
 
@@ -279,7 +344,7 @@ class Dispatcher:
         recorded = self.store.record_published(d.id, attempt, result, self.clock(), detail)
         crashpoint("after_record")
         if recorded:
-            self.stats.published += 1
+            self._count("published")
             log.info(
                 "published %s",
                 result.url or result.remote_id,
@@ -313,7 +378,7 @@ class Dispatcher:
                 burn_attempt=True,
                 detail=detail,
             )
-            self.stats.retried += 1
+            self._count("retried")
             log.warning(
                 "will retry at %s: %s",
                 decision.not_before.isoformat(),
@@ -336,7 +401,7 @@ class Dispatcher:
                 status="rate_limited",
                 detail=detail,
             )
-            self.stats.retried += 1
+            self._count("retried")
             log.warning(
                 "rate limited until %s",
                 decision.not_before.isoformat(),
@@ -346,7 +411,7 @@ class Dispatcher:
         if decision.action is Action.PAUSE_TARGET:
             self.store.hold_target(d.target, message, now)
             self.store.release(d.id, attempt, now, f"target paused: {message}", error=message)
-            self.stats.released += 1
+            self._count("released")
             self._incident(
                 "paused",
                 d,
@@ -356,7 +421,7 @@ class Dispatcher:
             return True
         if decision.action is Action.FAIL:
             self.store.record_failed(d.id, attempt, now, message, detail)
-            self.stats.failed += 1
+            self._count("failed")
             self._incident(
                 "failed",
                 d,
@@ -368,7 +433,7 @@ class Dispatcher:
         self.store.record_in_doubt(
             d.id, attempt, now, message, reconcile_at=decision.not_before, detail=detail
         )
-        self.stats.in_doubt += 1
+        self._count("in_doubt")
         self._incident(
             "in_doubt",
             d,
@@ -384,8 +449,7 @@ class Dispatcher:
     def reap(self) -> int:
         """Settle claims whose holder died and fail what expired. Returns how many changed."""
         now = self.clock()
-        reconcile_at = now + timedelta(seconds=self.policy.reconcile_delay)
-        reaped = self.store.reap_expired_leases(now, reconcile_at=reconcile_at)
+        reaped = self.store.reap_expired_leases(now, reconcile_at=self.policy.after_reap(now))
         for d in reaped:
             if d.state is DeliveryState.IN_DOUBT:
                 self._incident(
@@ -404,7 +468,7 @@ class Dispatcher:
             )
         return len(reaped) + len(expired)
 
-    def reconcile(self, max_checks: int = 10) -> int:
+    def reconcile(self) -> int:
         """Ask the networks about in-doubt deliveries whose check is due. Returns how many were settled."""
         settled = 0
         now = self.clock()
@@ -416,7 +480,9 @@ class Dispatcher:
                 continue
             if self._may_resend(adapter, d.id):
                 # Re-sending with the same idempotency key cannot make a second post on this network.
-                if self.store.settle_in_doubt(d.id, now, requeue=True, note="network deduplicates by key"):
+                if self.store.settle_in_doubt(
+                    d.id, now, attempt_id=d.attempt_id, requeue=True, note="network deduplicates by key"
+                ):
                     settled += 1
                 continue
             started = d.sending_at or d.attempt_started_at or d.updated_at
@@ -428,15 +494,20 @@ class Dispatcher:
             else:
                 answer_status, detail, ref = answer.status, answer.detail, answer.ref
             if answer_status is ReconcileStatus.FOUND and ref is not None:
-                done = self.store.settle_in_doubt(d.id, now, found=ref, note=detail)
+                done = self.store.settle_in_doubt(d.id, now, attempt_id=d.attempt_id, found=ref, note=detail)
             elif answer_status is ReconcileStatus.ABSENT:
                 done = self.store.settle_in_doubt(
-                    d.id, now, requeue=True, note=detail or "not found on the network"
+                    d.id,
+                    now,
+                    attempt_id=d.attempt_id,
+                    requeue=True,
+                    note=detail or "not found on the network",
                 )
             else:
-                checks = self._checks(d.id)
-                next_check = None if checks + 1 >= max_checks else now + timedelta(minutes=5 * (checks + 1))
-                self.store.settle_in_doubt(d.id, now, next_check=next_check, note=detail)
+                next_check = self.policy.next_check(self._checks(d.id) + 1, now)
+                self.store.settle_in_doubt(
+                    d.id, now, attempt_id=d.attempt_id, next_check=next_check, note=detail
+                )
                 done = False
             if done:
                 settled += 1

@@ -1,6 +1,8 @@
 """Retry policy: one object that turns a failed attempt into a decision, so the rules live in one place.
 
-The dispatcher asks ``decide`` and applies the answer; nothing else in the service chooses when to retry.
+The dispatcher asks ``decide`` after a failed attempt, ``after_reap`` when a dead process's claim became in
+doubt, and ``next_check`` after a lookup that could not tell; it applies the answers. Nothing else in the
+service chooses when to retry or to look a post up again.
 """
 
 from __future__ import annotations
@@ -51,13 +53,28 @@ class RetryPolicy:
     max_seconds: float = 3600.0
     jitter: float = 0.2
     default_rate_limit_wait: float = 60.0
-    reconcile_delay: float = 60.0
+    #: wait before looking up a post whose attempt ended in doubt (it may take a moment to appear)
+    reconcile_delay: float = 15.0
+    #: lookups that could not tell before the delivery is left to the operator
+    max_checks: int = 10
+    #: the n-th inconclusive lookup is followed by another after n times this
+    check_backoff_seconds: float = 300.0
     rng: Callable[[], float] = field(default=random.random, compare=False)
 
     def backoff(self, attempts: int) -> float:
         raw = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
         factor = 1 + self.jitter * (2 * float(self.rng()) - 1)
         return max(1.0, raw * factor)
+
+    def after_reap(self, now: datetime) -> datetime:
+        """When to look up a claim reaped in doubt: at once, since its lease already outlived the call."""
+        return now
+
+    def next_check(self, checks_done: int, now: datetime) -> datetime | None:
+        """When to look an in-doubt post up again after ``checks_done`` inconclusive lookups; None: stop."""
+        if checks_done >= self.max_checks:
+            return None
+        return now + timedelta(seconds=self.check_backoff_seconds * checks_done)
 
     def decide(
         self,

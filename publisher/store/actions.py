@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, select
 
 from publisher.errors import StoreError
 from publisher.models import Delivery, DeliveryState, RemoteRef
-from publisher.store.engine import StoreBase, change_delivery
+from publisher.store.engine import StoreBase, change_delivery, close_delivery_incidents
 from publisher.store.records import Claim, delivery_from_row, load_delivery, load_post, source_key
 from publisher.store.schema import deliveries
 
@@ -47,10 +47,16 @@ class SettlementMixin(StoreBase):
         found: RemoteRef | None = None,
         requeue: bool = False,
         next_check: datetime | None = None,
+        attempt_id: str | None,
         actor: str = "reconciliation",
         note: str = "",
     ) -> bool:
-        """Record what reconciliation (or an operator) learnt about an in-doubt delivery."""
+        """Record what reconciliation learnt about an in-doubt delivery, checked under ``attempt_id``.
+
+        Fenced: when the delivery is no longer in doubt under that attempt (another daemon settled it, or
+        it was re-sent and is in doubt again under a newer attempt) the stale verdict changes nothing and
+        False is returned. Never raises for a mismatch; StoreError when the database fails.
+        """
 
         def change(row: Row[Any]) -> Change:
             detail = {"by": actor, "note": note}
@@ -61,10 +67,16 @@ class SettlementMixin(StoreBase):
             checked = {"next_at": next_check, "reconcile_checks": row.reconcile_checks + 1}
             return checked, "in_doubt_checked", detail
 
-        return self._transition(delivery_id, now, (S.IN_DOUBT.value,), change, strict=False) is not None
+        changed = self._transition(
+            delivery_id, now, (S.IN_DOUBT.value,), change, strict=False, attempt_id=attempt_id
+        )
+        return changed is not None
 
     def retry(self, delivery_id: int, now: datetime, actor: str) -> Delivery:
-        """A failed or in-doubt delivery back to the queue, due now, with a fresh attempt budget."""
+        """A failed or in-doubt delivery back to the queue, due now, with a fresh attempt budget.
+
+        Closes the delivery's incidents in the same transaction: a new failure alerts again.
+        """
         return self._operator_change(
             delivery_id,
             now,
@@ -75,6 +87,10 @@ class SettlementMixin(StoreBase):
         )
 
     def cancel(self, delivery_id: int, now: datetime, actor: str) -> Delivery:
+        """A delivery that has not been published will not be: waiting, failed or in doubt -> cancelled.
+
+        Closes the delivery's incidents in the same transaction.
+        """
         return self._operator_change(
             delivery_id,
             now,
@@ -87,7 +103,10 @@ class SettlementMixin(StoreBase):
     def resolve(
         self, delivery_id: int, now: datetime, *, published_as: RemoteRef | None, actor: str
     ) -> Delivery:
-        """An operator settles an in-doubt delivery: it was published (as this ref) or it was not."""
+        """An operator settles an in-doubt delivery: it was published (as this ref) or it was not.
+
+        Closes the delivery's incidents in the same transaction.
+        """
         if published_as is not None:
             values = _published(published_as)
         else:
@@ -104,8 +123,14 @@ class SettlementMixin(StoreBase):
         status: str,
         detail: dict[str, Any],
     ) -> Delivery:
+        """An operator's command: applies to ``allowed`` states, else StoreError says why; closes incidents."""
         changed = self._transition(
-            delivery_id, now, allowed, lambda _row: (values, status, detail), strict=True
+            delivery_id,
+            now,
+            allowed,
+            lambda _row: (values, status, detail),
+            strict=True,
+            close_incidents=True,
         )
         assert changed is not None  # strict: a mismatch raised
         return changed
@@ -118,15 +143,21 @@ class SettlementMixin(StoreBase):
         change: Callable[[Row[Any]], Change],
         *,
         strict: bool,
+        attempt_id: str | None = None,
+        close_incidents: bool = False,
     ) -> Delivery | None:
         """Apply ``change`` to a delivery in one of the ``allowed`` states and log it; the delivery after it.
 
-        A missing delivery, or one in another state, raises StoreError when ``strict``, else returns None.
+        The row is locked while the change is decided and the update is fenced on the state and attempt it
+        was read in. ``attempt_id`` (when given) must be the delivery's current attempt. A missing delivery,
+        or one in another state, raises StoreError when ``strict``, else returns None.
         """
 
         def work(conn: Connection) -> Delivery | None:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one_or_none()
-            if row is None or row.state not in allowed:
+            query = select(deliveries).where(deliveries.c.id == delivery_id)
+            row = conn.execute(self._locking(query, skip_locked=False)).one_or_none()
+            stale = row is not None and attempt_id is not None and row.attempt_id != attempt_id
+            if row is None or row.state not in allowed or stale:
                 if not strict:
                     return None
                 if row is None:
@@ -135,7 +166,10 @@ class SettlementMixin(StoreBase):
                     f"delivery {delivery_id} is {row.state}; this action applies to {', '.join(sorted(allowed))} deliveries"
                 )
             values, status, detail = change(row)
-            change_delivery(conn, row, now, values, status, detail=detail)
+            if not change_delivery(conn, row, now, values, status, detail=detail):
+                raise StoreError(f"delivery {delivery_id} changed under a lock: nothing was done")
+            if close_incidents:
+                close_delivery_incidents(conn, delivery_id, now)
             return load_delivery(conn, delivery_id, source_key(conn, row.post_id))
 
         return self._write(work)

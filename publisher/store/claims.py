@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post
 from publisher.store import schema
 from publisher.store.engine import StoreBase, append_event, event_row
@@ -80,9 +81,7 @@ class ClaimsMixin(StoreBase):
             )
             if skip:
                 query = query.where(deliveries.c.target.not_in(sorted(skip)))
-            if self.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
+            rows = conn.execute(self._locking(query, skip_locked=True)).all()
             if not rows:
                 return []
             lease_until = now + timedelta(seconds=lease_seconds)
@@ -95,9 +94,13 @@ class ClaimsMixin(StoreBase):
                 for row in rows
             ]
             # One executemany for the claims, one for their events, one read of their posts.
-            conn.execute(
+            # Fenced like every transition: only a delivery still waiting is claimed (the rows are locked
+            # on PostgreSQL and the transaction is IMMEDIATE on SQLite, so a miss means a broken lock).
+            claimed = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == bindparam("b_id"))
+                .where(
+                    deliveries.c.id == bindparam("b_id"), or_(*(deliveries.c.state == c for c in CLAIMABLE))
+                )
                 .values(
                     state=S.PUBLISHING.value,
                     attempts=bindparam("b_attempts"),
@@ -110,7 +113,9 @@ class ClaimsMixin(StoreBase):
                     updated_at=now,
                 ),
                 changes,
-            )
+            ).rowcount
+            if claimed != len(changes):
+                raise StoreError(f"claimed {claimed} of {len(changes)} deliveries: the claim was rolled back")
             conn.execute(
                 events.insert(),
                 [

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, create_engine, update
+from sqlalchemy import Connection, Engine, Row, Select, create_engine, update
 from sqlalchemy.exc import OperationalError
 
 from publisher.errors import StoreError
 from publisher.store import schema
 from publisher.store.records import dumps
-from publisher.store.schema import deliveries, events
+from publisher.store.schema import deliveries, events, incidents
 from publisher.store.sqlite import sqlite_engine
 
 T = TypeVar("T")
@@ -61,6 +61,13 @@ class StoreBase:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+    def _locking(self, query: Select[Any], *, skip_locked: bool) -> Select[Any]:
+        """Lock the rows a read-then-write transaction will change (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        already serialises writers). ``skip_locked``: another daemon is handling those rows, leave them."""
+        if self.dialect == "postgresql":
+            return query.with_for_update(skip_locked=skip_locked)
+        return query
 
     def migrate(self) -> list[int]:
         return self._write(schema.migrate)
@@ -114,12 +121,26 @@ def change_delivery(
     *,
     error: str | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> None:
+) -> bool:
     """Apply ``values`` to the delivery read as ``row`` and log ``status`` for it, in the caller's transaction.
 
-    The event carries the remote id and URL when the change sets them (a delivery settled as published).
+    Fenced: the change applies only while the delivery is still in the state and attempt it was read in
+    (the decision was taken on that row), so a stale decision changes nothing and returns False. The event
+    carries the remote id and URL when the change sets them (a delivery settled as published).
     """
-    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values, updated_at=now))
+    changed = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == row.id,
+            deliveries.c.state == row.state,
+            deliveries.c.attempt_id.is_(None)
+            if row.attempt_id is None
+            else deliveries.c.attempt_id == row.attempt_id,
+        )
+        .values(**values, updated_at=now)
+    ).rowcount
+    if changed != 1:
+        return False
     append_event(
         conn,
         now,
@@ -131,4 +152,19 @@ def change_delivery(
         url=values.get("remote_url"),
         error=error,
         detail=detail,
+    )
+    return True
+
+
+#: The incident kinds keyed per delivery (``kind:delivery_id``); a paused target is keyed per target.
+DELIVERY_INCIDENTS = ("failed", "in_doubt")
+
+
+def close_delivery_incidents(conn: Connection, delivery_id: int, now: datetime) -> None:
+    """Close a delivery's open incidents in the caller's transaction: a new failure alerts again."""
+    keys = [f"{kind}:{delivery_id}" for kind in DELIVERY_INCIDENTS]
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.key.in_(keys), incidents.c.closed_at.is_(None))
+        .values(closed_at=now)
     )

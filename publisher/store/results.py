@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, update
@@ -196,50 +196,84 @@ class ResultsMixin(StoreBase):
             event_fields={"detail": {"reason": reason}},
         )
 
+    def renew_leases(self, attempt_ids: Collection[str], now: datetime, lease_seconds: float) -> set[str]:
+        """Extend the leases of claims this process still holds (a network call is in flight).
+
+        Fenced on state and attempt: a claim already reaped (or settled) is not revived. Returns the attempt
+        ids whose lease was extended; a missing one means the claim is lost and its result will be ignored.
+        """
+        if not attempt_ids:
+            return set()
+
+        def work(conn: Connection) -> set[str]:
+            rows = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.attempt_id.in_(sorted(attempt_ids)), deliveries.c.state == S.PUBLISHING.value
+                )
+                .values(lease_until=now + timedelta(seconds=lease_seconds))
+                .returning(deliveries.c.attempt_id)
+            ).all()
+            return {str(r.attempt_id) for r in rows}
+
+        return self._write(work)
+
     def reap_expired_leases(self, now: datetime, *, reconcile_at: datetime | None = None) -> list[Delivery]:
-        """Settle claims whose holder died: in doubt if sending had begun, else back to the queue."""
+        """Settle claims whose holder died: in doubt if sending had begun, else back to the queue.
+
+        The expired rows are locked (``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``) and each change
+        is fenced on the attempt it was read under, so two reapers never settle one claim twice and a claim
+        whose result was recorded meanwhile is left alone.
+        """
 
         def work(conn: Connection) -> list[Delivery]:
-            rows = conn.execute(
-                select(deliveries).where(
-                    deliveries.c.state == S.PUBLISHING.value, deliveries.c.lease_until < now
-                )
-            ).all()
+            query = select(deliveries).where(
+                deliveries.c.state == S.PUBLISHING.value, deliveries.c.lease_until < now
+            )
+            rows = conn.execute(self._locking(query, skip_locked=True)).all()
             reaped = []
             for row in rows:
                 if row.sending_at is None:
                     values = {"state": S.QUEUED.value, "attempts": row.attempts - 1, "next_at": now}
                     status, error = "released", None
-                    detail = {"reason": "lease expired before anything was sent"}
+                    detail = {
+                        "reason": "lease expired before anything was sent",
+                        "attempt_id": row.attempt_id,
+                    }
                 else:
                     values = {"state": S.IN_DOUBT.value, "next_at": reconcile_at}
                     status = "in_doubt"
                     error = "the publishing process stopped during the network call; the post may have been published"
                     detail = {"reason": "lease expired during the network call", "attempt_id": row.attempt_id}
                 values.update(lease_until=None, last_error=error or row.last_error)
-                change_delivery(conn, row, now, values, status, error=error, detail=detail)
-                reaped.append(load_delivery(conn, row.id, source_key(conn, row.post_id)))
+                if change_delivery(conn, row, now, values, status, error=error, detail=detail):
+                    reaped.append(load_delivery(conn, row.id, source_key(conn, row.post_id)))
             return reaped
 
         return self._write(work)
 
     def expire_overdue(self, now: datetime) -> list[Delivery]:
-        """Fail waiting deliveries whose post expired: an event announcement loses its value."""
+        """Fail waiting deliveries whose post expired: an event announcement loses its value.
+
+        Locks the rows it fails (a delivery another daemon is claiming right now is left to that daemon).
+        """
 
         def work(conn: Connection) -> list[Delivery]:
-            rows = conn.execute(
+            query = (
                 select(deliveries, posts.c.source_key)
                 .join(posts, posts.c.id == deliveries.c.post_id)
                 .where(deliveries.c.state.in_(CLAIMABLE), deliveries.c.expires_at < now)
-            ).all()
+            )
+            if self.dialect == "postgresql":
+                query = query.with_for_update(of=deliveries, skip_locked=True)
             expired = []
-            for row in rows:
+            for row in conn.execute(query).all():
                 error = f"not published before the post expired at {row.expires_at.isoformat()}"
                 if row.last_error:
                     error += f"; last error: {row.last_error}"
                 values = {"state": S.FAILED.value, "next_at": None, "last_error": error}
-                change_delivery(conn, row, now, values, "failed", error=error)
-                expired.append(load_delivery(conn, row.id, row.source_key))
+                if change_delivery(conn, row, now, values, "failed", error=error):
+                    expired.append(load_delivery(conn, row.id, row.source_key))
             return expired
 
         return self._write(work)
