@@ -226,3 +226,24 @@ def test_a_version_1_database_is_migrated_in_place(store_url: str, clock: FakeCl
     (expired,) = upgraded.expire_overdue(clock() + timedelta(hours=2))
     assert expired.post_id == post_id and expired.state is S.FAILED
     upgraded.close()
+
+
+@pytest.mark.parametrize("action", ["retry", "cancel", "resolve"])
+def test_operator_actions_close_the_deliverys_incidents(store: Store, clock: FakeClock, action: str) -> None:
+    """Closed in the action's own transaction: a later failure of that delivery alerts again."""
+    store.add_post(make_post(targets=("vk",)), clock())
+    (c,) = store.claim_due(clock(), worker="w", lease_seconds=60)
+    d = c.delivery
+    store.record_in_doubt(d.id, d.attempt_id or "", clock(), "timeout", reconcile_at=None)
+    assert store.open_incident(f"in_doubt:{d.id}", clock())
+    assert store.open_incident(f"failed:{d.id}", clock())
+    assert store.open_incident("paused:vk", clock())
+    if action == "retry":
+        store.retry(d.id, clock(), "op")
+    elif action == "cancel":
+        store.cancel(d.id, clock(), "op")
+    else:
+        store.resolve(d.id, clock(), published_as=None, actor="op")
+    assert store.open_incident(f"in_doubt:{d.id}", clock()), "the in-doubt incident stayed open"
+    assert store.open_incident(f"failed:{d.id}", clock()), "the failure incident stayed open"
+    assert not store.open_incident("paused:vk", clock()), "a target's incident is not the delivery's"
