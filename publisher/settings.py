@@ -9,6 +9,7 @@ Tokens are ``SecretStr`` and are registered with :mod:`publisher.ops.redact` as 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,16 +31,22 @@ ENV_PREFIX = "PUBLISHER_"
 DEFAULT_SETTINGS_FILE = Path("settings.env")
 
 
+#: Upper bounds of time settings: far beyond any sensible value, far below what overflows a timer or a date.
+DAY = 86_400.0
+YEAR = 366 * DAY
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    # allow_inf_nan=False: "inf" or "nan" in a number setting is refused with the variable's name.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, allow_inf_nan=False)
 
 
 class HttpTimeouts(_Section):
     """Every network call is bounded: the client libraries have no timeout of their own."""
 
-    connect: float = Field(5.0, gt=0, description="seconds to open a connection")
-    read: float = Field(30.0, gt=0, description="seconds to wait for each piece of the response")
-    total: float = Field(90.0, gt=0, description="overall deadline of one HTTP exchange")
+    connect: float = Field(5.0, gt=0, le=DAY, description="seconds to open a connection")
+    read: float = Field(30.0, gt=0, le=DAY, description="seconds to wait for each piece of the response")
+    total: float = Field(90.0, gt=0, le=DAY, description="overall deadline of one HTTP exchange")
 
 
 class NetworkSettings(_Section):
@@ -49,7 +56,10 @@ class NetworkSettings(_Section):
     dry_run: bool = False
     timeouts: HttpTimeouts = HttpTimeouts()
     max_per_minute: float | None = Field(
-        None, gt=0, description="publish at most this many posts a minute to one target (None: no pacing)"
+        None,
+        gt=0,
+        le=1e6,
+        description="publish at most this many posts a minute to one target (None: no pacing)",
     )
 
     def secrets(self) -> list[SecretStr]:
@@ -127,7 +137,7 @@ class TelegramSettings(NetworkSettings):
     api_url: str = "https://api.telegram.org"
     # Bot API FAQ: "no more than 20 messages per minute to the same group" (channels alike);
     # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
-    max_per_minute: float | None = Field(20.0, gt=0)
+    max_per_minute: float | None = Field(20.0, gt=0, le=1e6)
     bot_token: SecretStr | None = None
     chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
     accounts: dict[str, TelegramAccount] = {}
@@ -148,7 +158,7 @@ class AlertSettings(_Section):
     smtp_starttls: bool = False
     mail_from: str = "publisher@localhost"
     mail_to: list[str] = []
-    stalled_after_seconds: int = Field(900, gt=0)
+    stalled_after_seconds: int = Field(900, gt=0, le=int(YEAR))
 
 
 class Settings(BaseSettings):
@@ -162,6 +172,7 @@ class Settings(BaseSettings):
         extra="forbid",
         hide_input_in_errors=True,
         case_sensitive=False,
+        allow_inf_nan=False,
     )
 
     data_dir: Path = Path("var")
@@ -186,26 +197,31 @@ class Settings(BaseSettings):
 
     # Draining
     workers: int = Field(8, ge=1, le=64, description="deliveries published at once")
-    drain_batch: int = Field(64, ge=1)
+    drain_batch: int = Field(64, ge=1, le=10_000)
     lease_seconds: float = Field(
         30.0,
         gt=0,
+        le=DAY,
         description="a claim not renewed for this long belongs to a dead daemon (renewed every third)",
     )
-    reconcile_delay_seconds: float = Field(15.0, ge=0, description="wait before looking up an in-doubt post")
-    ingest_interval: float = Field(5.0, gt=0, description="seconds between scans of the inbox")
-    housekeeping_interval: float = Field(
-        15.0, gt=0, description="seconds between lease reaping, reconciliation, heartbeat and STATUS="
+    reconcile_delay_seconds: float = Field(
+        15.0, ge=0, le=DAY, description="wait before looking up an in-doubt post"
     )
-    inbox_settle_seconds: float = Field(2.0, ge=0, description="a file must be unchanged this long")
-    max_post_bytes: int = Field(1_000_000, gt=0)
-    max_media_bytes: int = Field(200_000_000, gt=0)
+    ingest_interval: float = Field(5.0, gt=0, le=DAY, description="seconds between scans of the inbox")
+    housekeeping_interval: float = Field(
+        15.0, gt=0, le=DAY, description="seconds between lease reaping, reconciliation, heartbeat and STATUS="
+    )
+    inbox_settle_seconds: float = Field(2.0, ge=0, le=DAY, description="a file must be unchanged this long")
+    max_post_bytes: int = Field(1_000_000, gt=0, le=2**31)
+    max_media_bytes: int = Field(200_000_000, gt=0, le=2**40)
 
     # Retries
-    max_attempts: int = Field(8, ge=1)
-    retry_base_seconds: float = Field(30.0, gt=0)
-    retry_max_seconds: float = Field(3600.0, gt=0)
-    default_expiry_hours: float | None = Field(72.0, gt=0, description="a post not out by then fails")
+    max_attempts: int = Field(8, ge=1, le=1000)
+    retry_base_seconds: float = Field(30.0, gt=0, le=DAY)
+    retry_max_seconds: float = Field(3600.0, gt=0, le=30 * DAY)
+    default_expiry_hours: float | None = Field(
+        72.0, gt=0, le=YEAR / 3600, description="a post not out by then fails"
+    )
 
     vk: VkSettings = VkSettings()
     x: XSettings = XSettings()
@@ -315,6 +331,42 @@ class Settings(BaseSettings):
         return found
 
 
+_UNSAFE_IN_TOKEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def secret_problems(model: BaseModel, loc: tuple[str, ...] = ()) -> list[str]:
+    """Tokens with whitespace or control characters (a pasted newline, a trailing space): refused by name.
+
+    Such a token cannot work, and it breaks more than its own requests: an HTTP header cannot carry it, and
+    its percent-encoded form in a URL path would escape redaction of its plain form.
+    """
+    problems: list[str] = []
+    for name, value in model:
+        here = (*loc, name)
+        if isinstance(value, SecretStr) and _UNSAFE_IN_TOKEN.search(value.get_secret_value()):
+            problems.append(
+                f"{env_var_for(here)}: contains whitespace or control characters: "
+                "copy the token again without spaces or line breaks"
+            )
+        elif isinstance(value, BaseModel):
+            problems.extend(secret_problems(value, here))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    problems.extend(secret_problems(item, (*here, str(key))))
+    return problems
+
+
+def _refuse(problems: list[str], env_file: Path | None) -> None:
+    """Raise one ConfigurationError for ``problems``: one line for one problem, a list for several."""
+    if not problems:
+        return
+    source = f" (settings file {env_file})" if env_file else ""
+    if len(problems) == 1:
+        raise ConfigurationError(f"invalid settings{source}: {problems[0]}")
+    raise ConfigurationError("invalid settings" + source + ":\n  " + "\n  ".join(problems))
+
+
 def env_var_for(loc: tuple[str | int, ...]) -> str:
     """``("vk", "group_id")`` -> ``PUBLISHER_VK__GROUP_ID``."""
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
@@ -347,8 +399,8 @@ def load_settings(settings_file: Path | str | None = None, **overrides: Any) -> 
         for error in exc.errors():
             where = env_var_for(tuple(error["loc"]))
             problems.append(f"{where}: {error['msg']}")
-        source = f" (settings file {env_file})" if env_file else ""
-        raise ConfigurationError("invalid settings" + source + ":\n  " + "\n  ".join(problems)) from None
+        _refuse(problems, env_file)
+    _refuse(secret_problems(settings), env_file)
     for secret in settings.all_secrets():
         register_secret(secret.get_secret_value())
     return settings

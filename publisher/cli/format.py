@@ -1,18 +1,51 @@
-"""Output helpers shared by the commands: exit codes, tables, local times and JSON shapes."""
+"""Output helpers shared by the commands: exit codes, tables, local times, JSON shapes, safe terminal text."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from publisher.errors import InputError
 from publisher.models import Event
+from publisher.ops.safetext import printable
 from publisher.settings import Settings
 
 # Exit codes of every command: 0 success, 1 failure, 2 usage or invalid input.
 OK, FAILURE, USAGE = 0, 1, 2
+#: Ids and counts are SQL BIGINTs: anything larger cannot name a row.
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 1_000_000
+#: ``--since`` earlier than this is surely a typo; later than this cannot be represented in every zone.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class SafeTerminal:
+    """Wraps stdout/stderr for human output: control characters (ANSI/OSC escapes, a stray carriage return,
+    bidi overrides) from posts, file names, pause reasons or a network's answer are shown escaped (``\\x1b``)
+    instead of acting on the operator's terminal. Newlines and tabs pass: the commands lay out their own lines.
+    JSON output (``--json``) does not use it: JSON must stay exact.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable(text, keep="\n\t"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def check_number(value: int | None, what: str, high: int, low: int = 1) -> None:
+    """Refuse an id or a count outside ``low..high`` (a 20-digit id would overflow the database driver)."""
+    if value is not None and not low <= value <= high:
+        raise InputError(what, "", f"{value} is out of range", f"use a number from {low} to {high}")
 
 
 def local(settings: Settings, when: datetime | None) -> str:
@@ -34,8 +67,19 @@ def one_line(text: str | None, width: int = 70) -> str:
 
 def parse_when(value: str, settings: Settings, now: datetime) -> datetime:
     """``2h``, ``3d``, ``30m``, ``today``, ``2026-12-01`` or ``2026-12-01 18:00`` (local time)."""
+    fix = "use e.g. 2h, 3d, today or 2026-12-01 18:00 (after 1970)"
+    try:
+        found = _parse_when(value, settings, now)
+    except (OverflowError, ValueError):
+        raise InputError("--since", "", f"{value[:40]!r} is out of range", fix) from None
+    if not EARLIEST <= found <= LATEST:
+        raise InputError("--since", "", f"{value[:40]!r} is out of range", fix)
+    return found
+
+
+def _parse_when(value: str, settings: Settings, now: datetime) -> datetime:
     text = value.strip().lower()
-    match = re.fullmatch(r"(\d+)\s*([mhdw])", text)
+    match = re.fullmatch(r"(\d{1,12})\s*([mhdw])", text)
     if match:
         unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
         return now - timedelta(**{unit: int(match.group(1))})
@@ -46,7 +90,7 @@ def parse_when(value: str, settings: Settings, now: datetime) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InputError(
-            "--since", "", f"{value!r} is not a time", "use e.g. 2h, 3d, today or 2026-12-01 18:00"
+            "--since", "", f"{value[:40]!r} is not a time", "use e.g. 2h, 3d, today or 2026-12-01 18:00"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=settings.zone)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from publisher import __version__
-from publisher.cli.format import FAILURE, OK, USAGE, local
+from publisher.cli.format import FAILURE, MAX_ID, MAX_LIMIT, OK, USAGE, SafeTerminal, check_number, local
 from publisher.cli.operators import (
     cmd_cancel,
     cmd_check,
@@ -28,9 +29,10 @@ from publisher.cli.operators import (
     cmd_status,
     open_store,
 )
-from publisher.errors import ConfigurationError, InputError, PublisherError, StoreError
+from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.models import DeliveryState
 from publisher.ops.logsetup import configure_logging
+from publisher.ops.safetext import printable
 from publisher.settings import Settings, load_settings
 
 # --- editors' commands ------------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
             note += f", slot {local(settings, _post.publish_at)} {zone}" + (
                 f" (rubric {_post.rubric})" if _post.rubric else ""
             )
-        print(f"{path.name}: post {post_id}{note}")
+        print(f"{printable(path.name)}: post {post_id}{note}")
         for d in intake.store.deliveries(post_id=post_id):
             print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")
     return status
@@ -202,8 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Human output goes through ``SafeTerminal``; a closed pipe ends quietly."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    stdout, stderr = sys.stdout, sys.stderr
+    if not getattr(args, "json", False):
+        sys.stdout = SafeTerminal(stdout)
+    sys.stderr = SafeTerminal(stderr)
+    try:
+        result = _run(args)
+        sys.stdout.flush()
+        return result
+    except BrokenPipeError:
+        # `publisher show 7 | head -2`: the reader has gone. Point stdout at /dev/null so the interpreter's
+        # final flush does not fail again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+        return FAILURE
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if getattr(args, "dry_run", False):
         overrides["dry_run"] = True
@@ -212,8 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.log_format:
         overrides["log_format"] = args.log_format
     try:
+        for name, what, high in (
+            ("id", "delivery id", MAX_ID),
+            ("post", "--post", MAX_ID),
+            ("limit", "--limit", MAX_LIMIT),
+        ):
+            check_number(getattr(args, name, None), what, high)
         settings = load_settings(args.settings, **overrides)
-    except ConfigurationError as exc:
+    except (ConfigurationError, InputError) as exc:
         print(f"publisher: {exc}", file=sys.stderr)
         return USAGE
     args.overrides = overrides
@@ -221,12 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args, settings)
         return result
-    except InputError as exc:
+    except (InputError, ConfigurationError) as exc:
         print(f"publisher: {exc}", file=sys.stderr)
         return USAGE
-    except (StoreError, ConfigurationError) as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
-        return FAILURE
     except PublisherError as exc:
         print(f"publisher: {exc}", file=sys.stderr)
         return FAILURE

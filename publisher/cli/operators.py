@@ -21,6 +21,8 @@ from publisher.cli.format import (
 )
 from publisher.errors import InputError, PublisherError
 from publisher.models import DeliveryState, Event, RemoteRef
+from publisher.ops.redact import scrub
+from publisher.ops.safetext import printable
 from publisher.settings import Settings
 
 UNFINISHED = [
@@ -107,13 +109,13 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print(f"delivery {args.id} does not exist: see 'publisher queue' or 'publisher log'", file=sys.stderr)
         return FAILURE
     post = store.get_post(d.post_id)
-    print(f"delivery {d.id}: post {d.post_id} ({post.source_name if post else '?'}) to {d.target}")
+    print(f"delivery {d.id}: post {d.post_id} ({printable(post.source_name) if post else '?'}) to {d.target}")
     print(f"  state     {d.state.value}   attempts {d.attempts}")
     print(f"  due       {local(settings, d.due_at)}   next {local(settings, d.not_before)}")
     if d.remote_id:
         print(f"  remote    {d.remote_id}  {d.remote_url or ''}")
     if d.last_error:
-        print(f"  error     {d.last_error}")
+        print(f"  error     {printable(d.last_error)}")
     if d.rendered_text:
         print("  text      " + d.rendered_text.replace("\n", "\n            "))
     print("  history:")
@@ -197,13 +199,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             adapter = build_adapter(settings, target)
             info = adapter.check()
         except PublisherError as exc:
-            print(f"{target:<14} FAIL  {exc}")
+            print(scrub(f"{target:<14} FAIL  {exc}"))
             status = FAILURE
             continue
         mark = "ok  " if info.can_post else "FAIL"
         if not info.can_post:
             status = FAILURE
-        print(f"{target:<14} {mark}  {info.account}" + (f" — {info.detail}" if info.detail else ""))
+        print(scrub(f"{target:<14} {mark}  {info.account}" + (f" — {info.detail}" if info.detail else "")))
     return status
 
 

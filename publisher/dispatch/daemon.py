@@ -31,7 +31,7 @@ from typing import Any
 from publisher.compose.composer import render
 from publisher.compose.directory import Directory, load_directory
 from publisher.dispatch.dispatcher import Dispatcher
-from publisher.errors import InputError, PublisherError
+from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.intake.accept import Intake, StoredFailures
 from publisher.intake.inbox import Inbox, ScanReport
 from publisher.models import NETWORKS, Post, Rendered
@@ -41,6 +41,7 @@ from publisher.ops.safetext import printable
 from publisher.ops.sdnotify import Notifier
 from publisher.settings import Settings, load_settings
 from publisher.store import Store
+from publisher.store.sqlite import private_dir
 
 log = logging.getLogger("publisher.dispatch.daemon")
 
@@ -103,6 +104,13 @@ class Daemon:
         self.settings = settings
         self.settings_file = settings_file
         self.clock = clock
+        try:
+            private_dir(settings.data_dir, existing_too=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"PUBLISHER_DATA_DIR {printable(str(settings.data_dir))} cannot be used ({exc.strerror}): "
+                "create it for the service user or fix the setting"
+            ) from None
         self.store = Store(settings.resolved_database_url)
         self.directory = DirectoryHolder(settings.directory_file)
         self.inbox_dir = settings.resolved_inbox_dir
@@ -424,5 +432,5 @@ def run_daemon(
         daemon._overrides = dict(overrides or {})
     except PublisherError as exc:
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
-        return 1
+        return 2 if isinstance(exc, ConfigurationError) else 1
     return daemon.run_once() if once else daemon.run()

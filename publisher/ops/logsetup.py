@@ -1,6 +1,6 @@
 """Logging for journald and for people: one event per line, secrets masked, optional JSON.
 
-Text lines start with a syslog priority prefix (``<6>``) when stderr goes to journald
+Text lines are escaped (``publisher.ops.safetext``): one event is always one line. Text lines start with a syslog priority prefix (``<6>``) when stderr goes to journald
 (``JOURNAL_STREAM`` is set), so ``journalctl -p warning`` works; elsewhere they start with a time.
 Structured fields passed as ``extra={"event": ..., "target": ..., "post": ..., "delivery": ...}`` are
 appended as ``key=value`` (text) or as JSON keys.
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from publisher.ops.redact import ScrubbingFilter
+from publisher.ops.safetext import printable
 
 FIELDS = ("event", "target", "post", "delivery", "attempt", "state")
 _SYSLOG_PRIORITY = {
@@ -39,6 +40,9 @@ class TextFormatter(logging.Formatter):
             message = f"{message} [{fields}]"
         if record.exc_text:
             message += " | " + record.exc_text.replace("\n", " | ")
+        # One event, one line: a newline or an escape sequence from a file name or a network's answer is shown
+        # escaped, so it can neither forge a log line nor act on the terminal of whoever reads the log.
+        message = printable(message)
         if self.journald:
             return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{record.name}: {message}"
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

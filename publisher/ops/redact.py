@@ -1,7 +1,7 @@
 """Keep secrets out of everything an operator can read.
 
-Every token loaded from settings is registered here; ``scrub`` replaces it (raw and URL-encoded) in
-any text, and ``ScrubbingFilter`` does the same to every log record on the way to a handler. Libraries
+Every token loaded from settings is registered here; ``scrub`` replaces it (raw, and in each form URL
+encoding gives it: see ``url_forms``) in any text, and ``ScrubbingFilter`` does the same to every log record on the way to a handler. Libraries
 log URLs that carry tokens (urllib3 logs VK's ``access_token=`` query and Telegram's ``/bot<token>/``
 path at DEBUG), so scrubbing at the handler is the one place that catches them all.
 """
@@ -9,8 +9,11 @@ path at DEBUG), so scrubbing at the handler is the one place that catches them a
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from urllib.parse import quote, quote_plus
+
+from requests.utils import requote_uri
 
 MASK = "***"
 _lock = threading.Lock()
@@ -29,9 +32,24 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
         forms: set[str] = set()
         for secret in _secrets:
-            forms.update({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)})
+            forms.update(url_forms(secret))
         # Longest first, so a secret that contains another is masked whole.
         _variants = tuple(sorted(forms, key=len, reverse=True))
+
+
+#: Characters a URL path keeps literal: requests' ``requote_uri`` (RFC 3986 reserved and unreserved) and
+#: urllib3's path encoding (``PATH_CHARS``); anything else in a token is percent-encoded in the path.
+_PATH_SAFE = ("", "/", ":/", "!#$%&'()*+,/:;=?@[]~", "!$&'()*+,;=:@/")
+
+
+def url_forms(secret: str) -> set[str]:
+    """Every form ``secret`` takes in text we may log: raw, in a query (``quote_plus``), and in a URL path as
+    requests and urllib3 encode it - e.g. a Telegram token ``123:AB{c}`` is ``/bot123:AB%7Bc%7D/`` on the
+    wire, with ``:`` kept literal - in upper and lower case hex."""
+    forms = {secret, quote_plus(secret), requote_uri(secret)}
+    forms.update(quote(secret, safe=safe) for safe in _PATH_SAFE)
+    forms.update(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in list(forms))
+    return {f for f in forms if f}
 
 
 def scrub(text: str) -> str:
@@ -40,12 +58,6 @@ def scrub(text: str) -> str:
         if variant in text:
             text = text.replace(variant, MASK)
     return text
-
-
-def known_secrets() -> frozenset[str]:
-    """For tests: the secrets registered so far."""
-    with _lock:
-        return frozenset(_secrets)
 
 
 class ScrubbingFilter(logging.Filter):

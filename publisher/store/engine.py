@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Select, create_engine, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
-from publisher.errors import StoreError
+from publisher.errors import ConfigurationError, StoreError
 from publisher.store import schema
 from publisher.store.records import dumps
 from publisher.store.schema import deliveries, events, incidents
@@ -28,14 +28,33 @@ class StoreBase:
     """One class for both dialects; see ``publisher.store`` for the guarantees."""
 
     def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 10) -> None:
+        """Raises ConfigurationError (naming ``PUBLISHER_DATABASE_URL``) for a URL that cannot be a queue
+        database: an unknown scheme or driver, or a file that is not an SQLite database."""
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
-        if self.dialect == "sqlite":
-            self.engine: Engine = sqlite_engine(url, pool_size)
-        else:
-            self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        try:
+            if self.dialect == "sqlite":
+                self.engine: Engine = sqlite_engine(url, pool_size)
+            else:
+                self.engine = create_engine(
+                    url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                )
+        except (ArgumentError, ImportError) as exc:
+            raise ConfigurationError(
+                f"PUBLISHER_DATABASE_URL is not usable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): "
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            ) from None
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except DatabaseError as exc:
+                self.engine.dispose()
+                if isinstance(exc, OperationalError):
+                    raise StoreError(f"the queue database failed: {str(exc.orig).splitlines()[0]}") from None
+                raise ConfigurationError(
+                    f"PUBLISHER_DATABASE_URL does not point at a queue database ({str(exc.orig).splitlines()[0]}): "
+                    "fix the path, or move the file away and let the service create a new database"
+                ) from None
 
     def close(self) -> None:
         self.engine.dispose()
