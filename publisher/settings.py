@@ -137,7 +137,7 @@ class TelegramSettings(NetworkSettings):
     api_url: str = "https://api.telegram.org"
     # Bot API FAQ: "no more than 20 messages per minute to the same group" (channels alike);
     # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
-    max_per_minute: float | None = Field(20.0, gt=0, le=1e6)
+    max_per_minute: float | None = Field(20.0, gt=0)
     bot_token: SecretStr | None = None
     chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
     accounts: dict[str, TelegramAccount] = {}
