@@ -56,10 +56,7 @@ class NetworkSettings(_Section):
     dry_run: bool = False
     timeouts: HttpTimeouts = HttpTimeouts()
     max_per_minute: float | None = Field(
-        None,
-        gt=0,
-        le=1e6,
-        description="publish at most this many posts a minute to one target (None: no pacing)",
+        None, gt=0, description="publish at most this many posts a minute to one target (None: no pacing)"
     )
 
     def secrets(self) -> list[SecretStr]:
