@@ -370,6 +370,10 @@ class Daemon:
             self.settings = merged
             self.intake.settings = merged
             self.dispatcher.reconfigure(merged)
+            self.inbox.settle_seconds = merged.inbox_settle_seconds
+            self.inbox.max_bytes = merged.max_post_bytes
+            alerter = Alerter(merged)  # new channels, addresses or bot token: used from the next incident on
+            self.incidents.alerter = alerter if alerter.configured else None
             logging.getLogger().setLevel(merged.log_level)
         log.info(
             "settings reloaded: changed %s%s",

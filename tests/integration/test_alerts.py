@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,3 +241,32 @@ def test_each_kind_tells_what_to_do(kind: Any, expected: str) -> None:
     subject, body = format_alert(incident)
     assert expected in body
     assert "\n" not in subject and "заголовок" in subject
+
+
+def test_alert_settings_changed_by_sighup_are_used_without_a_restart(
+    tmp_path: Path, smtp: tuple[Sink, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher.dispatch.daemon import Daemon
+    from publisher.settings import load_settings
+
+    for key in [k for k in os.environ if k.startswith("PUBLISHER_")]:
+        monkeypatch.delenv(key)
+    sink, port = smtp
+    settings_file = tmp_path / "settings.env"
+    settings_file.write_text(
+        f"PUBLISHER_DATA_DIR={tmp_path / 'var'}\nPUBLISHER_DRY_RUN=true\n", encoding="utf-8"
+    )
+    daemon = Daemon(load_settings(settings_file), settings_file=str(settings_file))
+    try:
+        daemon.incidents.report("failed:1", "failed", "before the reload", "no channel yet")
+        with settings_file.open("a", encoding="utf-8") as out:
+            out.write(
+                f"PUBLISHER_ALERTS__SMTP_HOST=127.0.0.1\nPUBLISHER_ALERTS__SMTP_PORT={port}\n"
+                'PUBLISHER_ALERTS__MAIL_TO=["smm@library.example"]\n'
+            )
+        daemon.reload()  # what SIGHUP triggers
+        daemon.incidents.report("failed:2", "failed", "after the reload", "the new channel is used")
+    finally:
+        daemon.incidents.close()
+        daemon.store.close()
+    assert [m["Subject"] for m in sink.messages] == ["[publisher] ❌ Публикация не удалась: after the reload"]
