@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     inbox_settle_seconds: float = Field(2.0, ge=0, le=DAY, description="a file must be unchanged this long")
     max_post_bytes: int = Field(1_000_000, gt=0, le=2**31)
     max_media_bytes: int = Field(200_000_000, gt=0, le=2**40)
+    max_post_media_bytes: int = Field(
+        200_000_000, gt=0, le=2**40, description="all media of one post together, counted as copied"
+    )
 
     # Retries
     max_attempts: int = Field(8, ge=1, le=1000)

@@ -27,6 +27,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MAX_BYTES = 100_000
 MAX_MEDIA = 1_000_000
+MAX_MEDIA_TOTAL = 1_500_000
 
 
 class StubDirectory:
@@ -51,6 +52,7 @@ def parse(path: Path, **overrides: Any) -> Post:
         "now": NOW,
         "max_bytes": MAX_BYTES,
         "max_media_bytes": MAX_MEDIA,
+        "max_media_total": MAX_MEDIA_TOTAL,
         "default_expiry": timedelta(hours=72),
         "directory": StubDirectory(),
     }
@@ -300,7 +302,122 @@ def corpus() -> list[Case]:
         Case("я" * 126 + ".md", "approved_by is missing", _front("networks: [vk]")),
         Case("long" + "x" * 240 + ".md", "is not valid YAML", _front("networks: [vk\napproved_by: x")),
     ]
-    return cases
+    return cases + control_cases() + bound_cases()
+
+
+def _two_big_images(sparse: bool) -> Builder:
+    """Two images each under the per-file limit, together over the per-post limit."""
+
+    def build(inbox: Path, outside: Path, name: str) -> None:
+        write(inbox, name, f"{GOOD}\nmedia: [a.jpg, b.jpg]")
+        for image in ("a.jpg", "b.jpg"):
+            path = inbox / image
+            path.write_bytes(JPEG if sparse else JPEG + b"\xab" * (900_000 - len(JPEG)))
+            if sparse:
+                os.truncate(path, 900_000)  # a hole: no disk used here, 900 KB when copied
+
+    return build
+
+
+CONTROL = "contains an invisible control character"
+
+
+def control_cases() -> list[Case]:
+    """Control characters in every field and in the text (YAML double quotes can spell them: \\e, \\a...)."""
+    g, c = GOOD, CONTROL
+    return [
+        Case(
+            "ctl_approved_esc.md",
+            f"approved_by {c} (U+001B)",
+            _front('networks: [vk]\napproved_by: "ed\\e[2J"'),
+        ),
+        Case(
+            "ctl_approved_bel.md", f"approved_by {c} (U+0007)", _front('networks: [vk]\napproved_by: "ed\\a"')
+        ),
+        Case(
+            "ctl_approved_del.md",
+            f"approved_by {c} (U+007F)",
+            _front('networks: [vk]\napproved_by: "e\\x7fd"'),
+        ),
+        Case("ctl_rubric_nul.md", f"rubric {c} (U+0000)", _front(f'{g}\nrubric: "kino\\0"')),
+        Case("ctl_hashtag_csi.md", f"hashtags {c} (U+009B)", _front(f'{g}\nhashtags: ["tag\\x9b2J"]')),
+        Case("ctl_mention_esc.md", f"mentions {c} (U+001B)", _front(f'{g}\nmentions: ["fitr\\e[0m"]')),
+        Case(
+            "ctl_network_esc.md", f"networks {c} (U+001B)", _front('networks: ["vk\\e[8m"]\napproved_by: a')
+        ),
+        Case(
+            "ctl_link_osc8.md",
+            f"link {c} (U+001B)",
+            _front(f'{g}\nlink: "https://library.bntu.by/\\e]8;;https://evil.example\\a"'),
+        ),
+        Case("ctl_override_esc.md", f"overrides.x {c} (U+001B)", _front(f'{g}\noverrides: {{x: "a\\e[2J"}}')),
+        Case(
+            "ctl_override_nel.md",
+            f"overrides.x {c} (U+0085)",
+            _front(f'{g}\noverrides: {{x: {{text: "a\\Nb"}}}}'),
+        ),
+        Case("ctl_body_clear.md", f"text {c} (U+001B)", _front(g, "Кино\x1b[2J\x1b[H")),
+        Case("ctl_body_title.md", f"text {c} (U+001B)", _front(g, "Кино\x1b]0;owned\x07")),
+        Case(
+            "ctl_body_osc8.md",
+            f"text {c} (U+001B)",
+            _front(g, "\x1b]8;;https://evil\x1b\\клик\x1b]8;;\x1b\\"),
+        ),
+        Case("ctl_body_c1_csi.md", f"text {c} (U+009B)", _front(g, "Кино\u009b2J")),
+        Case("ctl_body_backspace.md", f"text {c} (U+0008)", _front(g, "pass\x08\x08\x08\x08word")),
+        Case("ctl_body_del.md", f"text {c} (U+007F)", _front(g, "a\x7fb")),
+        Case("ctl_body_lone_cr.md", f"text {c} (U+000D)", _front(g, "видно\rскрыто")),
+        Case("ctl_body_vt.md", f"text {c} (U+000B)", _front(g, "строка\x0bследующая")),
+        Case("ctl_body_nel.md", f"text {c} (U+0085)", _front(g, "a\u0085b")),
+        Case("ctl_body_bell.md", f"text {c} (U+0007)", _front(g, "дзынь\x07")),
+        Case("media_name_newline.md", "contains control characters", _front(f'{g}\nmedia: ["a\\nb.jpg"]')),
+        Case("media_name_esc.md", "contains control characters", _front(f'{g}\nmedia: ["\\e[2J.jpg"]')),
+    ]
+
+
+def bound_cases() -> list[Case]:
+    """Values out of range or of the wrong kind, sizes counted as copied, and tags in disguise."""
+    g = GOOD
+    return [
+        Case("media_total.md", "brings 1800000 bytes together (at most 1500000", _two_big_images(False)),
+        Case("media_total_sparse.md", "brings 1800000 bytes together", _two_big_images(True)),
+        Case("media_long_name.md", "cannot be examined", _front(f"{g}\nmedia: [{'x' * 300}.jpg]")),
+        Case("time_huge_number.md", "not a date and time", _front(f"{g}\npublish_at: 99999999999999999999")),
+        Case("time_year_10000.md", "not a date and time", _front(f"{g}\npublish_at: 10000-01-01 00:00")),
+        Case("time_hour_25.md", "not a valid date and time", _front(f"{g}\npublish_at: 2026-04-01 25:00")),
+        Case(
+            "time_bad_offset.md",
+            "not a valid date and time",
+            _front(f"{g}\npublish_at: 2026-04-01T10:00+99:99"),
+        ),
+        Case("expires_year_1.md", "out of range (1)", _front(f"{g}\nexpires_at: 0001-01-01 00:00")),
+        Case("hashtag_too_long.md", "is not a hashtag", _front(f"{g}\nhashtags: [{'a' * 101}]")),
+        Case(
+            "approved_too_long.md",
+            "approved_by is too long",
+            _front(f"networks: [vk]\napproved_by: {'a' * 201}"),
+        ),
+        Case("link_no_host.md", "link is not a web address", _front(f"{g}\nlink: https://")),
+        Case("link_file.md", "link is not a web address", _front(f"{g}\nlink: file:///etc/passwd")),
+        Case("link_space.md", "link is not a web address", _front(f"{g}\nlink: https://a b.example/")),
+        Case("link_too_long.md", "link is too long", _front(f"{g}\nlink: https://a.example/{'x' * 2000}")),
+        Case(
+            "networks_number.md",
+            "networks '1' is not a configured target",
+            _front("networks: [vk, 1]\napproved_by: a"),
+        ),
+        Case("override_empty.md", "overrides.x needs a non-empty text", _front(f'{g}\noverrides: {{x: ""}}')),
+        Case(
+            "override_text_list.md",
+            "overrides.x needs a non-empty text",
+            _front(f"{g}\noverrides: {{x: {{text: [a]}}}}"),
+        ),
+        Case("mentions_map.md", "mentions must be a list of names", _front(f"{g}\nmentions: {{a: 1}}")),
+        Case("binary_tag.md", "YAML tag", _front(f"{g}\nrubric: !!binary aGVsbG8=")),
+        Case("str_tag.md", "YAML tag", _front(f"{g}\nrubric: !!str kino")),
+        Case("homoglyph_key.md", "is not a known field", _front("networks: [vk]\n\u0430pproved_by: a")),
+        Case("cesu_surrogate.md", "not UTF-8", _raw(post_text(g).encode() + b"\xed\xa0\x80")),
+    ]
 
 
 def _touch(path: Path) -> Path:

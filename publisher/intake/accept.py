@@ -72,6 +72,7 @@ class Intake:
             now=self.clock(),
             max_bytes=self.settings.max_post_bytes,
             max_media_bytes=self.settings.max_media_bytes,
+            max_media_total=self.settings.max_post_media_bytes,
             default_expiry=timedelta(hours=expiry) if expiry else None,
             directory=self.directory(),
         )

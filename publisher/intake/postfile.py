@@ -26,6 +26,7 @@ from publisher.errors import InputError, combine_errors
 from publisher.intake.frontmatter import decode_post, load_front_matter
 from publisher.intake.media import open_regular, read_limited, read_media
 from publisher.models import MediaItem, Post, network_of
+from publisher.ops.safetext import printable
 
 ALLOWED_KEYS = (
     "networks",
@@ -131,11 +132,26 @@ class _Checker:
     def add(self, field: str, problem: str, fix: str = "") -> None:
         self.problems.append(InputError(self.source, field, problem, fix))
 
+    def clean(self, field: str, value: str, *, allowed: str = "") -> bool:
+        """False (and a problem) when ``value`` holds a control character: invisible in an editor, it would be
+        published as garbage or act on a terminal (an ANSI escape sequence)."""
+        for char in value:
+            if char not in allowed and (ord(char) < 32 or 0x7F <= ord(char) <= 0x9F):
+                self.add(
+                    field,
+                    f"contains an invisible control character (U+{ord(char):04X})",
+                    "retype the text or paste it as plain text, without special characters",
+                )
+                return False
+        return True
+
     def text(self, data: Mapping[str, Any], key: str, *, required: str = "", limit: int = 500) -> str | None:
         value = data.get(key)
         if isinstance(value, str) and value.strip():
             if len(value) > limit:
                 self.add(key, f"is too long (at most {limit} characters)")
+                return None
+            if not self.clean(key, value):
                 return None
             return value.strip()
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -152,6 +168,8 @@ class _Checker:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
             self.add(key, "must be a list of names", f"write '{key}: [first, second]'")
+            return []
+        if key != "media" and not all(self.clean(key, v) for v in items):  # media names: plain_name_problem
             return []
         return [v.strip() for v in items]
 
@@ -220,15 +238,17 @@ def parse_post_file(
     max_media_bytes: int,
     default_expiry: timedelta | None,
     directory: DirectoryLike | None = None,
+    max_media_total: int | None = None,
 ) -> Post:
     """Read, validate and return one post. Raises InputError (``InputErrors`` for several) for any problem.
 
     ``now`` must be timezone-aware. Media must be plain names of files next to the post file or in the
-    folder named like it (``kino.md`` -> ``kino/``), both inside ``inbox_root``.
+    folder named like it (``kino.md`` -> ``kino/``), both inside ``inbox_root``. ``max_media_total`` bounds the
+    bytes all media of the post bring together, counted as read (and so as copied): a sparse file counts in full.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    source = path.name
+    source = printable(path.name)  # a name with control characters or undecodable bytes: stored escaped
     if not path.parent.resolve().is_relative_to(inbox_root.resolve()):
         raise InputError(source, "", "is not inside the inbox", f"put it into {inbox_root}")
     raw, dir_fd = read_post_file(path, max_bytes)
@@ -241,6 +261,13 @@ def parse_post_file(
         if default_expiry is not None and post["expires_at"] is None and not post["wants_slot"]:
             start = post["publish_at"] if post["publish_at"] and post["publish_at"] > now else now
             post["expires_at"] = start + default_expiry
+        total = sum(item.size for item in post["media"])
+        if max_media_total is not None and total > max_media_total:
+            check.add(
+                "media",
+                f"brings {total} bytes together (at most {max_media_total} per post)",
+                "use fewer or smaller files, or split the post",
+            )
     finally:
         os.close(dir_fd)
     if check.problems:
@@ -308,6 +335,7 @@ def _validate(
     overrides = _overrides(check, data, targets)
     if not body and not media:
         check.add("text", "is empty", "write the post text below the closing '---' line")
+    check.clean("text", body, allowed="\n\t")
     return {
         "targets": tuple(targets),
         "approved_by": approved_by or "",
@@ -430,5 +458,6 @@ def _overrides(check: _Checker, data: Mapping[str, Any], targets: list[str]) -> 
         if not isinstance(spec, str) or not spec.strip():
             check.add(field, "needs a non-empty text", fix)
             continue
-        result[key] = spec.strip()
+        if check.clean(field, spec, allowed="\n\t"):
+            result[key] = spec.strip()
     return result

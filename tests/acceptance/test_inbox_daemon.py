@@ -7,7 +7,7 @@ from pathlib import Path
 
 from publisher.store import Store
 from tests.daemon_helpers import base_env, run_cli
-from tests.hostile_corpus import corpus, make_outside, post_text
+from tests.hostile_corpus import MAX_BYTES, MAX_MEDIA, MAX_MEDIA_TOTAL, corpus, make_outside, post_text
 
 
 def test_run_once_takes_old_files_and_names_those_still_being_written(tmp_path: Path) -> None:
@@ -41,7 +41,14 @@ def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: P
         post_text("networks: [vk, telegram]\napproved_by: редактор", "Обычный пост"), encoding="utf-8"
     )
     (inbox / "rejected").write_text("not a folder", encoding="utf-8")
-    env = base_env(tmp_path, PUBLISHER_INBOX_SETTLE_SECONDS="0", PUBLISHER_TIMEZONE="Europe/Berlin")
+    env = base_env(
+        tmp_path,
+        PUBLISHER_INBOX_SETTLE_SECONDS="0",
+        PUBLISHER_TIMEZONE="Europe/Berlin",  # the corpus's DST cases
+        PUBLISHER_MAX_POST_BYTES=str(MAX_BYTES),
+        PUBLISHER_MAX_MEDIA_BYTES=str(MAX_MEDIA),
+        PUBLISHER_MAX_POST_MEDIA_BYTES=str(MAX_MEDIA_TOTAL),
+    )
 
     first = run_cli(env, "run", "--once", "--dry-run")
     assert first.returncode == 0, first.stderr
