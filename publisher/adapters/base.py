@@ -29,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
+from publisher.adapters.published import PublishedForm
 from publisher.errors import InDoubtError, PublishError, TransientError
 from publisher.models import AccountInfo, PublishResult, ReconcileResult, ReconcileStatus, Rendered
 from publisher.ops.redact import scrub
@@ -50,6 +51,8 @@ class Adapter(ABC):
     dedup_window_seconds: ClassVar[float | None] = None
     #: the real API origin the client library calls; ``api_url`` from the settings replaces it.
     default_origin: ClassVar[str] = ""
+    #: what ``resolve --published-as`` accepts for this network (None: nothing can be checked)
+    published_form: ClassVar[PublishedForm | None] = None
 
     def __init__(self, target: str, settings: NetworkSettings, session: requests.Session | None = None):
         self.target = target

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import requests
 
 from publisher.adapters.base import Adapter, make_session, transport_errors
+from publisher.adapters.published import PublishedForm
 from publisher.errors import (
     AuthError,
     ConfigurationError,
@@ -93,6 +95,22 @@ class FacebookAdapter(Adapter):
     """Posts to one Facebook Page as the Page, with that Page's access token."""
 
     network = "facebook"
+    #: resolve --published-as: https://www.facebook.com/<page id>/posts/<post id> or /<page id>_<post id>
+    published_form = PublishedForm(
+        hosts=(
+            "facebook.com",
+            "www.facebook.com",
+            "m.facebook.com",
+            "web.facebook.com",
+            "fb.com",
+            "www.fb.com",
+        ),
+        path=re.compile(
+            r"/(?:(\d{1,20})/posts/|[\w.\-]{1,100}/posts/)?(\d{1,20}(?:_\d{1,20})?|pfbid\w{10,100})"
+        ),
+        remote_id=re.compile(r"\d{1,20}(?:_\d{1,20})?|pfbid\w{10,100}"),
+        example="https://www.facebook.com/123/posts/456",
+    )
     default_origin = "https://graph.facebook.com"
     # Graph documents no count for attached_media; 10 keeps an upload within the deadlines and a post
     # readable, and matches what the editors use elsewhere.

@@ -17,6 +17,7 @@ API reference: https://core.telegram.org/bots/api — sections cited where used.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -24,6 +25,7 @@ from typing import IO, Any
 import requests
 
 from publisher.adapters.base import Adapter, json_body, response_excerpt, transport_errors
+from publisher.adapters.published import PublishedForm
 from publisher.errors import (
     AuthError,
     ConfigurationError,
@@ -60,6 +62,13 @@ class TelegramAdapter(Adapter):
     """Posts to one Telegram channel as a bot that is an administrator there with "Post messages"."""
 
     network = "telegram"
+    #: resolve --published-as: https://t.me/<channel>/<message id> (t.me/c/<id>/<n> for a private one)
+    published_form = PublishedForm(
+        hosts=("t.me", "www.t.me", "telegram.me", "www.telegram.me"),
+        path=re.compile(r"/(?:c/\d{1,20}|[A-Za-z][A-Za-z0-9_]{3,31})/(\d{1,12})"),
+        remote_id=re.compile(r"\d{1,12}"),
+        example="https://t.me/bntu_library/123",
+    )
     default_origin = "https://api.telegram.org"
     max_images = 10  # sendMediaGroup takes 2-10 items (#sendmediagroup)
     deduplicates = False

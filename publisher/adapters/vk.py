@@ -39,6 +39,7 @@ import vk_api
 from vk_api.exceptions import ApiError, ApiHttpError
 
 from publisher.adapters.base import Adapter, json_body, response_excerpt, transport_errors
+from publisher.adapters.published import PublishedForm
 from publisher.errors import (
     AuthError,
     ConfigurationError,
@@ -131,6 +132,14 @@ class VkAdapter(Adapter):
     """Publishes to one VK community wall as the community, with a community admin's user token."""
 
     network = "vk"
+    #: resolve --published-as: https://vk.com/wall-123_456 (or ?w=wall-123_456), the id as wall.post's owner_id_post_id
+    published_form = PublishedForm(
+        hosts=("vk.com", "www.vk.com", "m.vk.com", "vk.ru", "www.vk.ru", "m.vk.ru"),
+        path=re.compile(r"/wall(-?\d{1,19}_\d{1,19})"),
+        query=re.compile(r"(?:^|&)w=wall(-?\d{1,19}_\d{1,19})(?:&|$)"),
+        remote_id=re.compile(r"-?\d{1,19}_\d{1,19}"),
+        example="https://vk.com/wall-123_456",
+    )
     default_origin = VK_ORIGIN
     max_images = 10  # "no more than 10 media" (wall.post page)
     deduplicates = True  # guid, for one hour: see the module docstring

@@ -39,6 +39,7 @@ from publisher.adapters.base import (
     response_excerpt,
     transport_errors,
 )
+from publisher.adapters.published import PublishedForm
 from publisher.errors import (
     AuthError,
     ConfigurationError,
@@ -75,6 +76,13 @@ class XAdapter(Adapter):
     """Posts to one X account. ``username`` in the settings makes the public URLs pretty."""
 
     network = "x"
+    #: resolve --published-as: https://x.com/<user>/status/<id> (twitter.com too), the id a post's digits
+    published_form = PublishedForm(
+        hosts=("x.com", "www.x.com", "mobile.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com"),
+        path=re.compile(r"/(?:[A-Za-z0-9_]{1,15}|i/web|i)/status/(\d{1,19})"),
+        remote_id=re.compile(r"\d{1,19}"),
+        example="https://x.com/bntu_library/status/1234567890123456789",
+    )
     default_origin = "https://api.x.com"
     max_images = 4  # "You may attach up to 4 photos" (media best practices, see module docstring)
     deduplicates = False

@@ -20,7 +20,7 @@ from publisher.cli.format import (
     table,
 )
 from publisher.errors import InputError, PublisherError
-from publisher.models import DeliveryState, Event, RemoteRef
+from publisher.models import DeliveryState, Event, network_of
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
@@ -155,9 +155,19 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     ref = None
-    if args.published_as:
-        value = args.published_as
-        ref = RemoteRef(value.rstrip("/").rsplit("/", 1)[-1], value) if "://" in value else RemoteRef(value)
+    if args.published_as is not None:
+        from publisher.adapters import adapter_class
+        from publisher.adapters.published import remote_ref
+
+        d = store.get_delivery(args.id)
+        if d is None:
+            print(
+                f"delivery {args.id} does not exist: see 'publisher queue' or 'publisher log'",
+                file=sys.stderr,
+            )
+            return FAILURE
+        network = network_of(d.target)
+        ref = remote_ref(network, adapter_class(network).published_form, args.published_as)
     now = datetime.now(UTC)
     done = store.resolve(args.id, now, published_as=ref, actor=actor())
     print(f"delivery {done.id} to {done.target}: {done.state.value}")

@@ -184,3 +184,71 @@ def test_data_folder_and_database_are_not_readable_by_others(env: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, oct(path.stat().st_mode)
     for extra in (env / "var").glob("publisher.db-*"):  # WAL and shared memory inherit the mode
         assert stat.S_IMODE(extra.stat().st_mode) & 0o007 == 0, extra
+
+
+@pytest.fixture
+def in_doubt(env: Path) -> Iterator[tuple[Store, dict[str, int]]]:
+    """One post in doubt on every network; yields the store and target -> delivery id."""
+    store = Store(f"sqlite:///{env / 'var' / 'publisher.db'}")
+    now = datetime.now(UTC)
+    targets = ("vk", "x", "facebook", "telegram")
+    store.add_post(
+        Post(source_name="kino.md", source_key="d" * 64, targets=targets, approved_by="ed", body="К"), now
+    )
+    ids = {}
+    for claim in store.claim_due(now, worker="test", lease_seconds=60):
+        d = claim.delivery
+        store.record_in_doubt(d.id, d.attempt_id or "", now, "no answer after sending", reconcile_at=None)
+        ids[d.target] = d.id
+    yield store, ids
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "remote_id"),
+    [
+        ("vk", "https://vk.com/wall-123_456", "-123_456"),
+        ("vk", "https://vk.com/club123?w=wall-123_456", "-123_456"),
+        ("vk", "-123_456", "-123_456"),
+        ("x", "https://x.com/bntu_library/status/1234567890123456789/", "1234567890123456789"),
+        ("x", "https://twitter.com/i/web/status/42", "42"),
+        ("facebook", "https://www.facebook.com/123/posts/456", "123_456"),
+        ("facebook", "123_456", "123_456"),
+        ("telegram", "https://t.me/bntu_library/77", "77"),
+        ("telegram", "https://t.me/c/1234567/78", "78"),
+    ],
+)
+def test_resolve_accepts_an_address_or_id_of_the_delivery_network(
+    in_doubt: tuple[Store, dict[str, int]], target: str, value: str, remote_id: str
+) -> None:
+    store, ids = in_doubt
+    assert (
+        main(["resolve", str(ids[target]), f"--published-as={value}"]) == 0
+    )  # "=": an id may start with "-"
+    d = store.get_delivery(ids[target])
+    assert d is not None and d.state.value == "published" and d.remote_id == remote_id
+
+
+@pytest.mark.parametrize(
+    ("target", "value"),
+    [
+        ("vk", "javascript:alert(1)//https://vk.com/wall-1_2"),
+        ("vk", "https://vk.com/wall-1_2" + "x" * 120_000),
+        ("telegram", "https://vk.com/wall-123_456"),  # another network's post
+        ("x", "https://x.com.evil.example/a/status/1"),
+        ("x", "ftp://x.com/a/status/1"),
+        ("x", "https://x.com/bntu_library"),  # an account, not a post
+        ("facebook", "https://www.facebook.com/123/posts/456\nforged"),
+        ("telegram", "hello"),
+        ("telegram", ""),
+    ],
+)
+def test_resolve_refuses_anything_else_and_leaves_the_delivery_in_doubt(
+    in_doubt: tuple[Store, dict[str, int]], target: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, ids = in_doubt
+    assert main(["resolve", str(ids[target]), f"--published-as={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("publisher: --published-as") and err.count("\n") == 1 and f"on {target}" in err, err
+    d = store.get_delivery(ids[target])
+    assert d is not None and d.state.value == "in_doubt"
