@@ -53,10 +53,6 @@ class MediaItem:
     def is_image(self) -> bool:
         return self.mime.startswith("image/")
 
-    @property
-    def is_video(self) -> bool:
-        return self.mime.startswith("video/")
-
 
 @dataclass(frozen=True)
 class Post:
