@@ -31,9 +31,11 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The long crash-safety variant (>= 500 kill points).
+# The long crash-safety variants: >= 500 kill points of one daemon, 100 kills of one of three daemons on
+# PostgreSQL (skipped with a message unless PUBLISHER_TEST_POSTGRES_URL is set). Both print recovery times.
 crash-test: $(STAMP)
-	PUBLISHER_CRASH_POINTS=500 $(BIN)/pytest -q -s tests/acceptance/test_crash.py
+	PUBLISHER_CRASH_POINTS=500 PUBLISHER_CRASH_ROUNDS=100 $(BIN)/pytest -q -s \
+		tests/acceptance/test_crash.py tests/acceptance/test_multi_daemon_crash.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
