@@ -25,11 +25,7 @@ from publisher.models import Delivery, MediaItem, Post, Rendered
 from publisher.settings import Settings
 from publisher.store import Store
 from tests.conftest import FakeClock
-from tests.fakes.base import FakeServer
-from tests.fakes.facebook import FakeFacebook
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.vk import FakeVk
-from tests.fakes.x import FakeX
+from tests.fakes import FAKES, NetworkFake
 from tests.media import png_file
 
 NETWORKS = ("vk", "x", "facebook", "telegram")
@@ -55,6 +51,22 @@ class Creds:
     # No "/" here: a Telegram token is a path segment of every Bot API URL.
     telegram: str = field(default_factory=lambda: "7000000001:" + canary().replace("/", "_"))
 
+    def fake_arguments(self) -> dict[str, dict[str, Any]]:
+        """Per network, the keyword arguments that make its fake accept these credentials."""
+        key, key_secret, token, token_secret = self.x
+        return {
+            "vk": {"token": self.vk, "group_id": GROUP},
+            "x": {
+                "user_id": X_USER,
+                "consumer_key": key,
+                "consumer_secret": key_secret,
+                "access_token": token,
+                "access_token_secret": token_secret,
+            },
+            "facebook": {"token": self.facebook},
+            "telegram": {"token": self.telegram},
+        }
+
 
 #: one set for the whole run: every token an adapter sees is registered with the log scrubber for good,
 #: so fresh tokens per test would make every later scrub slower
@@ -63,31 +75,13 @@ SHARED_CREDS = Creds()
 
 @contextmanager
 def start_fakes(
-    creds: Creds, networks: tuple[str, ...] = NETWORKS, prebuilt: dict[str, FakeServer] | None = None
-) -> Iterator[dict[str, FakeServer]]:
+    creds: Creds, networks: tuple[str, ...] = NETWORKS, prebuilt: dict[str, NetworkFake] | None = None
+) -> Iterator[dict[str, NetworkFake]]:
     """Start the fakes of ``networks`` (``prebuilt`` ones as given) and stop them afterwards."""
-    fakes: dict[str, FakeServer] = {}
-    for name in networks:
-        if prebuilt and name in prebuilt:
-            fakes[name] = prebuilt[name]
-        elif name == "vk":
-            fakes[name] = FakeVk(creds.vk, GROUP)
-        elif name == "x":
-            key, key_secret, token, token_secret = creds.x
-            fakes[name] = FakeX(
-                user_id=X_USER,
-                consumer_key=key,
-                consumer_secret=key_secret,
-                access_token=token,
-                access_token_secret=token_secret,
-            )
-        elif name == "facebook":
-            fb = FakeFacebook()
-            fb.token = creds.facebook
-            fakes[name] = fb
-        else:
-            fakes[name] = FakeTelegram(creds.telegram)
-        fakes[name].start()
+    arguments = creds.fake_arguments()
+    fakes = {name: (prebuilt or {}).get(name) or FAKES[name](**arguments[name]) for name in networks}
+    for fake in fakes.values():
+        fake.start()
     try:
         yield fakes
     finally:
@@ -95,36 +89,13 @@ def start_fakes(
             fake.stop()
 
 
-def sections(creds: Creds, urls: dict[str, str], chat: str = "@library_news") -> dict[str, Any]:
-    """Settings sections pointing each network at its fake, with short timeouts."""
-    timeouts = {"connect": 0.5, "read": 0.5, "total": 3.0}
-    found: dict[str, Any] = {}
-    for name, url in urls.items():
-        # No pacing: it waits on the wall clock, and these tests drive time with a fake one.
-        common = {"api_url": url, "timeouts": timeouts, "max_per_minute": None}
-        if name == "vk":
-            found[name] = common | {"access_token": creds.vk, "group_id": GROUP}
-        elif name == "x":
-            keys = dict(
-                zip(("api_key", "api_secret", "access_token", "access_token_secret"), creds.x, strict=True)
-            )
-            found[name] = common | keys | {"username": "bntu_library"}
-        elif name == "facebook":
-            found[name] = common | {"page_id": FakeFacebook().page_id, "page_access_token": creds.facebook}
-        else:
-            found[name] = common | {"bot_token": creds.telegram, "chat_id": chat}
-    return found
+#: short timeouts; no pacing: it waits on the wall clock, and these tests drive time with a fake one
+FAST = {"timeouts": {"connect": 0.5, "read": 0.5, "total": 3.0}, "max_per_minute": None}
 
 
-def remote_ids(network: str, fake: Any) -> list[str]:
-    """The ids of the posts the fake network holds, as the adapters record them."""
-    if network == "vk":
-        return [f"-{GROUP}_{p.id}" for p in fake.posts]
-    if network == "x":
-        return [p["id"] for p in fake.posts]
-    if network == "facebook":
-        return [p.id for p in fake.posts]
-    return [str(m["message_id"]) for m in fake.channel.messages]
+def section(fake: NetworkFake, **overrides: Any) -> dict[str, Any]:
+    """The settings section pointing a target at ``fake``, with short timeouts and no pacing."""
+    return fake.service_settings() | FAST | overrides
 
 
 class World:
@@ -134,15 +105,16 @@ class World:
         self,
         store: Store,
         clock: FakeClock,
-        fakes: dict[str, FakeServer],
+        fakes: dict[str, NetworkFake],
         creds: Creds,
         *,
         settings: Settings | None = None,
-        chat: str = "@library_news",
+        overrides: dict[str, dict[str, Any]] | None = None,
         max_attempts: int = 3,
         media_dir: Path | None = None,
     ) -> None:
-        self.store, self.clock, self.fakes, self.creds, self.chat = store, clock, fakes, creds, chat
+        self.store, self.clock, self.fakes, self.creds = store, clock, fakes, creds
+        self.overrides = overrides or {}
         self.urls = {name: fake.url for name, fake in fakes.items()}
         self.settings = settings or self._settings()
         self.media_dir = media_dir
@@ -160,12 +132,11 @@ class World:
         )
 
     def _settings(self) -> Settings:
-        return Settings(
-            workers=4,
-            dry_run=False,
-            default_expiry_hours=None,
-            **sections(self.creds, self.urls, self.chat),
-        )
+        sections: dict[str, Any] = {
+            name: section(fake, api_url=self.urls[name], **self.overrides.get(name, {}))
+            for name, fake in self.fakes.items()
+        }
+        return Settings(workers=4, dry_run=False, default_expiry_hours=None, **sections)
 
     @staticmethod
     def render(post: Post, target: str) -> Rendered:
@@ -214,9 +185,8 @@ class World:
     def assert_published_once(self, delivery_id: int, network: str) -> None:
         d = self.get(delivery_id)
         fake = self.fakes[network]
-        ids = remote_ids(network, fake)
         assert d.state.value == "published", d.last_error
-        assert len(fake.applied) == 1 and ids == [d.remote_id]
+        assert len(fake.applied) == 1 and [p.remote_id for p in fake.posts] == [d.remote_id]
         assert d.remote_url
 
     def close(self) -> None:

@@ -1,14 +1,30 @@
-"""Scaffolding shared by the suites: loopback ports where nothing listens, and our log in a buffer."""
+"""Scaffolding shared by the suites: waiting for a condition, loopback ports where nothing listens, our log in a
+buffer."""
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import StringIO
 
 from publisher.ops.logsetup import configure_logging
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; whether it became true.
+
+    For what another thread or process does (a daemon, a fake server). The timeout is a generous upper
+    bound for a loaded machine, never a measurement: assert on the state reached, not on the time taken.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
 
 
 def free_port() -> int:

@@ -32,7 +32,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,74 +41,53 @@ from publisher.dispatch.crashpoints import POINTS
 from publisher.models import DeliveryState, Post
 from publisher.store import Store
 from tests.crash_helpers import in_flight, markers_at, recovered
-from tests.daemon_helpers import DaemonProcess, base_env, run_cli, wait_for
-from tests.fakes.base import Fault
-from tests.fakes.facebook import FakeFacebook
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.vk import FakeVk
-from tests.fakes.x import FakeX
+from tests.daemon_helpers import DaemonProcess, base_env, run_cli
+from tests.fakes import FAKES, FakeFacebook, FakeTelegram, NetworkFake
+from tests.helpers import wait_until
 
 S = DeliveryState
-TARGETS = ("vk", "x", "facebook", "telegram")
+TARGETS = tuple(FAKES)
 POSTS_PER_ROUND = 3
 KILLS_PER_ROUND = 5
 X_CREDS = ("crash-consumer-key", "crash-consumer-secret", "crash-access-token", "crash-access-secret")
 VK_TOKEN = "vk1.a.crash-test-token-abcdef0123456789"
 
 
-@dataclass
-class Fakes:
-    vk: FakeVk
-    x: FakeX
-    facebook: FakeFacebook
-    telegram: FakeTelegram
+#: what makes each fake accept the service's credentials (the others make their own)
+FAKE_ARGUMENTS: dict[str, dict[str, str]] = {
+    "vk": {"token": VK_TOKEN},
+    "x": dict(
+        zip(("consumer_key", "consumer_secret", "access_token", "access_token_secret"), X_CREDS, strict=True)
+    ),
+}
+
+
+class Fakes(dict[str, NetworkFake]):
+    """Every network's fake by target name."""
 
     def env(self) -> dict[str, str]:
-        return {
-            "PUBLISHER_VK__API_URL": self.vk.url,
-            "PUBLISHER_VK__ACCESS_TOKEN": VK_TOKEN,
-            "PUBLISHER_VK__GROUP_ID": "123",
-            "PUBLISHER_X__API_URL": self.x.url,
-            "PUBLISHER_X__API_KEY": X_CREDS[0],
-            "PUBLISHER_X__API_SECRET": X_CREDS[1],
-            "PUBLISHER_X__ACCESS_TOKEN": X_CREDS[2],
-            "PUBLISHER_X__ACCESS_TOKEN_SECRET": X_CREDS[3],
-            "PUBLISHER_X__USERNAME": self.x.username,
-            "PUBLISHER_FACEBOOK__API_URL": self.facebook.url,
-            "PUBLISHER_FACEBOOK__PAGE_ID": self.facebook.page_id,
-            "PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN": self.facebook.token,
-            "PUBLISHER_TELEGRAM__API_URL": self.telegram.url,
-            "PUBLISHER_TELEGRAM__BOT_TOKEN": self.telegram.token,
-            "PUBLISHER_TELEGRAM__CHAT_ID": "@library_news",
+        found: dict[str, str] = {}
+        for fake in self.values():
+            found.update(fake.service_env())
+        return found | {
             # A dead daemon's claims are settled by the next run almost at once.
             "PUBLISHER_LEASE_SECONDS": "0.2",
             "PUBLISHER_RECONCILE_DELAY_SECONDS": "0",
             "PUBLISHER_LOG_LEVEL": "WARNING",
         }
 
-    def by_target(self) -> dict[str, object]:
-        return {"vk": self.vk, "x": self.x, "facebook": self.facebook, "telegram": self.telegram}
-
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Fakes]:
-    vk = FakeVk(VK_TOKEN)
-    x = FakeX(
-        consumer_key=X_CREDS[0],
-        consumer_secret=X_CREDS[1],
-        access_token=X_CREDS[2],
-        access_token_secret=X_CREDS[3],
-    )
-    fb = FakeFacebook()
-    tg = FakeTelegram()
-    for fake in (vk, x, fb, tg):
+    fakes = Fakes({name: FAKES[name](**FAKE_ARGUMENTS.get(name, {})) for name in TARGETS})
+    for fake in fakes.values():
         fake.start()
         # Every call takes a little while, so that random kills land during network calls too.
-        fake.inject(Fault("latency", seconds=0.03, times=10**9))
+        fake.slow(0.03, times=10**9, path="")
     try:
-        yield Fakes(vk, x, fb, tg)
+        yield fakes
     finally:
-        for fake in (vk, x, fb, tg):
+        for fake in fakes.values():
             fake.stop()
 
 
@@ -121,15 +99,11 @@ def production_recovery(root: Path) -> float:
     tg, fb = FakeTelegram(), FakeFacebook()
     for fake in (tg, fb):
         fake.start()
-        fake.inject(Fault("latency", seconds=2.0, times=10**9))  # a kill surely lands inside a call
+        fake.slow(2.0, times=10**9, path="")  # a kill surely lands inside a call
     env = base_env(
         root,
-        PUBLISHER_TELEGRAM__API_URL=tg.url,
-        PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
-        PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
-        PUBLISHER_FACEBOOK__API_URL=fb.url,
-        PUBLISHER_FACEBOOK__PAGE_ID=fb.page_id,
-        PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN=fb.token,
+        **tg.service_env(),
+        **fb.service_env(),
         PUBLISHER_INGEST_INTERVAL="30",
         PUBLISHER_LOG_LEVEL="WARNING",
     )
@@ -153,20 +127,20 @@ def production_recovery(root: Path) -> float:
         def sending() -> bool:
             return any(d.sending_at for d in store.deliveries(states=[S.PUBLISHING]))
 
-        assert wait_for(sending, timeout=120, interval=0.05), first.output
+        assert wait_until(sending, timeout=120, interval=0.05), first.output
         first.proc.kill()
         first.wait(30)
         killed_at = time.monotonic()
         held = {d: a for attempts in in_flight(store).values() for d, a in attempts.items()}
         successor = DaemonProcess(env, "run")
-        done = wait_for(
+        done = wait_until(
             lambda: all(recovered(store, d, a) for d, a in held.items()),
             timeout=RECOVERY_LIMIT * 2,
             interval=0.2,
         )
         took = time.monotonic() - killed_at
         assert done, f"not recovered after {took:.0f} s: {store.counts_by_state()}"
-        wait_for(lambda: not store.deliveries(states=[S.QUEUED, S.PUBLISHING]), timeout=60)
+        wait_until(lambda: not store.deliveries(states=[S.QUEUED, S.PUBLISHING]), timeout=60)
         for fake in (tg, fb):
             doubled = {m: n for m, n in markers_at(fake, markers).items() if n > 1}
             assert not doubled, f"sent twice after the production-timing kill: {doubled}"
@@ -190,10 +164,10 @@ def kill_plan(total: int, seed: int) -> list[str]:
     return plan
 
 
-def applied_markers(fake: object, markers: list[str]) -> Counter[str]:
+def applied_markers(fake: NetworkFake, markers: list[str]) -> Counter[str]:
     """How many posts carrying each marker the fake created."""
     seen: Counter[str] = Counter()
-    for request in fake.applied:  # type: ignore[attr-defined]
+    for request in fake.applied:
         body = request.body.decode("utf-8", "replace")
         for marker in markers:
             if marker in body:
@@ -221,7 +195,8 @@ def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str
     deliveries = store.deliveries()
     assert len(deliveries) == len(markers) * len(TARGETS), "a delivery went missing"
     outcome: Counter[str] = Counter()
-    for target, fake in fakes.by_target().items():
+    for target, fake in fakes.items():
+        held = {p.remote_id for p in fake.posts}
         created = applied_markers(fake, list(markers.values()))
         doubled = {m: n for m, n in created.items() if n > 1}
         assert not doubled, f"{target} received the same delivery twice: {doubled}"
@@ -231,7 +206,7 @@ def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str
                 f"delivery {d.id} to {target} ended {d.state}: {d.last_error}"
             )
             if d.state is S.PUBLISHED:
-                assert d.remote_id, f"delivery {d.id} published without a remote id"
+                assert d.remote_id in held, f"delivery {d.id} published as {d.remote_id!r}: not on {target}"
                 assert created[marker] == 1, (
                     f"delivery {d.id} to {target} is published but the fake has no such post"
                 )

@@ -12,10 +12,10 @@ import pytest
 
 from publisher.models import DeliveryState
 from publisher.store import Store
-from tests.daemon_helpers import DaemonProcess, NotifySocket, base_env, run_cli, wait_for
-from tests.fakes.base import Fault
-from tests.fakes.telegram import FakeTelegram
+from tests.daemon_helpers import DaemonProcess, NotifySocket, base_env, run_cli
+from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.helpers import wait_until
 
 S = DeliveryState
 VK_TOKEN = "vk1.a.daemon-test-token-0123456789"
@@ -48,12 +48,12 @@ def test_dry_run_daemon_from_drop_to_log_and_clean_stop(tmp_path: Path) -> None:
     inbox = tmp_path / "var" / "inbox"
     daemon = DaemonProcess(env, "run", "--dry-run")
     try:
-        assert wait_for(lambda: notify.seen("READY=1")), daemon.output
+        assert wait_until(lambda: notify.seen("READY=1")), daemon.output
         post_file(inbox, "kino.md", "Показ в @kinoklub для @fitr", rubric="чтотознакомое")
         post_file(inbox, "bad.md", "Нет одобрения", networks="[vk, myspace]")
         store = open_store(tmp_path)
-        assert wait_for(lambda: store.counts_by_state()["published"] == 4), daemon.output
-        assert wait_for(lambda: (inbox / "rejected" / "bad.md.error.txt").exists()), daemon.output
+        assert wait_until(lambda: store.counts_by_state()["published"] == 4), daemon.output
+        assert wait_until(lambda: (inbox / "rejected" / "bad.md.error.txt").exists()), daemon.output
         error = (inbox / "rejected" / "bad.md.error.txt").read_text()
         assert "bad.md" in error and "myspace" in error
         assert (inbox / "processed" / "kino.md").exists() and not (inbox / "kino.md").exists()
@@ -70,13 +70,15 @@ def test_dry_run_daemon_from_drop_to_log_and_clean_stop(tmp_path: Path) -> None:
         assert "[club12345|ФИТР БНТУ]" in vk_text and "#чтотознакомое" in vk_text
         # Still running after the rejection, and the watchdog is fed from the loop.
         assert daemon.alive()
-        assert wait_for(lambda: len(notify.seen("WATCHDOG=1")) >= 2, timeout=5), notify.messages
-        assert wait_for(
+        assert wait_until(lambda: len(notify.seen("WATCHDOG=1")) >= 2, timeout=5), notify.messages
+        assert wait_until(
             lambda: any("STATUS=" in m and "published 4" in m for m in notify.messages), timeout=20
         )
         # The same file dropped again is the same post, not a second one.
         post_file(inbox, "kino.md", "Показ в @kinoklub для @fitr", rubric="чтотознакомое")
-        assert wait_for(lambda: (inbox / "processed" / "kino.2").exists() or not (inbox / "kino.md").exists())
+        assert wait_until(
+            lambda: (inbox / "processed" / "kino.2").exists() or not (inbox / "kino.md").exists()
+        )
         time.sleep(0.5)
         assert len({d.post_id for d in store.deliveries()}) == 1
         daemon.signal(signal.SIGTERM)
@@ -107,7 +109,7 @@ def test_half_written_file_is_not_taken_early(tmp_path: Path) -> None:
                 fh.flush()
                 time.sleep(0.2)
                 assert not store.deliveries(), "ingested while still being written"
-        assert wait_for(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
+        assert wait_until(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
         text = store.events(status="published")[0].detail["text"]
         assert "строка 11" in text
     finally:
@@ -116,12 +118,7 @@ def test_half_written_file_is_not_taken_early(tmp_path: Path) -> None:
 
 def test_not_sent_before_publish_at_and_promptly_after(tmp_path: Path) -> None:
     with FakeTelegram() as fake:
-        env = base_env(
-            tmp_path,
-            PUBLISHER_TELEGRAM__API_URL=fake.url,
-            PUBLISHER_TELEGRAM__BOT_TOKEN=fake.token,
-            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
-        )
+        env = base_env(tmp_path, **fake.service_env())
         daemon = DaemonProcess(env, "run")
         try:
             due = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
@@ -132,12 +129,12 @@ def test_not_sent_before_publish_at_and_promptly_after(tmp_path: Path) -> None:
                 networks="[telegram]",
                 publish_at=due.isoformat(),
             )
-            assert wait_for(lambda: len(fake.applied) == 1, timeout=30), daemon.output
+            assert wait_until(lambda: len(fake.applied) == 1, timeout=30), daemon.output
             arrived = datetime.now(UTC)
             lag = (arrived - due).total_seconds()
             store = open_store(tmp_path)
             # The fake has answered; the daemon commits the result a moment later.
-            assert wait_for(lambda: len(store.events(status="published")) == 1, timeout=10), daemon.output
+            assert wait_until(lambda: len(store.events(status="published")) == 1, timeout=10), daemon.output
             (published,) = store.events(status="published")
             (claimed,) = store.events(status="publishing")
             assert claimed.time >= due, f"claimed {claimed.time} before due {due}"
@@ -186,20 +183,15 @@ def test_enqueue_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:
 
 def test_sigterm_mid_drain_loses_nothing_and_leaves_nothing_stuck(tmp_path: Path) -> None:
     with FakeTelegram() as fake:
-        fake.inject(Fault("latency", path="sendMessage", seconds=1.5, times=1))
-        env = base_env(
-            tmp_path,
-            PUBLISHER_TELEGRAM__API_URL=fake.url,
-            PUBLISHER_TELEGRAM__BOT_TOKEN=fake.token,
-            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
-        )
+        fake.slow(1.5)
+        env = base_env(tmp_path, **fake.service_env())
         folder = tmp_path / "drafts"
         files = [post_file(folder, f"p{i}.md", f"Пост номер {i}", networks="[telegram]") for i in range(4)]
         assert run_cli(env, "enqueue", *map(str, files)).returncode == 0
         notify = NotifySocket(tmp_path / "notify.sock")
         daemon = DaemonProcess({**env, "NOTIFY_SOCKET": str(notify.path)}, "run")
         try:
-            assert wait_for(lambda: len(fake.requests) >= 1, timeout=20), daemon.output
+            assert wait_until(lambda: len(fake.requests) >= 1, timeout=20), daemon.output
             daemon.signal(signal.SIGTERM)  # the first delivery is in flight (1.5 s latency)
             assert daemon.wait(30) == 0, daemon.output
             assert notify.seen("READY=1") and notify.seen("STOPPING=1")
@@ -225,7 +217,7 @@ def test_sighup_reloads_the_directory_and_keeps_the_old_one_when_broken(tmp_path
     env = base_env(tmp_path, PUBLISHER_DIRECTORY_FILE=str(directory), NOTIFY_SOCKET=str(notify.path))
     daemon = DaemonProcess(env, "run", "--dry-run")
     try:
-        assert wait_for(lambda: notify.seen("READY=1")), daemon.output
+        assert wait_until(lambda: notify.seen("READY=1")), daemon.output
         directory.write_text(
             original.replace(
                 "entities:\n", "entities:\n  newfac:\n    name: Новый факультет\n    vk: club777\n", 1
@@ -233,15 +225,15 @@ def test_sighup_reloads_the_directory_and_keeps_the_old_one_when_broken(tmp_path
             encoding="utf-8",
         )
         daemon.signal(signal.SIGHUP)
-        assert wait_for(lambda: "entities added: newfac" in daemon.output, timeout=10), daemon.output
-        assert wait_for(lambda: len(notify.seen("READY=1")) >= 2, timeout=5)
+        assert wait_until(lambda: "entities added: newfac" in daemon.output, timeout=10), daemon.output
+        assert wait_until(lambda: len(notify.seen("READY=1")) >= 2, timeout=5)
         post_file(tmp_path / "var" / "inbox", "new.md", "Привет @newfac", networks="[vk]")
         store = open_store(tmp_path)
-        assert wait_for(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
+        assert wait_until(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
         assert "[club777|Новый факультет]" in store.events(status="published")[0].detail["text"]
         directory.write_text("entities: [unclosed", encoding="utf-8")
         daemon.signal(signal.SIGHUP)
-        assert wait_for(lambda: "directory not reloaded" in daemon.output, timeout=10), daemon.output
+        assert wait_until(lambda: "directory not reloaded" in daemon.output, timeout=10), daemon.output
         assert daemon.alive()
     finally:
         daemon.stop()
@@ -250,16 +242,12 @@ def test_sighup_reloads_the_directory_and_keeps_the_old_one_when_broken(tmp_path
 
 def test_auth_failure_pauses_target_with_one_alert_per_incident(tmp_path: Path) -> None:
     with FakeVk(VK_TOKEN) as vk, FakeTelegram() as tg:
-        vk.vk_error(5, times=10)  # user authorization failed: token revoked
+        vk.revoke_token(times=10)
         team = -1009999
-        from tests.fakes.telegram import FakeChat
-
         tg.add_chat(FakeChat(id=team, type="supergroup", title="SMM team"))
         env = base_env(
             tmp_path,
-            PUBLISHER_VK__API_URL=vk.url,
-            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
-            PUBLISHER_VK__GROUP_ID="123",
+            **vk.service_env(),
             PUBLISHER_TELEGRAM__API_URL=tg.url,
             PUBLISHER_ALERTS__TELEGRAM_BOT_TOKEN=tg.token,
             PUBLISHER_ALERTS__TELEGRAM_CHAT_ID=str(team),
@@ -269,7 +257,7 @@ def test_auth_failure_pauses_target_with_one_alert_per_incident(tmp_path: Path) 
         assert run_cli(env, "enqueue", *map(str, files)).returncode == 0
         daemon = DaemonProcess(env, "run")
         try:
-            assert wait_for(lambda: len(tg.sent_to(team)) >= 1, timeout=20), daemon.output
+            assert wait_until(lambda: len(tg.sent_to(team)) >= 1, timeout=20), daemon.output
             time.sleep(1.5)
             status = run_cli(env, "status")
             assert "target vk: paused" in status.stdout, status.stdout

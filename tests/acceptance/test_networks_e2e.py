@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.daemon_helpers import base_env, run_cli
-from tests.fakes.facebook import FakeFacebook
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.vk import FakeVk
-from tests.fakes.x import FakeX
+from tests.fakes import FAKES, NetworkFake
+from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.media import png_bytes
 
 VK_TOKEN = "vk1.a.e2e-token-0123456789abcdef"
@@ -28,46 +27,32 @@ media: [poster.png]
 """
 
 
+#: what makes each fake accept the service's credentials (the others make their own)
+FAKE_ARGUMENTS: dict[str, dict[str, str]] = {
+    "vk": {"token": VK_TOKEN},
+    "x": dict(
+        zip(("consumer_key", "consumer_secret", "access_token", "access_token_secret"), X_CREDS, strict=True)
+    ),
+}
+#: how each network writes the mention of @fitr (the directory's handle or name for it)
+FITR = {"vk": "[club12345|ФИТР БНТУ]", "x": "@fitr_bntu", "facebook": "ФИТР БНТУ", "telegram": "@fitr_bntu"}
+
+
 @pytest.fixture
-def fakes() -> dict[str, object]:
-    vk, x, fb, tg = (
-        FakeVk(VK_TOKEN),
-        FakeX(
-            consumer_key=X_CREDS[0],
-            consumer_secret=X_CREDS[1],
-            access_token=X_CREDS[2],
-            access_token_secret=X_CREDS[3],
-        ),
-        FakeFacebook(),
-        FakeTelegram(),
-    )
-    for fake in (vk, x, fb, tg):
+def fakes() -> Iterator[dict[str, NetworkFake]]:
+    fakes = {name: FAKES[name](**FAKE_ARGUMENTS.get(name, {})) for name in FITR}
+    for fake in fakes.values():
         fake.start()
-    yield {"vk": vk, "x": x, "facebook": fb, "telegram": tg}
-    for fake in (vk, x, fb, tg):
+    yield fakes
+    for fake in fakes.values():
         fake.stop()
 
 
-def network_env(tmp_path: Path, fakes: dict[str, object]) -> dict[str, str]:
-    vk, x, fb, tg = (fakes[n] for n in ("vk", "x", "facebook", "telegram"))
-    return base_env(
-        tmp_path,
-        PUBLISHER_VK__API_URL=vk.url,  # type: ignore[attr-defined]
-        PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
-        PUBLISHER_VK__GROUP_ID="123",
-        PUBLISHER_X__API_URL=x.url,  # type: ignore[attr-defined]
-        PUBLISHER_X__API_KEY=X_CREDS[0],
-        PUBLISHER_X__API_SECRET=X_CREDS[1],
-        PUBLISHER_X__ACCESS_TOKEN=X_CREDS[2],
-        PUBLISHER_X__ACCESS_TOKEN_SECRET=X_CREDS[3],
-        PUBLISHER_X__USERNAME="bntu_library",
-        PUBLISHER_FACEBOOK__API_URL=fb.url,  # type: ignore[attr-defined]
-        PUBLISHER_FACEBOOK__PAGE_ID=fb.page_id,  # type: ignore[attr-defined]
-        PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN=fb.token,  # type: ignore[attr-defined]
-        PUBLISHER_TELEGRAM__API_URL=tg.url,  # type: ignore[attr-defined]
-        PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,  # type: ignore[attr-defined]
-        PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
-    )
+def network_env(tmp_path: Path, fakes: dict[str, NetworkFake]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for fake in fakes.values():
+        env.update(fake.service_env())
+    return base_env(tmp_path, **env)
 
 
 def write_post(folder: Path) -> Path:
@@ -97,7 +82,9 @@ def test_preview_shows_each_networks_text_limits_and_mentions(tmp_path: Path) ->
     assert human.returncode == 0 and "=== x:" in human.stdout and "/280" in human.stdout
 
 
-def test_post_reaches_all_four_networks_and_log_shows_urls(tmp_path: Path, fakes: dict[str, object]) -> None:
+def test_post_reaches_all_four_networks_and_log_shows_urls(
+    tmp_path: Path, fakes: dict[str, NetworkFake]
+) -> None:
     env = network_env(tmp_path, fakes)
     path = write_post(tmp_path / "var" / "inbox")
     assert path.exists()
@@ -112,21 +99,20 @@ def test_post_reaches_all_four_networks_and_log_shows_urls(tmp_path: Path, fakes
     assert urls["x"].startswith("https://x.com/bntu_library/status/")
     assert urls["facebook"].startswith("https://www.facebook.com/")
     assert urls["telegram"].startswith("https://t.me/library_news/")
-    assert all(e["remote_id"] for e in log)
-    # Each network received the text in its own syntax, with the image.
-    vk = fakes["vk"].applied[0]  # type: ignore[attr-defined]
-    assert "[club12345|ФИТР БНТУ]" in vk.form["message"] and vk.form["attachments"].startswith("photo")
-    x_post = fakes["x"].applied[0].json  # type: ignore[attr-defined]
-    assert "@fitr_bntu" in x_post["text"] and x_post["media"]["media_ids"]
-    fb_post = fakes["facebook"].applied[0]  # type: ignore[attr-defined]
-    assert "ФИТР БНТУ" in fb_post.form.get("message", fb_post.form.get("caption", ""))
-    tg_post = fakes["telegram"].applied[0]  # type: ignore[attr-defined]
-    assert "photo" in tg_post.files and "@fitr_bntu" in tg_post.form["caption"]
+    # Each network holds the post the log names, in its own syntax, with the image.
+    poster = png_bytes(7)
+    for target, mention in FITR.items():
+        (post,) = fakes[target].posts
+        (entry,) = [e for e in log if e["target"] == target]
+        assert post.remote_id == entry["remote_id"]
+        assert mention in post.text and post.media == (poster,), (target, post)
     human = run_cli(env, "log")
     assert "https://vk.com/wall-123_" in human.stdout
 
 
-def test_check_reports_each_target_and_fails_on_a_bad_token(tmp_path: Path, fakes: dict[str, object]) -> None:
+def test_check_reports_each_target_and_fails_on_a_bad_token(
+    tmp_path: Path, fakes: dict[str, NetworkFake]
+) -> None:
     env = network_env(tmp_path, fakes)
     ok = run_cli(env, "check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -138,11 +124,10 @@ def test_check_reports_each_target_and_fails_on_a_bad_token(tmp_path: Path, fake
     assert "FAIL" in line and "revoked-token-xyz" not in bad.stdout + bad.stderr
 
 
-def test_named_extra_account_is_its_own_target(tmp_path: Path, fakes: dict[str, object]) -> None:
-    from tests.fakes.telegram import FakeChat
-
+def test_named_extra_account_is_its_own_target(tmp_path: Path, fakes: dict[str, NetworkFake]) -> None:
     tg = fakes["telegram"]
-    tg.add_chat(FakeChat(id=-1005550001, username="fitr_news"))  # type: ignore[attr-defined]
+    assert isinstance(tg, FakeTelegram)
+    tg.add_chat(FakeChat(id=-1005550001, username="fitr_news"))
     env = {**network_env(tmp_path, fakes), "PUBLISHER_TELEGRAM__ACCOUNTS__FITR__CHAT_ID": "@fitr_news"}
     folder = tmp_path / "drafts"
     folder.mkdir()

@@ -75,6 +75,10 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: further condition on the request (e.g. "the call that publishes"); None matches every request
+    when: Callable[[Request], bool] | None = None
+    #: for ``status``: build the answer from the request (VK echoes the request's parameters)
+    answer: Callable[[Request], Reply] | None = None
 
 
 Route = Callable[[Request], Reply]
@@ -165,10 +169,14 @@ class FakeServer:
 
     # --- request handling ------------------------------------------------------------------------
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, request: Request) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.times > 0 and (not fault.path or re.search(fault.path, path)):
+                if (
+                    fault.times > 0
+                    and (not fault.path or re.search(fault.path, request.path))
+                    and (fault.when is None or fault.when(request))
+                ):
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
@@ -209,7 +217,7 @@ class FakeServer:
         request = self._parse(handler)
         with self.lock:
             self.requests.append(request)
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request)
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
             fault = None
@@ -217,7 +225,8 @@ class FakeServer:
             self._drop(handler)
             return
         if fault and fault.kind == "status":
-            self._send(handler, Reply(fault.status, fault.body, dict(fault.headers)))
+            answer = fault.answer(request) if fault.answer else None
+            self._send(handler, answer or Reply(fault.status, fault.body, dict(fault.headers)))
             return
         reply = self._call_route(request)
         if reply.applied:
@@ -272,13 +281,3 @@ class FakeServer:
             handler.wfile.write(data)
         except OSError:
             pass
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until true or ``timeout``; returns its last value. For tests, not for code."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -12,6 +12,11 @@ Shapes follow Meta's documentation:
   "fbtrace_id"}}`` — https://developers.facebook.com/docs/graph-api/guides/error-handling ; throttling
   with usage headers — https://developers.facebook.com/docs/graph-api/overview/rate-limiting
 
+The shared faults (``NetworkFake``) aim at the call that creates a post (``/feed``, or ``/photos`` unless
+``published=false``): ``rate_limit`` is error 32 with ``X-Page-Usage`` naming
+``estimated_time_to_regain_access`` in minutes, ``revoke_token`` error 190 subcode 463 (expired),
+``server_error`` error 2 with ``is_transient``, ``answer_without_id`` ``{}``.
+
 The token is accepted as ``Authorization: Bearer`` / ``OAuth`` or as ``access_token``, like Graph.
 """
 
@@ -19,12 +24,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeServer, Fault, Reply, Request
+from tests.fakes.base import Reply, Request
+from tests.fakes.network import NetworkFake, Published
 
 #: paths of the calls that can create a post, for faults aimed at publishing
 PUBLISH_PATH = r"/(feed|photos)$"
@@ -71,19 +79,23 @@ def graph_error(
     return {"error": error}
 
 
-class FakeFacebook(FakeServer):
+class FakeFacebook(NetworkFake):
     """One Page, one Page token (plus optional other tokens mapped to other identities)."""
+
+    network = "facebook"
 
     poll_interval = 0.02  # stop() in every test's teardown should not cost half a second
 
-    def __init__(self, page_id: str = "104857600123456", page_name: str = "Библиотека БНТУ") -> None:
+    def __init__(
+        self, page_id: str = "104857600123456", page_name: str = "Библиотека БНТУ", token: str = ""
+    ) -> None:
         super().__init__()
         self.page_id = page_id
         self.page_name = page_name
-        self.token = "EAAfake" + secrets.token_hex(20)
+        self.token = token or "EAAfake" + secrets.token_hex(20)
         #: token -> (id, name) that ``/me`` answers with
         self.identities: dict[str, tuple[str, str]] = {}
-        self.posts: list[FakePost] = []
+        self.feed: list[FakePost] = []
         self.photos: dict[str, FakePhoto] = {}
         self._ids = itertools.count(1)
         page = rf"{_VERSION}/{page_id}"
@@ -93,12 +105,48 @@ class FakeFacebook(FakeServer):
         self.route("GET", page, self._get_page)
         self.route("GET", _VERSION + "/me", self._get_me)
 
+    # --- the shared interface (NetworkFake) ------------------------------------------------------
+
+    def is_publish(self, request: Request) -> bool:
+        if request.method != "POST":
+            return False
+        if re.search(FEED_PATH, request.path):
+            return True
+        return bool(re.search(PHOTOS_PATH, request.path)) and request.param("published") != "false"
+
+    @property
+    def posts(self) -> list[Published]:
+        return [
+            Published(p.id, p.message, p.created_time, p.link, tuple(self.photos[f].data for f in p.photos))
+            for p in list(self.feed)
+        ]
+
+    def service_settings(self) -> dict[str, Any]:
+        return {"api_url": self.url, "page_id": self.page_id, "page_access_token": self.token}
+
+    def rate_limit_answer(self, request: Request, seconds: int) -> Reply:
+        usage = {"call_count": 100, "total_cputime": 12, "total_time": 30}
+        usage["estimated_time_to_regain_access"] = math.ceil(seconds / 60)
+        body = graph_error(32, "(#32) Page request limit reached")
+        return Reply(400, body, {"X-Page-Usage": json.dumps(usage)})
+
+    def revoked_answer(self, request: Request) -> Reply:
+        message = "Error validating access token: Session has expired on Friday, 01-Nov-24."
+        return Reply(400, graph_error(190, message, subcode=463))
+
+    def server_error_answer(self, request: Request, status: int) -> Reply:
+        message = "An unexpected error has occurred. Please retry your request later."
+        return Reply(status, graph_error(2, message, is_transient=True))
+
+    def no_id_answer(self) -> Reply:
+        return Reply(200, {})
+
     # --- test helpers ----------------------------------------------------------------------------
 
     def add_post(self, message: str, created_time: datetime | None = None) -> FakePost:
         """Seed a post as if published earlier (for reconcile tests)."""
         post = FakePost(self._post_id(), message, created_time or datetime.now(UTC))
-        self.posts.append(post)
+        self.feed.append(post)
         return post
 
     def fail(
@@ -107,16 +155,16 @@ class FakeFacebook(FakeServer):
         message: str,
         *,
         status: int = 400,
-        path: str = PUBLISH_PATH,
+        path: str | None = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
         **kw: Any,
     ) -> None:
-        """The next matching request gets Graph's error answer and is not applied."""
+        """The next matching request (by default the publishing call) gets Graph's error, unapplied."""
         body = graph_error(code, message, **kw)
-        self.inject(Fault("status", path=path, times=times, status=status, body=body, headers=headers or {}))
+        self.fault("status", path, times=times, status=status, body=body, headers=headers or {})
 
-    def expire_token(self, path: str = "", message: str = "") -> None:
+    def expire_token(self, path: str | None = "", message: str = "") -> None:
         self.fail(
             190,
             message or "Error validating access token: Session has expired on Friday, 01-Nov-24.",
@@ -124,7 +172,7 @@ class FakeFacebook(FakeServer):
             path=path,
         )
 
-    def deny_permission(self, path: str = PUBLISH_PATH) -> None:
+    def deny_permission(self, path: str | None = None) -> None:
         self.fail(
             200,
             "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts "
@@ -134,7 +182,7 @@ class FakeFacebook(FakeServer):
         )
 
     def throttle(
-        self, code: int = 32, minutes: int = 5, header: str = "X-Page-Usage", path: str = PUBLISH_PATH
+        self, code: int = 32, minutes: int = 5, header: str = "X-Page-Usage", path: str | None = None
     ) -> None:
         """A throttling error with the usage header Graph sends alongside it."""
         messages = {
@@ -154,10 +202,10 @@ class FakeFacebook(FakeServer):
             code, messages.get(code, f"(#{code}) Rate limit"), path=path, headers={header: json.dumps(value)}
         )
 
-    def reject_duplicate(self, path: str = PUBLISH_PATH) -> None:
+    def reject_duplicate(self, path: str | None = None) -> None:
         self.fail(506, "(#506) Duplicate status message", type_="OAuthException", path=path)
 
-    def block_for_policy(self, path: str = PUBLISH_PATH) -> None:
+    def block_for_policy(self, path: str | None = None) -> None:
         self.fail(
             368,
             "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
@@ -165,7 +213,7 @@ class FakeFacebook(FakeServer):
             path=path,
         )
 
-    def transient_failure(self, status: int = 500, path: str = PUBLISH_PATH) -> None:
+    def transient_failure(self, status: int = 500, path: str | None = None) -> None:
         self.fail(
             2,
             "An unexpected error has occurred. Please retry your request later.",
@@ -214,7 +262,7 @@ class FakeFacebook(FakeServer):
         post = FakePost(self._post_id(), message, datetime.now(UTC), request.form.get("link"), media)
         for fbid in media:
             self.photos[fbid].published = True
-        self.posts.append(post)
+        self.feed.append(post)
         return Reply(200, {"id": post.id}, applied=True)
 
     def _post_photo(self, request: Request) -> Reply:
@@ -234,7 +282,7 @@ class FakeFacebook(FakeServer):
         post = FakePost(
             self._post_id(), request.form.get("message", ""), datetime.now(UTC), photos=[photo.id]
         )
-        self.posts.append(post)
+        self.feed.append(post)
         return Reply(200, {"id": photo.id, "post_id": post.id}, applied=True)
 
     def _fields(self, request: Request, node: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +305,7 @@ class FakeFacebook(FakeServer):
             return denied
         since = float(request.param("since") or 0)
         limit = int(request.param("limit") or 25)
-        posts = [p for p in reversed(self.posts) if p.created_time.timestamp() >= since][:limit]
+        posts = [p for p in reversed(self.feed) if p.created_time.timestamp() >= since][:limit]
         data = [
             self._fields(
                 request,

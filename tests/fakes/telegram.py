@@ -18,6 +18,12 @@ Wire format, from https://core.telegram.org/bots/api :
 Error descriptions are the ones the real API returns (``Bad Request: chat not found``, ``Forbidden: bot
 is not a member of the channel chat``, ``Too Many Requests: retry after N``...).
 
+The shared faults (``NetworkFake``) aim at the send methods into the publishing channel (the first chat):
+``rate_limit`` is 429 ``Too Many Requests: retry after N`` with ``parameters.retry_after``,
+``revoke_token`` 401 ``Unauthorized`` (the token was revoked in @BotFather), ``server_error`` the status
+with ``Internal Server Error``, ``answer_without_id`` ``{"ok": true, "result": {}}``. ``posts`` lists the
+channel's posts, an album as one post (its first message's id, as the adapter records it).
+
 Reuse: ``add_chat`` registers any chat (a channel, the team's alert group); ``sent_to(chat)`` and
 ``texts_sent_to(chat)`` return what was posted there; ``fail_*`` helpers queue the API's own errors.
 """
@@ -29,13 +35,16 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeServer, Fault, Reply, Request
+from tests.fakes.base import Fault, Reply, Request
+from tests.fakes.network import NetworkFake, Published
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 SEND_METHODS = ("sendMessage", "sendPhoto", "sendMediaGroup")
+_SEND = re.compile(r"/bot[^/]+/(?i:sendMessage|sendPhoto|sendMediaGroup)$")
 # Tags allowed in parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
 HTML_TAGS = frozenset(
     [
@@ -93,8 +102,10 @@ class FakeChat:
         return chat
 
 
-class FakeTelegram(FakeServer):
+class FakeTelegram(NetworkFake):
     """Telegram Bot API for one bot. By default it knows one public channel, ``@library_news``."""
+
+    network = "telegram"
 
     poll_interval = 0.05  # stop() returns quickly: tests start one fake each
 
@@ -120,6 +131,8 @@ class FakeTelegram(FakeServer):
         self.chats: list[FakeChat] = []
         self.add_chat(channel or FakeChat(id=-1001234567890, username="library_news"))
         self._file_ids = itertools.count(1)
+        #: (chat id, message id) -> the bytes of the picture that message carries
+        self.files: dict[tuple[int, int], bytes] = {}
         handlers = {
             "getMe": self._get_me,
             "getChat": self._get_chat,
@@ -133,6 +146,47 @@ class FakeTelegram(FakeServer):
             pattern = rf"/bot(?P<token>[^/]+)/(?i:{name})"
             self.route("GET", pattern, self._authorized(handler))
             self.route("POST", pattern, self._authorized(handler))
+
+    # --- the shared interface (NetworkFake) --------------------------------------------------------
+
+    def is_publish(self, request: Request) -> bool:
+        return bool(_SEND.search(request.path)) and self.find_chat(request.param("chat_id")) is self.channel
+
+    @property
+    def posts(self) -> list[Published]:
+        found: list[Published] = []
+        group: str | None = None
+        with self.lock:
+            for m in list(self.channel.messages):
+                data = self.files.get((self.channel.id, m["message_id"]))
+                media = (data,) if data is not None else ()
+                if group is not None and m.get("media_group_id") == group:
+                    last = found[-1]
+                    found[-1] = Published(
+                        last.remote_id, last.text, last.created_at, media=last.media + media
+                    )
+                    continue
+                group = m.get("media_group_id")
+                text = m.get("text", m.get("caption", ""))
+                at = datetime.fromtimestamp(m["date"], UTC)
+                found.append(Published(str(m["message_id"]), text, at, media=media))
+        return found
+
+    def service_settings(self) -> dict[str, Any]:
+        chat = f"@{self.channel.username}" if self.channel.username else str(self.channel.id)
+        return {"api_url": self.url, "bot_token": self.token, "chat_id": chat}
+
+    def rate_limit_answer(self, request: Request, seconds: int) -> Reply:
+        return Reply(429, error_body(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds))
+
+    def revoked_answer(self, request: Request) -> Reply:
+        return Reply(401, error_body(401, "Unauthorized"))
+
+    def server_error_answer(self, request: Request, status: int) -> Reply:
+        return Reply(status, error_body(status, "Internal Server Error"))
+
+    def no_id_answer(self) -> Reply:
+        return Reply(200, {"ok": True, "result": {}})
 
     # --- setup and inspection --------------------------------------------------------------------
 
@@ -207,10 +261,6 @@ class FakeTelegram(FakeServer):
 
     def fail_server_error(self, method: str = "sendMessage", status: int = 500) -> None:
         self.fail(method, status, "Internal Server Error")
-
-    def answer_without_id(self, method: str = "sendMessage") -> None:
-        """Apply the call, then answer ``ok`` with a result that carries no message_id."""
-        self.inject(Fault("raw", path=f"/{method}$", status=200, body={"ok": True, "result": {}}))
 
     # --- routes ------------------------------------------------------------------------------------
 
@@ -292,7 +342,7 @@ class FakeTelegram(FakeServer):
             return Reply(400, error_body(400, f"Bad Request: {what} is too long"))
         return None
 
-    def _new_message(self, chat: FakeChat, **content: Any) -> dict[str, Any]:
+    def _new_message(self, chat: FakeChat, data: bytes | None = None, **content: Any) -> dict[str, Any]:
         # A channel post: Message with chat and sender_chat, no "from" (#message).
         message = {
             "message_id": next(chat._ids),
@@ -301,6 +351,8 @@ class FakeTelegram(FakeServer):
             "date": int(time.time()),
         } | content
         chat.messages.append(message)
+        if data is not None:
+            self.files[(chat.id, int(message["message_id"]))] = data
         return message
 
     def _photo_sizes(self, data: bytes) -> list[dict[str, Any]] | None:
@@ -363,7 +415,8 @@ class FakeTelegram(FakeServer):
         content: dict[str, Any] = {"photo": sizes}
         if caption:
             content["caption"] = caption
-        return Reply(200, {"ok": True, "result": self._new_message(chat, **content)}, applied=True)
+        message = self._new_message(chat, upload[1], **content)
+        return Reply(200, {"ok": True, "result": message}, applied=True)
 
     def _send_media_group(self, request: Request) -> Reply:
         chat = self._chat_or_error(request)
@@ -379,6 +432,7 @@ class FakeTelegram(FakeServer):
         if not isinstance(media, list) or not 2 <= len(media) <= 10:
             return Reply(400, error_body(400, "Bad Request: wrong number of messages specified"))
         items: list[dict[str, Any]] = []
+        uploads: list[bytes] = []
         for item in media:
             ref = str(item.get("media", "")) if isinstance(item, dict) else ""
             if item.get("type") != "photo" or not ref.startswith("attach://"):
@@ -396,8 +450,12 @@ class FakeTelegram(FakeServer):
             if problem:
                 return problem
             items.append({"photo": sizes} | ({"caption": caption} if caption else {}))
+            uploads.append(upload[1])
         group_id = str(13_000_000_000_000_000 + next(self._file_ids))
-        messages = [self._new_message(chat, media_group_id=group_id, **content) for content in items]
+        messages = [
+            self._new_message(chat, data, media_group_id=group_id, **content)
+            for data, content in zip(uploads, items, strict=True)
+        ]
         return Reply(200, {"ok": True, "result": messages}, applied=True)
 
 

@@ -11,6 +11,9 @@
 * ``wall.post`` honours ``guid`` like VK: a repeat with the same guid within an hour returns the first post's
   id and creates nothing (https://dev.vk.com/ru/method/wall.post: "уникальный идентификатор, предназначенный
   для предотвращения повторной отправки одинаковой записи. Действует в течение одного часа").
+* The shared faults (``NetworkFake``): ``rate_limit`` is error 29 "Rate limit reached" (the per-method
+  daily cap; VK's answers name no wait), ``revoke_token`` error 5, ``server_error`` an HTTP 5xx from VK's
+  front with an empty body, ``answer_without_id`` ``{"response": {}}``.
 * A *community* token is refused by the user-only methods with error 27, and ``users.get`` without ids
   returns ``[]`` for it (there is no current user).
 """
@@ -21,9 +24,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeServer, Fault, Reply, Request
+from tests.fakes.base import Fault, Reply, Request
+from tests.fakes.network import NetworkFake, Published
 
 ERROR_TEXTS = {
     5: "User authorization failed: invalid access_token (4).",
@@ -64,12 +69,14 @@ class _Queued:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeVk(FakeServer):
+class FakeVk(NetworkFake):
     """VK with one community (``group_id``) and one valid token (``token``)."""
+
+    network = "vk"
 
     def __init__(
         self,
-        token: str,
+        token: str = "",
         group_id: int = 123,
         group_name: str = "ФИТР БНТУ",
         *,
@@ -79,7 +86,7 @@ class FakeVk(FakeServer):
         guid_ttl: float = 3600.0,
     ) -> None:
         super().__init__()
-        self.token = token
+        self.token = token or "vk1.a." + secrets.token_urlsafe(32)
         self.group_id = group_id
         self.group_name = group_name
         self.token_kind = token_kind
@@ -87,7 +94,7 @@ class FakeVk(FakeServer):
         self.scope = scope
         self.guid_ttl = guid_ttl
         self.user = {"id": 1001, "first_name": "Ирина", "last_name": "Смирнова"}
-        self.posts: list[WallPost] = []
+        self.wall: list[WallPost] = []
         self.photos: dict[str, bytes] = {}  # "photo-123_5" -> uploaded bytes
         self._uploads: dict[str, tuple[bytes, str]] = {}  # upload ref -> (bytes, hash)
         self._guids: dict[str, tuple[int, float]] = {}  # guid -> (post id, monotonic time)
@@ -96,6 +103,39 @@ class FakeVk(FakeServer):
         self.route("POST", r"/method/(?P<name>[\w.]+)", self._method)
         self.route("GET", r"/method/(?P<name>[\w.]+)", self._method)
         self.route("POST", r"/upload/wall", self._upload)
+
+    # --- the shared interface (NetworkFake) ------------------------------------------------------
+
+    def is_publish(self, request: Request) -> bool:
+        return request.path.endswith("/method/wall.post")
+
+    @property
+    def posts(self) -> list[Published]:
+        with self.lock:
+            return [
+                Published(
+                    f"-{self.group_id}_{p.id}",
+                    p.text,
+                    datetime.fromtimestamp(p.date, UTC),
+                    media=tuple(self.photos[a] for a in p.attachments if a in self.photos),
+                )
+                for p in self.wall
+            ]
+
+    def service_settings(self) -> dict[str, Any]:
+        return {"api_url": self.url, "access_token": self.token, "group_id": self.group_id}
+
+    def rate_limit_answer(self, request: Request, seconds: int) -> Reply:
+        return self._error(request, 29)
+
+    def revoked_answer(self, request: Request) -> Reply:
+        return self._error(request, 5)
+
+    def server_error_answer(self, request: Request, status: int) -> Reply:
+        return Reply(status, "")
+
+    def no_id_answer(self) -> Reply:
+        return Reply(200, {"response": {}})
 
     # --- helpers for tests -----------------------------------------------------------------------
 
@@ -125,7 +165,7 @@ class FakeVk(FakeServer):
             self._queued.clear()
             self.requests.clear()
             self.applied.clear()
-            self.posts.clear()
+            self.wall.clear()
             self.photos.clear()
             self._uploads.clear()
             self._guids.clear()
@@ -137,7 +177,7 @@ class FakeVk(FakeServer):
             post = WallPost(
                 self._new_id(), -self.group_id, text, [], int(date or time.time()), from_id=-self.group_id
             )
-            self.posts.append(post)
+            self.wall.append(post)
             return post
 
     # --- wire ------------------------------------------------------------------------------------
@@ -253,7 +293,7 @@ class FakeVk(FakeServer):
                 guid,
                 from_id=-self.group_id,
             )
-            self.posts.append(post)
+            self.wall.append(post)
             if guid:
                 self._guids[guid] = (post.id, time.monotonic())
         return self._ok({"post_id": post.id}, applied=True)
@@ -264,7 +304,7 @@ class FakeVk(FakeServer):
         count = int(request.param("count") or 20)
         offset = int(request.param("offset") or 0)
         with self.lock:
-            newest = sorted(self.posts, key=lambda p: p.id, reverse=True)
+            newest = sorted(self.wall, key=lambda p: p.id, reverse=True)
         items = [
             {
                 "id": p.id,
@@ -278,4 +318,4 @@ class FakeVk(FakeServer):
             }
             for p in newest[offset : offset + count]
         ]
-        return self._ok({"count": len(self.posts), "items": items})
+        return self._ok({"count": len(self.wall), "items": items})

@@ -45,7 +45,8 @@ from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 from twitter_text import parse_tweet
 
-from tests.fakes.base import FakeServer, Fault, Reply, Request
+from tests.fakes.base import FakeServer, Reply, Request
+from tests.fakes.network import NetworkFake, Published
 
 TWEETS = r"^/2/tweets$"
 UPLOAD = r"^/2/media/upload$"
@@ -76,8 +77,10 @@ def invalid_request(message: str, parameter: str = "text", value: Any = None) ->
     }
 
 
-class FakeX(FakeServer):
+class FakeX(NetworkFake):
     """X for one account. Pass the four credentials to have signatures checked."""
+
+    network = "x"
 
     poll_interval = 0.02  # stop() quickly: tests start one fake each
 
@@ -100,7 +103,7 @@ class FakeX(FakeServer):
         self.name = name
         self.credentials = (consumer_key, consumer_secret, access_token, access_token_secret)
         self.access_level = access_level
-        self.posts: list[dict[str, Any]] = []  # newest last
+        self.tweets: list[dict[str, Any]] = []  # newest last
         self.media: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1_880_000_000_000_000_001)
         self._used: dict[str, int] = {}
@@ -111,18 +114,44 @@ class FakeX(FakeServer):
         self.route("GET", ME[1:-1], self._me)
         self.route("GET", TIMELINE[1:-1], self._timeline)
 
-    # --- fault helpers: X's own error answers ------------------------------------------------------
+    # --- the shared interface (NetworkFake) --------------------------------------------------------
 
-    def rate_limit(self, path: str = TWEETS, reset_in: int = 600, daily: bool = False) -> int:
-        """Answer the next call on ``path`` with 429; returns the reset epoch it announces."""
-        reset = int(time.time()) + reset_in
+    def is_publish(self, request: Request) -> bool:
+        return request.method == "POST" and re.match(TWEETS, request.path) is not None
+
+    @property
+    def posts(self) -> list[Published]:
+        with self.lock:
+            return [
+                Published(
+                    p["id"],
+                    p["sent_text"],
+                    p["created_at"],
+                    media=tuple(self.media[m]["data"] for m in p["media_ids"] if m in self.media),
+                )
+                for p in self.tweets
+            ]
+
+    def service_settings(self) -> dict[str, Any]:
+        names = ("api_key", "api_secret", "access_token", "access_token_secret")
+        # Without credentials the fake checks no signature: any values do.
+        keys = {n: v or f"unchecked-{n}" for n, v in zip(names, self.credentials, strict=True)}
+        return {"api_url": self.url, **keys, "username": self.username}
+
+    def rate_limit(
+        self, seconds: int = 600, *, times: int = 1, path: str | None = None, daily: bool = False
+    ) -> int:
+        """429 with X's headers; ``daily``: the 15-minute window has room, the 24-hour cap ran out.
+
+        Returns the reset epoch it announces (``x-rate-limit-reset`` or ``x-user-limit-24hour-reset``).
+        """
+        reset = int(time.time()) + seconds
         headers = {
             "x-rate-limit-limit": "100",
             "x-rate-limit-remaining": "0",
             "x-rate-limit-reset": str(reset),
         }
         if daily:
-            # The 15-minute window still has room; the daily cap is what ran out.
             headers["x-rate-limit-remaining"] = "99"
             headers["x-rate-limit-reset"] = str(int(time.time()) + 60)
             headers.update(
@@ -132,35 +161,50 @@ class FakeX(FakeServer):
                     "x-user-limit-24hour-reset": str(reset),
                 }
             )
-        body = problem(429, "Too Many Requests", "Too Many Requests")
-        self.inject(Fault("status", path=path, status=429, body=body, headers=headers))
+        answer = Reply(429, problem(429, "Too Many Requests", "Too Many Requests"), headers)
+        self._answer(lambda request: answer, path, times)
         return reset
 
-    def reject_credentials(self, path: str = "") -> None:
-        """401 as X sends it for bad keys or a revoked token."""
-        self.inject(Fault("status", path=path, status=401, body=problem(401, "Unauthorized", "Unauthorized")))
+    def rate_limit_answer(self, request: Request, seconds: int) -> Reply:
+        headers = {
+            "x-rate-limit-limit": "100",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": str(int(time.time()) + seconds),
+        }
+        return Reply(429, problem(429, "Too Many Requests", "Too Many Requests"), headers)
 
-    def forbid(self, path: str = TWEETS, detail: str = OAUTH1_PERMISSIONS) -> None:
-        """403 for an app without write permission (the default detail) or another refusal."""
-        type_ = "https://api.twitter.com/2/problems/oauth1-permissions"
-        self.inject(Fault("status", path=path, status=403, body=problem(403, "Forbidden", detail, type_)))
+    def revoked_answer(self, request: Request) -> Reply:
+        return Reply(401, problem(401, "Unauthorized", "Unauthorized"))
 
-    def reject_duplicate(self) -> None:
-        """403 duplicate content, as if the same text had been posted before."""
-        self.inject(
-            Fault("status", path=TWEETS, status=403, body=problem(403, "Forbidden", DUPLICATE_DETAIL))
-        )
-
-    def reject_invalid(self, message: str = "Your Tweet text is too long.", path: str = TWEETS) -> None:
-        self.inject(Fault("status", path=path, status=400, body=invalid_request(message)))
-
-    def server_error(self, status: int = 503, path: str = TWEETS, times: int = 1) -> None:
+    def server_error_answer(self, request: Request, status: int) -> Reply:
         title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}.get(
             status, "Error"
         )
-        self.inject(
-            Fault("status", path=path, status=status, body=problem(status, title, title), times=times)
-        )
+        return Reply(status, problem(status, title, title))
+
+    def no_id_answer(self) -> Reply:
+        return Reply(201, {"data": {}})
+
+    # --- X's other error answers -------------------------------------------------------------------
+
+    def reject_credentials(self, path: str = "") -> None:
+        """401 as X sends it for bad keys or a revoked token, on every call (``path`` narrows it)."""
+        self.revoke_token(path=path)
+
+    def forbid(self, path: str | None = None, detail: str = OAUTH1_PERMISSIONS) -> None:
+        """403 for an app without write permission (the default detail) or another refusal."""
+        type_ = "https://api.twitter.com/2/problems/oauth1-permissions"
+        answer = Reply(403, problem(403, "Forbidden", detail, type_))
+        self._answer(lambda request: answer, path, 1)
+
+    def reject_duplicate(self) -> None:
+        """403 duplicate content, as if the same text had been posted before."""
+        answer = Reply(403, problem(403, "Forbidden", DUPLICATE_DETAIL))
+        self._answer(lambda request: answer, None, 1)
+
+    def reject_invalid(self, message: str = "Your Tweet text is too long.", path: str | None = None) -> None:
+        answer = Reply(400, invalid_request(message))
+        self._answer(lambda request: answer, path, 1)
 
     # --- state helpers -----------------------------------------------------------------------------
 
@@ -182,7 +226,7 @@ class FakeX(FakeServer):
                 reply.headers.setdefault("x-rate-limit-remaining", str(max(limit - used, 0)))
                 reply.headers.setdefault("x-rate-limit-reset", str(reset))
                 if pattern == TWEETS and handler.command == "POST":
-                    posts = len(self.posts)
+                    posts = len(self.tweets)
                     reply.headers.setdefault("x-user-limit-24hour-limit", str(self.daily_posts))
                     reply.headers.setdefault(
                         "x-user-limit-24hour-remaining", str(max(self.daily_posts - posts, 0))
@@ -264,7 +308,7 @@ class FakeX(FakeServer):
             return Reply(400, invalid_request("Your media IDs are invalid.", "media.media_ids", unknown[0]))
         with self.lock:
             stored = _as_stored(text)
-            if text and any(p["text"] == stored for p in self.posts):
+            if text and any(p["text"] == stored for p in self.tweets):
                 return Reply(403, problem(403, "Forbidden", DUPLICATE_DETAIL))
             post = self._store(text, media_ids, datetime.now(UTC))
         data = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
@@ -283,7 +327,7 @@ class FakeX(FakeServer):
             return Reply(400, invalid_request("max_results must be between 5 and 100", "max_results", limit))
         fields = set((request.query.get("tweet.fields") or "").split(","))
         with self.lock:
-            posts = [p for p in reversed(self.posts) if start is None or p["created_at"] >= start]
+            posts = [p for p in reversed(self.tweets) if start is None or p["created_at"] >= start]
         offset = int(request.query.get("pagination_token") or 0)
         page = posts[offset : offset + limit]
         meta: dict[str, Any] = {"result_count": len(page)}
@@ -309,7 +353,7 @@ class FakeX(FakeServer):
             "created_at": created_at,
         }
         with self.lock:
-            self.posts.append(post)
+            self.tweets.append(post)
         return post
 
 

@@ -83,7 +83,7 @@ def test_text_post_returns_id_and_url_and_keeps_token_out_of_urls(
     result = adapter.publish(rendered(), "key-1")
 
     assert len(fake.applied) == 1
-    (post,) = fake.posts
+    (post,) = fake.feed
     assert post.message == TEXT
     assert result.remote_id == post.id and result.remote_ids == (post.id,)
     page, _, story = post.id.partition("_")
@@ -98,7 +98,7 @@ def test_text_post_returns_id_and_url_and_keeps_token_out_of_urls(
 
 def test_link_post_sends_link(fake: FakeFacebook, adapter: FacebookAdapter) -> None:
     adapter.publish(rendered(link="https://library.bntu.by/news/1"), "k")
-    assert fake.posts[0].link == "https://library.bntu.by/news/1"
+    assert fake.feed[0].link == "https://library.bntu.by/news/1"
     assert fake.requests[0].form["message"] == TEXT
 
 
@@ -107,7 +107,7 @@ def test_one_image_post(fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: 
 
     assert publishing(fake) == [f"/v24.0/{fake.page_id}/photos"]
     assert len(fake.applied) == 1
-    (post,) = fake.posts
+    (post,) = fake.feed
     (photo_id,) = post.photos
     assert fake.photos[photo_id].data == png_bytes(0)
     assert fake.requests[0].form == {"message": TEXT, "published": "true"}
@@ -116,7 +116,7 @@ def test_one_image_post(fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: 
 
 def test_image_post_puts_link_into_text(fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: Path) -> None:
     adapter.publish(rendered(media=(image(tmp_path),), link="https://lib.example/x"), "k")
-    assert fake.posts[0].message == TEXT + "\n\nhttps://lib.example/x"
+    assert fake.feed[0].message == TEXT + "\n\nhttps://lib.example/x"
 
 
 def test_several_images_upload_unpublished_then_one_feed_post(
@@ -129,8 +129,8 @@ def test_several_images_upload_unpublished_then_one_feed_post(
     photos = f"/v24.0/{fake.page_id}/photos"
     assert publishing(fake) == [photos, photos, photos, feed]
     assert [r.form.get("published") for r in fake.requests[:3]] == ["false"] * 3
-    assert len(fake.applied) == 1 and len(fake.posts) == 1
-    post = fake.posts[0]
+    assert len(fake.applied) == 1 and len(fake.feed) == 1
+    post = fake.feed[0]
     assert post.message == TEXT
     assert [fake.photos[p].data for p in post.photos] == [png_bytes(i) for i in range(3)]
     attached = [json.loads(fake.requests[3].form[f"attached_media[{i}]"]) for i in range(3)]
@@ -147,7 +147,7 @@ def test_mentions_and_cyrillic_arrive_verbatim(
     adapter.publish(rendered(text + " 2", media=(image(tmp_path),)), "b")
     assert fake.requests[0].form["message"] == text
     assert fake.requests[1].form["message"] == text + " 2"
-    assert [p.message for p in fake.posts] == [text, text + " 2"]
+    assert [p.message for p in fake.feed] == [text, text + " 2"]
 
 
 def test_video_is_rejected_before_any_call(
@@ -234,7 +234,7 @@ def test_reconcile_finds_an_in_doubt_image_post(
         adapter.publish(post, "k")
     result = adapter.reconcile(post, started, "k")
     assert result.status is ReconcileStatus.FOUND
-    assert result.ref is not None and result.ref.remote_id == fake.posts[0].id
+    assert result.ref is not None and result.ref.remote_id == fake.feed[0].id
 
 
 def test_reconcile_unknown_when_lookup_fails(fake: FakeFacebook, adapter: FacebookAdapter) -> None:
@@ -372,7 +372,7 @@ def test_multi_image_failures_before_the_post_are_not_in_doubt(
     with pytest.raises(PublishError) as err:
         adapter.publish(rendered(media=(image(tmp_path, 1), image(tmp_path, 2))), "k")
     assert type(err.value) is expect
-    assert len(fake.applied) == 0 and fake.posts == []
+    assert len(fake.applied) == 0 and fake.feed == []
 
 
 def test_single_image_publish_call_is_in_doubt_on_5xx(

@@ -315,7 +315,7 @@ FAULTS: list[tuple[str, Callable[[FakeTelegram, str], None], type[PublishError] 
     ("drop-before-apply", lambda f, m: f.inject(Fault("drop_before_apply", path=f"/{m}$")), InDoubtError, 0),
     ("drop-after-apply", lambda f, m: f.inject(Fault("drop_after_apply", path=f"/{m}$")), InDoubtError, 1),
     ("malformed-json", lambda f, m: f.inject(Fault("malformed_after_apply", path=f"/{m}$")), InDoubtError, 1),
-    ("ok-without-id", lambda f, m: f.answer_without_id(m), InDoubtError, 1),
+    ("ok-without-id", lambda f, m: f.answer_without_id(path=f"/{m}$"), InDoubtError, 1),
 ]
 
 

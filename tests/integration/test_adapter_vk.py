@@ -92,7 +92,7 @@ def test_text_post_lands_on_the_community_wall_with_mentions_verbatim(
     assert sent["message"] == MENTION_TEXT  # VK wiki mentions untouched
     assert sent["owner_id"] == f"-{GROUP}" and sent["from_group"] == "1"
     assert sent["guid"] == "key-text-1" and sent["v"] == "5.199"
-    assert [p.text for p in fake.posts] == [MENTION_TEXT]
+    assert [p.text for p in fake.wall] == [MENTION_TEXT]
     assert len(fake.applied) == 1
 
 
@@ -103,7 +103,7 @@ def test_post_with_one_image_uploads_it_and_attaches_it(
 
     adapter.publish(rendered(media=(image,)), "key-img-1")
 
-    (post,) = fake.posts
+    (post,) = fake.wall
     assert len(post.attachments) == 1
     assert post.attachments[0].startswith(f"photo-{GROUP}_")
     assert fake.photos[post.attachments[0]] == image.path.read_bytes()
@@ -120,7 +120,7 @@ def test_post_with_several_images_keeps_their_order_without_pacing_sleeps(
     adapter.publish(rendered(media=images), "key-img-4")
     elapsed = time.monotonic() - started
 
-    (post,) = fake.posts
+    (post,) = fake.wall
     assert [fake.photos[a] for a in post.attachments] == [m.path.read_bytes() for m in images]
     # 6 API calls; vk-api's default 0.34 s pacing would take >= 1.7 s. The adapter never sleeps.
     assert elapsed < 1.2
@@ -150,7 +150,7 @@ def test_same_guid_within_the_hour_creates_one_post(fake: FakeVk, adapter: VkAda
     again = adapter.publish(rendered(), "key-dup")
 
     assert again.remote_id == first.remote_id
-    assert len(fake.posts) == 1 and len(fake.applied) == 1
+    assert len(fake.wall) == 1 and len(fake.applied) == 1
     assert VkAdapter.deduplicates is True
 
 
@@ -159,7 +159,7 @@ def test_same_guid_after_the_hour_is_a_new_post(fake: FakeVk, adapter: VkAdapter
     adapter.publish(rendered(), "key-old")
     fake.guid_ttl = 0.0
     adapter.publish(rendered(), "key-old")
-    assert len(fake.posts) == 2
+    assert len(fake.wall) == 2
 
 
 def test_repr_and_describe_name_the_community_not_the_token(adapter: VkAdapter) -> None:
@@ -213,7 +213,7 @@ def test_reconcile_finds_a_post_the_timed_out_attempt_made(fake: FakeVk, adapter
     found = adapter.reconcile(rendered("Текст с переносом"), started, "key-rec")
 
     assert found.status is ReconcileStatus.FOUND
-    assert found.ref is not None and found.ref.url == f"https://vk.com/wall-{GROUP}_{fake.posts[0].id}"
+    assert found.ref is not None and found.ref.url == f"https://vk.com/wall-{GROUP}_{fake.wall[0].id}"
 
 
 def test_reconcile_ignores_an_older_post_with_the_same_text(fake: FakeVk, adapter: VkAdapter) -> None:

@@ -114,7 +114,7 @@ def test_text_post_returns_id_and_public_url(adapter: XAdapter, fake: FakeX) -> 
     result = adapter.publish(rendered("Библиотека открыта до 20:00 в субботу."), "key-1")
 
     assert len(fake.applied) == 1
-    post = fake.posts[0]
+    post = fake.tweets[0]
     assert post["sent_text"] == "Библиотека открыта до 20:00 в субботу."
     assert result.remote_id == post["id"]
     assert result.remote_ids == (post["id"],)
@@ -149,7 +149,7 @@ def test_post_with_one_image(adapter: XAdapter, fake: FakeX, tmp_path: Path) -> 
     ((media_id, media),) = fake.media.items()
     assert media["data"] == item.path.read_bytes()
     assert (media["type"], media["category"], media["name"]) == ("image/png", "tweet_image", item.name)
-    assert fake.posts[0]["media_ids"] == [media_id]
+    assert fake.tweets[0]["media_ids"] == [media_id]
     assert tweet_requests(fake)[0] == {"text": "Выставка", "media": {"media_ids": [media_id]}}
 
 
@@ -158,7 +158,7 @@ def test_post_with_four_images_keeps_their_order(adapter: XAdapter, fake: FakeX,
     adapter.publish(rendered("Фотоотчёт", items), "k")
 
     by_name = {m["name"]: mid for mid, m in fake.media.items()}
-    assert fake.posts[0]["media_ids"] == [by_name[i.name] for i in items]
+    assert fake.tweets[0]["media_ids"] == [by_name[i.name] for i in items]
     assert len(fake.applied) == 1
 
 
@@ -254,14 +254,14 @@ def test_reconcile_finds_a_post_whose_answer_was_lost(adapter: XAdapter, fake: F
     with pytest.raises(InDoubtError):
         adapter.publish(rendered(LINK_TEXT), "k")
     # X keeps the text with the URL as a t.co link and '&' escaped: matching must see past that.
-    assert fake.posts[0]["text"] != LINK_TEXT
+    assert fake.tweets[0]["text"] != LINK_TEXT
 
     result = adapter.reconcile(rendered(LINK_TEXT), started, "k")
 
     assert result.status is ReconcileStatus.FOUND
     assert result.ref is not None
-    assert result.ref.remote_id == fake.posts[0]["id"]
-    assert result.ref.url == f"https://x.com/bntu_library/status/{fake.posts[0]['id']}"
+    assert result.ref.remote_id == fake.tweets[0]["id"]
+    assert result.ref.url == f"https://x.com/bntu_library/status/{fake.tweets[0]['id']}"
     assert len(fake.applied) == 1
 
 
@@ -305,7 +305,7 @@ CASES = [
     # X gives no guarantee that a 5xx on POST /2/tweets did not create the post: in doubt.
     Case("503 on the post", lambda f: f.server_error(503), InDoubtError, 0),
     Case("429 on the post", lambda f: f.rate_limit(), RateLimited, 0),
-    Case("daily cap on the post", lambda f: f.rate_limit(daily=True, reset_in=20_000), RateLimited, 0),
+    Case("daily cap on the post", lambda f: f.rate_limit(20_000, daily=True), RateLimited, 0),
     Case("401 revoked token", lambda f: f.reject_credentials(TWEETS), AuthError, 0),
     Case("403 app without write permission", lambda f: f.forbid(), AuthError, 0),
     Case("403 duplicate", lambda f: f.reject_duplicate(), ContentRejected, 0),
@@ -326,8 +326,8 @@ CASES = [
         1,
     ),
     # A failed image upload happens before the post is sent: never in doubt.
-    Case("503 on the upload", lambda f: f.server_error(503, UPLOAD), TransientError, 0, True),
-    Case("429 on the upload", lambda f: f.rate_limit(UPLOAD), RateLimited, 0, True),
+    Case("503 on the upload", lambda f: f.server_error(503, path=UPLOAD), TransientError, 0, True),
+    Case("429 on the upload", lambda f: f.rate_limit(path=UPLOAD), RateLimited, 0, True),
     Case(
         "timeout on the upload",
         lambda f: f.inject(Fault("timeout_after_apply", UPLOAD, seconds=READ_TIMEOUT * 2)),
@@ -366,7 +366,7 @@ def test_fault_matrix(case: Case, adapter: XAdapter, fake: FakeX, tmp_path: Path
 
 
 def test_daily_cap_reports_the_account_scope(adapter: XAdapter, fake: FakeX) -> None:
-    reset = fake.rate_limit(daily=True, reset_in=20_000)
+    reset = fake.rate_limit(20_000, daily=True)
     with pytest.raises(RateLimited) as info:
         adapter.publish(rendered("Пост"), "k")
     assert info.value.reset_at == datetime.fromtimestamp(reset, UTC)

@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from publisher.dispatch.dispatcher import Dispatcher
 from publisher.models import NETWORKS, Post, Rendered
 from publisher.settings import Settings
 from publisher.store import Store
+from tests.helpers import wait_until
 
 ENQUEUERS = 6
 FILES_EACH = 10
@@ -106,15 +106,16 @@ def test_enqueue_processes_runners_and_a_dispatcher_write_at_once(
         with open(logs / f"{n}.out", "w") as stdout, open(logs / f"{n}.err", "w") as stderr:
             procs.append(subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=stdout, stderr=stderr))
 
-    deadline = time.monotonic() + 60
-    while any(p.poll() is None for p in procs):
-        if time.monotonic() > deadline:
-            for p in procs:
-                p.kill()
-            raise AssertionError("the writers did not finish in a minute")
+    def writers_done() -> bool:
+        """Publish what they stored so far, then look whether they have all finished."""
         dispatcher.drain()
         dispatcher.wait_idle(10)
-        time.sleep(0.02)
+        return all(p.poll() is not None for p in procs)
+
+    if not wait_until(writers_done, timeout=60, interval=0.02):
+        for p in procs:
+            p.kill()
+        raise AssertionError("the writers did not finish in a minute")
     outputs = [((logs / f"{n}.out").read_text(), (logs / f"{n}.err").read_text()) for n in range(len(procs))]
     dispatcher.run_until_idle()
 

@@ -35,11 +35,10 @@ from publisher.ops.incidents import Incidents
 from publisher.settings import load_settings
 from publisher.store import Store
 from tests.conftest import FakeClock
-from tests.fakes.base import FakeServer, Fault, Reply, Request
-from tests.fakes.facebook import FEED_PATH
+from tests.fakes import NetworkFake
+from tests.fakes.base import Reply, Request
 from tests.fakes.telegram import FakeChat, FakeTelegram
-from tests.fakes.x import TWEETS
-from tests.fault_world import GROUP, NETWORKS, X_USER, Creds, World, canary, start_fakes
+from tests.fault_world import NETWORKS, X_USER, Creds, World, canary, start_fakes
 from tests.helpers import captured_log, free_port
 
 TEAM_CHAT = -1009876543210
@@ -125,8 +124,7 @@ def log_text() -> Iterator[StringIO]:
 
 
 def environment(
-    fakes: dict[str, FakeServer],
-    creds: Creds,
+    fakes: dict[str, NetworkFake],
     alert_token: str,
     smtp_port: int,
     password: str,
@@ -136,17 +134,6 @@ def environment(
         "PUBLISHER_DATA_DIR": str(data_dir),
         "PUBLISHER_LOG_LEVEL": "DEBUG",
         "PUBLISHER_INBOX_SETTLE_SECONDS": "0",
-        "PUBLISHER_VK__ACCESS_TOKEN": creds.vk,
-        "PUBLISHER_VK__GROUP_ID": str(GROUP),
-        "PUBLISHER_X__API_KEY": creds.x[0],
-        "PUBLISHER_X__API_SECRET": creds.x[1],
-        "PUBLISHER_X__ACCESS_TOKEN": creds.x[2],
-        "PUBLISHER_X__ACCESS_TOKEN_SECRET": creds.x[3],
-        "PUBLISHER_X__USERNAME": "bntu_library",
-        "PUBLISHER_FACEBOOK__PAGE_ID": "104857600123456",
-        "PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN": creds.facebook,
-        "PUBLISHER_TELEGRAM__BOT_TOKEN": creds.telegram,
-        "PUBLISHER_TELEGRAM__CHAT_ID": "@library_news",
         "PUBLISHER_ALERTS__TELEGRAM_BOT_TOKEN": alert_token,
         "PUBLISHER_ALERTS__TELEGRAM_CHAT_ID": str(TEAM_CHAT),
         "PUBLISHER_ALERTS__SMTP_HOST": "127.0.0.1",
@@ -156,8 +143,8 @@ def environment(
         "PUBLISHER_ALERTS__MAIL_TO": '["smm@library.example"]',
     }
     for name in NETWORKS:
+        env.update(fakes[name].service_env())
         upper = name.upper()
-        env[f"PUBLISHER_{upper}__API_URL"] = fakes[name].url
         env[f"PUBLISHER_{upper}__TIMEOUTS__CONNECT"] = "0.5"
         env[f"PUBLISHER_{upper}__TIMEOUTS__READ"] = "0.5"
         env[f"PUBLISHER_{upper}__TIMEOUTS__TOTAL"] = "3"
@@ -165,7 +152,6 @@ def environment(
     return env
 
 
-WALL = r"wall\.post$"
 Inject = Callable[[Any, Creds], object]
 #: round by round, one fault per network; several answers echo the token back (VK's request_params,
 #: Graph's "cannot parse access token" message) so the scrubbing is really exercised.
@@ -173,38 +159,38 @@ FAULTS: dict[str, list[Inject]] = {
     "vk": [
         lambda f, c: f.vk_error(5),
         lambda f, c: f.vk_error(14),
-        lambda f, c: f.inject(Fault("status", path=WALL, status=503, body="")),
-        lambda f, c: f.inject(Fault("timeout_after_apply", path=WALL, seconds=1.0)),
-        lambda f, c: f.inject(Fault("malformed_after_apply", path=WALL)),
+        lambda f, c: f.server_error(503),
+        lambda f, c: f.time_out(1.0),
+        lambda f, c: f.malformed_answer(),
     ],
     "x": [
-        lambda f, c: f.reject_credentials(TWEETS),
+        lambda f, c: f.revoke_token(),
         lambda f, c: f.server_error(503),
-        lambda f, c: f.inject(Fault("timeout_after_apply", path=TWEETS, seconds=1.0)),
+        lambda f, c: f.time_out(1.0),
         lambda f, c: f.reject_duplicate(),
-        lambda f, c: f.inject(Fault("malformed_after_apply", path=TWEETS)),
+        lambda f, c: f.malformed_answer(),
     ],
     "facebook": [
         lambda f, c: f.fail(190, f"Invalid OAuth access token - Cannot parse access token {c.facebook}"),
-        lambda f, c: f.transient_failure(),
-        lambda f, c: f.inject(Fault("timeout_after_apply", path=FEED_PATH, seconds=1.0)),
+        lambda f, c: f.server_error(500),
+        lambda f, c: f.time_out(1.0),
         lambda f, c: f.block_for_policy(),
         lambda f, c: f.throttle(32, 5),
     ],
     "telegram": [
-        lambda f, c: f.fail_unauthorized(),
-        lambda f, c: f.fail_server_error(),
-        lambda f, c: f.inject(Fault("timeout_after_apply", path="/sendMessage$", seconds=1.0)),
+        lambda f, c: f.revoke_token(),
+        lambda f, c: f.server_error(500),
+        lambda f, c: f.time_out(1.0),
         lambda f, c: f.fail_bad_request(),
-        lambda f, c: f.fail_rate_limited(retry_after=7),
+        lambda f, c: f.rate_limit(7),
     ],
 }
 #: faults for the account checks of ``publisher check``
 CHECK_FAULTS: dict[str, Inject] = {
     "vk": lambda f, c: f.vk_error(5, method="users.get"),
-    "x": lambda f, c: f.reject_credentials(r"/2/users/me$"),
+    "x": lambda f, c: f.revoke_token(path=r"/2/users/me$"),
     "facebook": lambda f, c: f.fail(190, f"Cannot parse access token {c.facebook}", path=r"/\d+$"),
-    "telegram": lambda f, c: f.fail_unauthorized("getMe"),
+    "telegram": lambda f, c: f.revoke_token(path="/getMe$"),
 }
 
 POST_FILE = """---
@@ -245,7 +231,7 @@ def test_no_credential_leaks_anywhere(
     operator_text: list[str] = []  # what check() and errors would show an operator
 
     with start_fakes(creds, NETWORKS, {"telegram": telegram}) as fakes:
-        for key, value in environment(fakes, creds, alert_token, sink[1], smtp_password, data_dir).items():
+        for key, value in environment(fakes, alert_token, sink[1], smtp_password, data_dir).items():
             monkeypatch.setenv(key, value)
         settings = load_settings()
         store = Store(settings.resolved_database_url)

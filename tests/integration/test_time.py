@@ -21,7 +21,7 @@ from publisher.intake.accept import Intake
 from publisher.settings import Settings, load_settings
 from publisher.store import Store
 from tests.conftest import FakeClock
-from tests.fault_world import SHARED_CREDS, World, sections, start_fakes
+from tests.fault_world import SHARED_CREDS, World, section, start_fakes
 
 STEP = timedelta(minutes=7)  # not a divisor of an hour: due times fall between steps
 SPRING = [  # (publish_at as written, the UTC instant it means)
@@ -56,8 +56,8 @@ def world(
     creds = SHARED_CREDS
     clock = FakeClock(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
     with start_fakes(creds, ("telegram",)) as fakes:
-        section = sections(creds, {"telegram": fakes["telegram"].url})["telegram"]
-        settings = load_settings(data_dir=tmp_path / "var", telegram=section, default_expiry_hours=None)
+        telegram = section(fakes["telegram"])
+        settings = load_settings(data_dir=tmp_path / "var", telegram=telegram, default_expiry_hours=None)
         assert settings.timezone == "Europe/Berlin"
         w = World(store, clock, fakes, creds, settings=settings)
         yield w, settings, clock
