@@ -70,7 +70,7 @@ def test_dry_run_daemon_from_drop_to_log_and_clean_stop(tmp_path: Path) -> None:
         assert "[club12345|ФИТР БНТУ]" in vk_text and "#чтотознакомое" in vk_text
         # Still running after the rejection, and the watchdog is fed from the loop.
         assert daemon.alive()
-        assert wait_until(lambda: len(notify.seen("WATCHDOG=1")) >= 2, timeout=5), notify.messages
+        assert wait_until(lambda: len(notify.seen("WATCHDOG=1")) >= 2), notify.messages
         assert wait_until(
             lambda: any("STATUS=" in m and "published 4" in m for m in notify.messages), timeout=20
         )
@@ -109,7 +109,7 @@ def test_half_written_file_is_not_taken_early(tmp_path: Path) -> None:
                 fh.flush()
                 time.sleep(0.2)
                 assert not store.deliveries(), "ingested while still being written"
-        assert wait_until(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
+        assert wait_until(lambda: store.counts_by_state()["published"] == 1), daemon.output
         text = store.events(status="published")[0].detail["text"]
         assert "строка 11" in text
     finally:
@@ -129,19 +129,16 @@ def test_not_sent_before_publish_at_and_promptly_after(tmp_path: Path) -> None:
                 networks="[telegram]",
                 publish_at=due.isoformat(),
             )
+            # Not before the due time, and by itself: the daemon wakes for it (no new file, no restart).
+            # How late it is on a quiet machine is the benchmark's business (make bench: punctuality).
             assert wait_until(lambda: len(fake.applied) == 1, timeout=30), daemon.output
-            arrived = datetime.now(UTC)
-            lag = (arrived - due).total_seconds()
             store = open_store(tmp_path)
             # The fake has answered; the daemon commits the result a moment later.
-            assert wait_until(lambda: len(store.events(status="published")) == 1, timeout=10), daemon.output
+            assert wait_until(lambda: len(store.events(status="published")) == 1), daemon.output
             (published,) = store.events(status="published")
             (claimed,) = store.events(status="publishing")
             assert claimed.time >= due, f"claimed {claimed.time} before due {due}"
-            print(
-                f"\npunctuality: due {due.isoformat()}, claimed +{(claimed.time - due).total_seconds():.3f}s, seen +{lag:.3f}s"
-            )
-            assert lag < 5, f"published {lag:.1f}s late"
+            assert published.time >= claimed.time
             assert published.url and published.url.startswith("https://t.me/library_news/")
         finally:
             daemon.stop()
@@ -191,7 +188,7 @@ def test_sigterm_mid_drain_loses_nothing_and_leaves_nothing_stuck(tmp_path: Path
         notify = NotifySocket(tmp_path / "notify.sock")
         daemon = DaemonProcess({**env, "NOTIFY_SOCKET": str(notify.path)}, "run")
         try:
-            assert wait_until(lambda: len(fake.requests) >= 1, timeout=20), daemon.output
+            assert wait_until(lambda: len(fake.requests) >= 1), daemon.output
             daemon.signal(signal.SIGTERM)  # the first delivery is in flight (1.5 s latency)
             assert daemon.wait(30) == 0, daemon.output
             assert notify.seen("READY=1") and notify.seen("STOPPING=1")
@@ -225,15 +222,15 @@ def test_sighup_reloads_the_directory_and_keeps_the_old_one_when_broken(tmp_path
             encoding="utf-8",
         )
         daemon.signal(signal.SIGHUP)
-        assert wait_until(lambda: "entities added: newfac" in daemon.output, timeout=10), daemon.output
-        assert wait_until(lambda: len(notify.seen("READY=1")) >= 2, timeout=5)
+        assert wait_until(lambda: "entities added: newfac" in daemon.output), daemon.output
+        assert wait_until(lambda: len(notify.seen("READY=1")) >= 2)
         post_file(tmp_path / "var" / "inbox", "new.md", "Привет @newfac", networks="[vk]")
         store = open_store(tmp_path)
-        assert wait_until(lambda: store.counts_by_state()["published"] == 1, timeout=20), daemon.output
+        assert wait_until(lambda: store.counts_by_state()["published"] == 1), daemon.output
         assert "[club777|Новый факультет]" in store.events(status="published")[0].detail["text"]
         directory.write_text("entities: [unclosed", encoding="utf-8")
         daemon.signal(signal.SIGHUP)
-        assert wait_until(lambda: "directory not reloaded" in daemon.output, timeout=10), daemon.output
+        assert wait_until(lambda: "directory not reloaded" in daemon.output), daemon.output
         assert daemon.alive()
     finally:
         daemon.stop()
@@ -257,7 +254,7 @@ def test_auth_failure_pauses_target_with_one_alert_per_incident(tmp_path: Path) 
         assert run_cli(env, "enqueue", *map(str, files)).returncode == 0
         daemon = DaemonProcess(env, "run")
         try:
-            assert wait_until(lambda: len(tg.sent_to(team)) >= 1, timeout=20), daemon.output
+            assert wait_until(lambda: len(tg.sent_to(team)) >= 1), daemon.output
             time.sleep(1.5)
             status = run_cli(env, "status")
             assert "target vk: paused" in status.stdout, status.stdout

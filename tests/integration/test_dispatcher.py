@@ -6,9 +6,10 @@ which error leads to which state, when the next attempt is due, and what is neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
 
 import pytest
 
@@ -20,6 +21,7 @@ from publisher.errors import AuthError, ContentRejected, InDoubtError, RateLimit
 from publisher.models import (
     AccountInfo,
     DeliveryState,
+    MediaItem,
     Post,
     PublishResult,
     ReconcileResult,
@@ -36,23 +38,55 @@ from tests.conftest import FakeClock
 S = DeliveryState
 
 
+class Call(NamedTuple):
+    """One call the dispatcher made on the adapter, with exactly what it was given."""
+
+    target: str
+    key: str
+    rendered: Rendered
+
+
+def recognisable(rendered: Rendered) -> tuple[Any, ...]:
+    """What an adapter needs to find a post on its network again: text, link, media names, parse mode."""
+    return rendered.text, rendered.link, tuple(m.name for m in rendered.media), rendered.parse_mode
+
+
 class ScriptedAdapter(Adapter):
-    """Answers each publish with the next scripted outcome (an exception or 'ok')."""
+    """Answers each publish with the next scripted outcome (an exception or 'ok'), and checks its input.
+
+    Every call is recorded (``sent``, ``reconciled``). What the service must never do is noted in
+    ``mistakes`` and fails the test at teardown (the dispatcher may swallow an exception, not this list):
+    a rendering made for another target; the same key published again after it was published, or after
+    it went in doubt on a network without deduplication, unless a reconcile said "absent" in between;
+    a reconcile given anything other than what that key's publish was given.
+    """
 
     network = "scripted"
     deduplicates: ClassVar[bool] = False
     script: ClassVar[dict[str, list[Any]]] = {}
-    sent: ClassVar[list[tuple[str, str]]] = []
+    sent: ClassVar[list[Call]] = []
+    reconciled: ClassVar[list[Call]] = []
     lookup: ClassVar[dict[str, ReconcileResult]] = {}
+    mistakes: ClassVar[list[str]] = []
+    outcome_of: ClassVar[dict[str, str]] = {}  # key -> published | in_doubt | absent
 
     def __init__(self, target: str, settings: Any, session: Any = None) -> None:
         self.target = target
 
     def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
-        self.sent.append((self.target, rendered.text))
+        key = idempotency_key
+        if rendered.target != self.target:
+            self.mistakes.append(f"{self.target} was given a rendering for {rendered.target}")
+        before = self.outcome_of.get(key)
+        if before == "published" or (before == "in_doubt" and not self.deduplicates):
+            self.mistakes.append(f"{self.target}: key {key} published again after it was {before}")
+        self.sent.append(Call(self.target, key, rendered))
         outcome = self.script.get(self.target, []).pop(0) if self.script.get(self.target) else "ok"
         if isinstance(outcome, BaseException):
+            if isinstance(outcome, InDoubtError):
+                self.outcome_of[key] = "in_doubt"
             raise outcome
+        self.outcome_of[key] = "published"
         n = len(self.sent)
         return PublishResult(
             f"{self.target}-{n}", f"https://example.invalid/{self.target}/{n}", datetime.now().astimezone()
@@ -64,22 +98,49 @@ class ScriptedAdapter(Adapter):
     def reconcile(
         self, rendered: Rendered, attempt_started_at: datetime, idempotency_key: str
     ) -> ReconcileResult:
-        return self.lookup.get(self.target, ReconcileResult(ReconcileStatus.UNKNOWN))
+        self.reconciled.append(Call(self.target, idempotency_key, rendered))
+        sent = [c.rendered for c in self.sent if c.key == idempotency_key]
+        if not sent:
+            self.mistakes.append(f"{self.target}: reconcile for key {idempotency_key}, never sent")
+        elif recognisable(rendered) != recognisable(sent[-1]):
+            self.mistakes.append(
+                f"{self.target}: reconcile was given {recognisable(rendered)}, "
+                f"but {recognisable(sent[-1])} was sent"
+            )
+        result = self.lookup.get(self.target, ReconcileResult(ReconcileStatus.UNKNOWN))
+        if result.status is ReconcileStatus.ABSENT:
+            self.outcome_of[idempotency_key] = "absent"
+        elif result.status is ReconcileStatus.FOUND:
+            self.outcome_of[idempotency_key] = "published"
+        return result
 
     def close(self) -> None:
         pass
 
 
 @pytest.fixture(autouse=True)
-def _reset_script() -> None:
+def _reset_script() -> Iterator[None]:
     ScriptedAdapter.script = {}
     ScriptedAdapter.sent = []
+    ScriptedAdapter.reconciled = []
     ScriptedAdapter.lookup = {}
+    ScriptedAdapter.mistakes = []
+    ScriptedAdapter.outcome_of = {}
     ScriptedAdapter.deduplicates = False
+    yield
+    assert ScriptedAdapter.mistakes == [], "the dispatcher gave the adapter the wrong thing"
 
 
 def render(post: Post, target: str) -> Rendered:
-    return Rendered(target, network_of(target), f"{post.body} [{target}]", len(post.body), 1000)
+    return Rendered(
+        target,
+        network_of(target),
+        f"{post.body} [{target}]",
+        len(post.body),
+        1000,
+        media=post.media,
+        link=post.link,
+    )
 
 
 def make(store: Store, clock: FakeClock, **policy: Any) -> Dispatcher:
@@ -151,7 +212,7 @@ def test_rate_limit_holds_the_target_without_burning_attempts_and_others_keep_go
         by_target.setdefault(d.target, []).append(d)
     assert [d.state for d in by_target["vk"]] == [S.PUBLISHED]
     assert all(d.state is S.QUEUED and d.attempts == 0 for d in by_target["x"])
-    assert len([t for t, _ in ScriptedAdapter.sent if t == "x"]) == 1  # the second x post was not tried
+    assert len([c for c in ScriptedAdapter.sent if c.target == "x"]) == 1  # the second x post was not tried
     clock.advance(seconds=119)
     dispatcher.run_until_idle()
     assert all(d.state is S.QUEUED for d in store.deliveries() if d.target == "x")
@@ -228,7 +289,33 @@ def test_reconciliation_found_publishes_absent_requeues(store: Store, clock: Fak
     assert states["facebook"].state is S.QUEUED
     dispatcher.run_until_idle()
     assert {d.target: d.state for d in store.deliveries()} == {"x": S.PUBLISHED, "facebook": S.PUBLISHED}
-    assert [t for t, _ in ScriptedAdapter.sent].count("x") == 1
+    assert [c.target for c in ScriptedAdapter.sent].count("x") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 point 2: dispatcher.reconcile rebuilds a bare Rendered (no media, no link); "
+    "remove this mark when reconcile is given what was sent",
+)
+def test_reconcile_is_given_exactly_what_was_sent(store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    """An in-doubt photo post with a link: the lookup needs the link and the media to recognise it."""
+    poster = tmp_path / "poster.png"
+    poster.write_bytes(b"\x89PNG\r\n\x1a\n")
+    media = (MediaItem("poster.png", poster, "0" * 64, "image/png", 8),)
+    add(store, clock, ("facebook",), media=media, link="https://library.example/news/1")
+    ScriptedAdapter.script["facebook"] = [InDoubtError("timeout")]
+    ScriptedAdapter.lookup["facebook"] = ReconcileResult(
+        ReconcileStatus.FOUND, RemoteRef("1_2", "https://www.facebook.com/1/posts/2")
+    )
+    dispatcher = make(store, clock)
+    dispatcher.run_until_idle()
+    clock.advance(seconds=61)
+    assert dispatcher.reconcile() == 1
+    assert only(store).state is S.PUBLISHED and len(ScriptedAdapter.sent) == 1
+    mistakes, ScriptedAdapter.mistakes = ScriptedAdapter.mistakes, []  # asserted here, not at teardown
+    ((_, key, given),) = ScriptedAdapter.reconciled
+    assert key == ScriptedAdapter.sent[0].key
+    assert recognisable(given) == recognisable(ScriptedAdapter.sent[0].rendered), mistakes
 
 
 def test_deduplicating_network_in_doubt_is_resent_with_the_same_key(store: Store, clock: FakeClock) -> None:
@@ -292,24 +379,33 @@ def test_render_failure_is_a_readable_failure_not_a_crash(store: Store, clock: F
 
 
 def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Store, clock: FakeClock) -> None:
+    """Lower bounds and order only: a loaded machine may delay a publish, never bring one forward.
+
+    The pacer hands out slots ``interval`` apart from the first claim, so the k-th publish to the paced
+    target starts at least ``k * interval`` after the run began, whatever the load; the unpaced target
+    finishes while the paced one is still waiting for its slots (a margin of ``3 * interval``).
+    """
     import time
 
+    rate = 200  # per minute: one slot every 0.3 s
+    interval = 60 / rate
     for i in range(4):
         add(store, clock, ("telegram", "vk"), key=f"p{i}")
-    settings = Settings(workers=4, telegram={"max_per_minute": 600})  # one every 0.1 s
-    stamps: dict[str, list[float]] = {"telegram": [], "vk": []}
+    settings = Settings(workers=4, telegram={"max_per_minute": rate})
+    order: list[tuple[str, float]] = []
 
     class Timed(ScriptedAdapter):
         def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
-            stamps[self.target].append(time.monotonic())
+            order.append((self.target, time.monotonic()))
             return super().publish(rendered, idempotency_key)
 
     pool = AdapterPool(settings, factory=lambda s, t: Timed(t, s))
+    began = time.monotonic()
     Dispatcher(store, settings, render, adapters=pool, clock=clock).run_until_idle()
-    gaps = [b - a for a, b in zip(stamps["telegram"], stamps["telegram"][1:], strict=False)]
-    # Slots are 0.1 s apart; each publish happens a few ms into its slot.
-    assert len(stamps["telegram"]) == 4 and all(g >= 0.05 for g in gaps) and sum(gaps) >= 0.25, gaps
-    assert stamps["vk"][-1] - stamps["vk"][0] < stamps["telegram"][-1] - stamps["telegram"][0]
+    paced = [at - began for target, at in order if target == "telegram"]
+    assert len(paced) == 4 and all(at >= k * interval for k, at in enumerate(paced)), paced
+    targets = [target for target, _ in order]
+    assert targets.count("vk") == 4 and targets[-1] == "telegram", targets  # vk did not wait for slots
     assert all(d.state is S.PUBLISHED for d in store.deliveries())
 
 
