@@ -130,25 +130,9 @@ def _serve(conn: Connection) -> None:
     for server in fakes.values():
         server.start()
 
-    info = {
-        "vk": {"api_url": vk.url, "access_token": vk.token, "group_id": vk.group_id},
-        "x": {
-            "api_url": x.url,
-            "api_key": x_creds["consumer_key"],
-            "api_secret": x_creds["consumer_secret"],
-            "access_token": x_creds["access_token"],
-            "access_token_secret": x_creds["access_token_secret"],
-            "username": x.username,
-        },
-        "facebook": {"api_url": fb.url, "page_id": fb.page_id, "page_access_token": fb.token},
-        # The fakes take any pace: lift the Telegram default (20/min), or every scenario measures pacing.
-        "telegram": {
-            "api_url": tg.url,
-            "bot_token": tg.token,
-            "chat_id": "@library_news",
-            "max_per_minute": 1e9,
-        },
-    }
+    info = {name: server.service_settings() for name, server in fakes.items()}
+    # The fakes take any pace: lift the Telegram default (20/min), or every scenario measures pacing.
+    info["telegram"]["max_per_minute"] = 1e9
     while True:
         command, argument = conn.recv()
         if command == "info":

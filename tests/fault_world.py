@@ -89,8 +89,13 @@ def start_fakes(
             fake.stop()
 
 
-#: short timeouts; no pacing: it waits on the wall clock, and these tests drive time with a fake one
-FAST = {"timeouts": {"connect": 0.5, "read": 0.5, "total": 3.0}, "max_per_minute": None}
+#: timeouts generous enough for a loaded machine (a fake's ``time_out`` holds only until the client
+#: gives up, so a test that wants a timeout sets a short read with ``World.configure``); no pacing: it
+#: waits on the wall clock, and these tests drive time with a fake one
+TIMEOUTS = {"connect": 5.0, "read": 5.0, "total": 15.0}
+FAST = {"timeouts": TIMEOUTS, "max_per_minute": None}
+#: a read timeout for a test that waits for one (a fake's ``time_out`` fault)
+SHORT_READ = {"timeouts": TIMEOUTS | {"read": 0.5}}
 
 
 def section(fake: NetworkFake, **overrides: Any) -> dict[str, Any]:
@@ -148,6 +153,12 @@ class World:
     def point(self, network: str, url: str) -> None:
         """Point one network somewhere else (a closed port, then back at its fake)."""
         self.urls[network] = url
+        self.settings = self._settings()
+        self.dispatcher.adapters.reset(self.settings)
+
+    def configure(self, network: str, **overrides: Any) -> None:
+        """Replace one network's setting overrides (e.g. ``**SHORT_READ``) from the next attempt on."""
+        self.overrides[network] = overrides
         self.settings = self._settings()
         self.dispatcher.adapters.reset(self.settings)
 

@@ -6,8 +6,8 @@ to misbehave on the next matching requests with ``inject(Fault(...))``:
 
 * ``latency``            wait ``seconds``, then answer normally
 * ``status``             answer ``status`` with ``body`` (and ``headers``), without applying the request
-* ``timeout_after_apply`` apply the request (the post exists), then hold the connection silent for
-                          ``seconds`` (longer than the client's read timeout)
+* ``timeout_after_apply`` apply the request (the post exists), then hold the connection silent until
+                          the client gives up and hangs up (at most ``seconds``), then close it
 * ``drop_before_apply``  close the connection without applying and without answering
 * ``drop_after_apply``   apply, then close the connection without answering
 * ``malformed_after_apply`` apply, then answer 200 with a body that is not JSON
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -235,7 +236,7 @@ class FakeServer:
         if fault is None:
             self._send(handler, reply)
         elif fault.kind == "timeout_after_apply":
-            time.sleep(fault.seconds)
+            self._hold(handler, fault.seconds)
             self._drop(handler)
         elif fault.kind == "drop_after_apply":
             self._drop(handler)
@@ -254,6 +255,26 @@ class FakeServer:
 
     def not_found(self, request: Request) -> Reply:
         return Reply(404, {"error": f"no route for {request.method} {request.path}"})
+
+    @staticmethod
+    def _hold(handler: BaseHTTPRequestHandler, seconds: float) -> None:
+        """Say nothing until the client closes its end (its read timeout) or ``seconds`` pass.
+
+        Waiting for the client rather than a fixed time lets tests use a generous read timeout everywhere
+        and still see a timeout as soon as the client's own clock says so.
+        """
+        deadline = time.monotonic() + seconds
+        connection = handler.connection
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([connection], [], [], left)
+            if not readable:
+                continue
+            try:
+                if not connection.recv(1, socket.MSG_PEEK):
+                    return  # the client hung up
+            except OSError:
+                return
+            time.sleep(0.01)  # the client sent more (a pipelined request): keep holding
 
     @staticmethod
     def _drop(handler: BaseHTTPRequestHandler) -> None:

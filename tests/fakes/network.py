@@ -5,7 +5,8 @@ own wire format; the shared methods below then speak that format:
 
 * faults, aimed by default at the call that publishes (``is_publish``), each for ``times`` requests:
   ``rate_limit``, ``revoke_token``, ``server_error`` (answered, nothing applied), ``lose_answer``
-  (applied, then the connection drops before the answer), ``time_out`` (applied, then silence),
+  (applied, then the connection drops before the answer), ``time_out`` (applied, then silence until the
+  client's read timeout),
   ``drop_request`` (connection dropped, nothing applied), ``malformed_answer`` (applied, a body that is
   not JSON), ``answer_without_id`` (applied, a success answer without the new id), ``slow`` (latency).
   ``path`` (a regular expression on the request path) aims a fault elsewhere, ``""`` at every request.
@@ -104,8 +105,8 @@ class NetworkFake(FakeServer):
         """Apply the request, then drop the connection: the post exists, the client never hears."""
         self.fault("drop_after_apply", path, times=times)
 
-    def time_out(self, seconds: float = 1.0, *, times: int = 1, path: str | None = None) -> None:
-        """Apply the request, then stay silent for ``seconds`` (longer than the client waits)."""
+    def time_out(self, seconds: float = 60.0, *, times: int = 1, path: str | None = None) -> None:
+        """Apply the request, then stay silent until the client gives up (at most ``seconds``)."""
         self.fault("timeout_after_apply", path, times=times, seconds=seconds)
 
     def drop_request(self, *, times: int = 1, path: str | None = None) -> None:

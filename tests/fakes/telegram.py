@@ -292,6 +292,27 @@ class FakeTelegram(NetworkFake):
             return Reply(400, error_body(400, "Bad Request: need administrator rights in the channel chat"))
         return None
 
+    def _postable_chat(self, request: Request) -> FakeChat | Reply:
+        """The chat a send method names, or the API's refusal when it is unknown or closed to the bot."""
+        chat = self._chat_or_error(request)
+        if isinstance(chat, Reply):
+            return chat
+        return self._may_post(chat) or chat
+
+    def _photo(
+        self, upload: tuple[str, bytes, str] | None, caption: Any, parse_mode: Any
+    ) -> dict[str, Any] | Reply:
+        """A photo message's content (PhotoSize list and caption) or the API's refusal of it."""
+        if upload is None:
+            return Reply(400, error_body(400, "Bad Request: there is no photo in the request"))
+        sizes = self._photo_sizes(upload[1])
+        if sizes is None:
+            return Reply(400, error_body(400, "Bad Request: IMAGE_PROCESS_FAILED"))
+        problem = self._text_error(caption or "", parse_mode, CAPTION_LIMIT, "message caption")
+        if problem:
+            return problem
+        return {"photo": sizes} | ({"caption": caption} if caption else {})
+
     def _get_me(self, request: Request) -> Reply:
         return Reply(200, {"ok": True, "result": dict(self.bot)})
 
@@ -378,12 +399,9 @@ class FakeTelegram(NetworkFake):
         ]
 
     def _send_message(self, request: Request) -> Reply:
-        chat = self._chat_or_error(request)
+        chat = self._postable_chat(request)
         if isinstance(chat, Reply):
             return chat
-        refused = self._may_post(chat)
-        if refused:
-            return refused
         text = request.param("text") or ""
         if not text.strip():
             return Reply(400, error_body(400, "Bad Request: message text is empty"))
@@ -394,37 +412,20 @@ class FakeTelegram(NetworkFake):
         return Reply(200, {"ok": True, "result": message}, applied=True)
 
     def _send_photo(self, request: Request) -> Reply:
-        chat = self._chat_or_error(request)
+        chat = self._postable_chat(request)
         if isinstance(chat, Reply):
             return chat
-        refused = self._may_post(chat)
-        if refused:
-            return refused
         upload = request.files.get("photo")
-        if upload is None:
-            return Reply(400, error_body(400, "Bad Request: there is no photo in the request"))
-        sizes = self._photo_sizes(upload[1])
-        if sizes is None:
-            return Reply(400, error_body(400, "Bad Request: IMAGE_PROCESS_FAILED"))
-        caption = request.param("caption")
-        problem = self._text_error(
-            caption or "", request.param("parse_mode"), CAPTION_LIMIT, "message caption"
-        )
-        if problem:
-            return problem
-        content: dict[str, Any] = {"photo": sizes}
-        if caption:
-            content["caption"] = caption
-        message = self._new_message(chat, upload[1], **content)
+        content = self._photo(upload, request.param("caption"), request.param("parse_mode"))
+        if isinstance(content, Reply):
+            return content
+        message = self._new_message(chat, upload[1] if upload else None, **content)
         return Reply(200, {"ok": True, "result": message}, applied=True)
 
     def _send_media_group(self, request: Request) -> Reply:
-        chat = self._chat_or_error(request)
+        chat = self._postable_chat(request)
         if isinstance(chat, Reply):
             return chat
-        refused = self._may_post(chat)
-        if refused:
-            return refused
         try:
             media = json.loads(request.param("media") or "")
         except ValueError:
@@ -440,16 +441,10 @@ class FakeTelegram(NetworkFake):
             upload = request.files.get(ref.removeprefix("attach://"))
             if upload is None:
                 return Reply(400, error_body(400, "Bad Request: wrong file identifier/HTTP URL specified"))
-            sizes = self._photo_sizes(upload[1])
-            if sizes is None:
-                return Reply(400, error_body(400, "Bad Request: IMAGE_PROCESS_FAILED"))
-            caption = item.get("caption")
-            problem = self._text_error(
-                caption or "", item.get("parse_mode"), CAPTION_LIMIT, "message caption"
-            )
-            if problem:
-                return problem
-            items.append({"photo": sizes} | ({"caption": caption} if caption else {}))
+            content = self._photo(upload, item.get("caption"), item.get("parse_mode"))
+            if isinstance(content, Reply):
+                return content
+            items.append(content)
             uploads.append(upload[1])
         group_id = str(13_000_000_000_000_000 + next(self._file_ids))
         messages = [

@@ -145,9 +145,10 @@ def environment(
     for name in NETWORKS:
         env.update(fakes[name].service_env())
         upper = name.upper()
-        env[f"PUBLISHER_{upper}__TIMEOUTS__CONNECT"] = "0.5"
-        env[f"PUBLISHER_{upper}__TIMEOUTS__READ"] = "0.5"
-        env[f"PUBLISHER_{upper}__TIMEOUTS__TOTAL"] = "3"
+        # A fake's time_out holds until the client gives up: each costs one read timeout.
+        env[f"PUBLISHER_{upper}__TIMEOUTS__CONNECT"] = "2"
+        env[f"PUBLISHER_{upper}__TIMEOUTS__READ"] = "2"
+        env[f"PUBLISHER_{upper}__TIMEOUTS__TOTAL"] = "10"
         env[f"PUBLISHER_{upper}__MAX_PER_MINUTE"] = "60000"  # no pacing worth the name
     return env
 
@@ -160,27 +161,27 @@ FAULTS: dict[str, list[Inject]] = {
         lambda f, c: f.vk_error(5),
         lambda f, c: f.vk_error(14),
         lambda f, c: f.server_error(503),
-        lambda f, c: f.time_out(1.0),
+        lambda f, c: f.time_out(),
         lambda f, c: f.malformed_answer(),
     ],
     "x": [
         lambda f, c: f.revoke_token(),
         lambda f, c: f.server_error(503),
-        lambda f, c: f.time_out(1.0),
+        lambda f, c: f.time_out(),
         lambda f, c: f.reject_duplicate(),
         lambda f, c: f.malformed_answer(),
     ],
     "facebook": [
         lambda f, c: f.fail(190, f"Invalid OAuth access token - Cannot parse access token {c.facebook}"),
         lambda f, c: f.server_error(500),
-        lambda f, c: f.time_out(1.0),
+        lambda f, c: f.time_out(),
         lambda f, c: f.block_for_policy(),
         lambda f, c: f.throttle(32, 5),
     ],
     "telegram": [
         lambda f, c: f.revoke_token(),
         lambda f, c: f.server_error(500),
-        lambda f, c: f.time_out(1.0),
+        lambda f, c: f.time_out(),
         lambda f, c: f.fail_bad_request(),
         lambda f, c: f.rate_limit(7),
     ],
