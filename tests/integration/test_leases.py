@@ -15,7 +15,7 @@ from publisher.dispatch.dispatcher import Dispatcher
 from publisher.models import AccountInfo, DeliveryState, Post, PublishResult, Rendered, network_of
 from publisher.settings import Settings
 from publisher.store import Store
-from tests.fakes.base import wait_until
+from tests.helpers import wait_until
 
 S = DeliveryState
 LEASE = 3.0
