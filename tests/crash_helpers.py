@@ -102,6 +102,7 @@ def worker_of(daemon: DaemonProcess) -> str:
 
 
 def markers_at(fake: FakeServer, markers: list[str]) -> Counter[str]:
+    """How many posts carrying each marker the fake created (from the requests it applied)."""
     seen: Counter[str] = Counter()
     for request in fake.applied:
         body = request.body.decode("utf-8", "replace")

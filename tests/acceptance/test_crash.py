@@ -164,17 +164,6 @@ def kill_plan(total: int, seed: int) -> list[str]:
     return plan
 
 
-def applied_markers(fake: NetworkFake, markers: list[str]) -> Counter[str]:
-    """How many posts carrying each marker the fake created."""
-    seen: Counter[str] = Counter()
-    for request in fake.applied:
-        body = request.body.decode("utf-8", "replace")
-        for marker in markers:
-            if marker in body:
-                seen[marker] += 1
-    return seen
-
-
 def settle(env: dict[str, str], store: Store, runs: int = 8) -> None:
     """Restart the daemon (``run --once``) until nothing waits, as an operator's restart loop would."""
     for _ in range(runs):
@@ -197,7 +186,7 @@ def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str
     outcome: Counter[str] = Counter()
     for target, fake in fakes.items():
         held = {p.remote_id for p in fake.posts}
-        created = applied_markers(fake, list(markers.values()))
+        created = markers_at(fake, list(markers.values()))
         doubled = {m: n for m, n in created.items() if n > 1}
         assert not doubled, f"{target} received the same delivery twice: {doubled}"
         for d in (d for d in deliveries if d.target == target):

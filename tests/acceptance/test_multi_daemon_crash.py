@@ -30,10 +30,10 @@ import pytest
 from publisher.models import DeliveryState, Post
 from publisher.store import Store
 from tests.crash_helpers import Pending, Recovery, in_flight, markers_at, worker_of
-from tests.daemon_helpers import DaemonProcess, base_env, wait_for
-from tests.fakes.base import Fault
+from tests.daemon_helpers import DaemonProcess, base_env
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers import wait_until
 
 S = DeliveryState
 TARGETS = ("telegram", "facebook")
@@ -48,7 +48,7 @@ def fakes() -> Iterator[tuple[FakeTelegram, FakeFacebook]]:
     for fake in (tg, fb):
         fake.start()
         # Calls take a moment, so that a kill lands inside one.
-        fake.inject(Fault("latency", seconds=0.15, times=10**9))
+        fake.slow(0.15, times=10**9, path="")
     try:
         yield tg, fb
     finally:
@@ -70,12 +70,8 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
     env = base_env(
         tmp_path,
         PUBLISHER_DATABASE_URL=pg_schema_url,
-        PUBLISHER_TELEGRAM__API_URL=tg.url,
-        PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
-        PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
-        PUBLISHER_FACEBOOK__API_URL=fb.url,
-        PUBLISHER_FACEBOOK__PAGE_ID=fb.page_id,
-        PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN=fb.token,
+        **tg.service_env(),
+        **fb.service_env(),
         PUBLISHER_LEASE_SECONDS="3",
         PUBLISHER_HOUSEKEEPING_INTERVAL="1",
         PUBLISHER_RECONCILE_DELAY_SECONDS="0",
@@ -104,7 +100,7 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
                 markers[post_id] = marker
             # Kill a daemon that is inside a network call (or, if none is, any of them).
             by_worker = {worker_of(d): d for d in daemons}
-            wait_for(
+            wait_until(
                 lambda live=by_worker: any(w in live for w in in_flight(store)), timeout=10, interval=0.02
             )
             time.sleep(rng.uniform(0, 0.1))
@@ -119,7 +115,7 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
             daemons[daemons.index(victim)] = start_daemon(env, tmp_path, restarts)
             restarts += 1
         # Let the survivors finish: nothing waiting, nothing held, every doubt looked up.
-        settled = wait_for(
+        settled = wait_until(
             lambda: (
                 not watcher.unrecovered()
                 and not store.deliveries(states=[S.QUEUED, S.RETRY_WAIT, S.PUBLISHING])
