@@ -6,10 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
 
 from publisher.store import Store
+from tests.helpers import captured_log
 
 POSTGRES_ENV = "PUBLISHER_TEST_POSTGRES_URL"
 
@@ -57,6 +59,13 @@ def store(store_url: str) -> Iterator[Store]:
     s = Store(store_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def log_text() -> Iterator[StringIO]:
+    """Our real logging setup at DEBUG, writing into a buffer the test reads."""
+    with captured_log() as stream:
+        yield stream
 
 
 class FakeClock:

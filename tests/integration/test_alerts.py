@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from publisher.ops.alerts import Alerter, Incident, NullAlerter, format_alert, make_alerter
 from publisher.settings import Settings
 from tests.fakes.telegram import FakeChat, FakeTelegram
-from tests.helpers import captured_log, free_port
+from tests.helpers import free_port
 
 TEAM_CHAT = -1009876543210
 ALERT_TOKEN = "987654321:ALERTS-bot-token-for-the-fake"
@@ -78,12 +78,6 @@ def telegram() -> Iterator[FakeTelegram]:
     fake.add_chat(FakeChat(id=TEAM_CHAT, type="supergroup", title="SMM библиотеки", bot_status="member"))
     with fake:
         yield fake
-
-
-@pytest.fixture
-def log_text() -> Iterator[StringIO]:
-    with captured_log() as stream:
-        yield stream
 
 
 def make_settings(telegram: FakeTelegram | None, smtp_port: int | None, **alerts: Any) -> Settings:

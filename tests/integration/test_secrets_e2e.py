@@ -39,7 +39,7 @@ from tests.fakes import NetworkFake
 from tests.fakes.base import Reply, Request
 from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fault_world import NETWORKS, X_USER, Creds, World, canary, start_fakes
-from tests.helpers import captured_log, free_port
+from tests.helpers import free_port
 
 TEAM_CHAT = -1009876543210
 
@@ -115,12 +115,6 @@ def sink(smtp_password: str) -> Iterator[tuple[Sink, int]]:
     controller.start()
     yield sink, port
     controller.stop()
-
-
-@pytest.fixture
-def log_text() -> Iterator[StringIO]:
-    with captured_log() as stream:
-        yield stream
 
 
 def environment(

@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from publisher.ops.sdnotify import Notifier
-from tests.helpers import captured_log
 
 
 def _receive(sock: socket.socket) -> str:
     sock.settimeout(2.0)
     return sock.recv(4096).decode("utf-8")
-
-
-@pytest.fixture
-def log_text() -> Iterator[StringIO]:
-    with captured_log() as stream:
-        yield stream
 
 
 @pytest.fixture
