@@ -149,7 +149,7 @@ class AlertSettings(_Section):
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
