@@ -10,8 +10,10 @@ How a fake is built (follow this for a new network, e.g. Instagram):
 
   - faults aimed at the publishing call (``is_publish``) unless ``path=`` says otherwise:
     ``rate_limit(seconds)``, ``revoke_token()``, ``server_error(status)``, ``lose_answer()`` (applied,
-    answer lost), ``time_out(seconds)``, ``drop_request()``, ``malformed_answer()``,
-    ``answer_without_id()``, ``slow(seconds)``; each takes ``times=``;
+    answer lost), ``time_out()`` (applied, then silent until the client's read timeout makes it hang
+    up: a test wanting a timeout sets a short read timeout, every other test a generous one),
+    ``drop_request()``, ``malformed_answer()``, ``answer_without_id()``, ``slow(seconds)``; each takes
+    ``times=``. The fake returns the wire answer the network documents for each (cite it);
   - ``posts``: what the network holds as ``Published(remote_id, text, created_at, link, media)``, with
     ``remote_id`` exactly as the service records it;
   - ``service_settings()`` (a settings section: ``api_url`` and credentials) and ``service_env()``
@@ -25,7 +27,9 @@ How a fake is built (follow this for a new network, e.g. Instagram):
   (``FakeVk.vk_error``, ``FakeFacebook.throttle``, ``FakeTelegram.fail``...), and the network's own
   records keep their native shape (``FakeVk.wall``, ``FakeX.tweets``, ``FakeFacebook.feed``,
   ``FakeTelegram.chats``).
-* ``FAKES`` below maps each target name to its class; add the new network there.
+* ``FAKES`` below maps each target name to its class; add the new network there (the crash test covers
+  every network in it). A fake must start with no arguments (making up its own credentials, which
+  ``service_settings()`` then reports).
 
 Waiting for something a fake or a daemon does: ``tests.helpers.wait_until``.
 """
