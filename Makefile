@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit crash-test bench clean
+.PHONY: run test lint typecheck unit crash-test bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ crash-test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Re-extract the editor-facing texts and merge them into every catalog (then translate the new entries).
+messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output -k _ -k N_ -k ngettext:1,2 \
+		-o publisher/locale/publisher.pot publisher
+	$(BIN)/pybabel update --no-location --omit-header --ignore-obsolete -D publisher \
+		-i publisher/locale/publisher.pot -d publisher/locale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

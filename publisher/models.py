@@ -78,6 +78,14 @@ class Post:
     id: int | None = None
     #: ``publish_at: slot``: the store picks the next free posting slot of the rubric when it stores the post.
     wants_slot: bool = False
+    #: the post's identity as editors name it: ``id:`` in the file, else the file name without ``.md``
+    key: str | None = None
+    #: who wrote it (``author:``; defaults to ``approved_by``), kept for reports
+    author: str = ""
+    #: ``withdraw: true``: cancel what is not yet sent of the post with this identity
+    withdraw: bool = False
+    #: ``allow_duplicate: true``: publish even though the same text went to the same network recently
+    allow_duplicate: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from publisher.errors import ConfigurationError
+from publisher.i18n import set_language
 from publisher.models import NETWORKS, network_of
 from publisher.ops.redact import register_secret
 from publisher.plan.cadence import parse_slot
@@ -180,6 +181,8 @@ class Settings(BaseSettings):
     directory_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    #: the editors' language (rejection notes, receipts, chat messages, preview); operators' logs stay English
+    language: Literal["ru", "en"] = "ru"
 
     # The content plan (publisher.plan): memorable dates, posting slots, reminders to the team chat
     dates_file: Path | None = None
@@ -403,4 +406,5 @@ def load_settings(settings_file: Path | str | None = None, **overrides: Any) -> 
     _refuse(secret_problems(settings), env_file)
     for secret in settings.all_secrets():
         register_secret(secret.get_secret_value())
+    set_language(settings.language)
     return settings

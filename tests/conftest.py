@@ -10,10 +10,16 @@ from io import StringIO
 
 import pytest
 
+from publisher.i18n import set_language
 from publisher.store import Store
 from tests.helpers import captured_log
 
 POSTGRES_ENV = "PUBLISHER_TEST_POSTGRES_URL"
+
+# The suite's assertions read the English texts; the tests of the editors' language (Russian by default)
+# choose their language themselves (tests/unit/test_i18n.py, tests/acceptance/test_editors.py).
+os.environ["PUBLISHER_LANGUAGE"] = "en"
+set_language("en")
 
 
 def postgres_url() -> str | None:
@@ -82,6 +88,13 @@ class FakeClock:
 
         self.now += timedelta(**delta)
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def _english_texts() -> Iterator[None]:
+    """A test that loads settings without PUBLISHER_LANGUAGE switches the process to Russian: switch back."""
+    yield
+    set_language("en")
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "PUBLISHER_INGEST_INTERVAL": "0.2",
             "PUBLISHER_INBOX_SETTLE_SECONDS": "0.3",
             "PUBLISHER_LOG_LEVEL": "DEBUG",
+            "PUBLISHER_LANGUAGE": "en",  # the assertions read English; editors' tests pass "ru"
             "PYTHONUNBUFFERED": "1",
             # Tests publish many posts to one fake channel in seconds; production keeps the 20/min default.
             "PUBLISHER_TELEGRAM__MAX_PER_MINUTE": "60000",

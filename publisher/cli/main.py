@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from publisher.cli.operators import (
     cmd_status,
     open_store,
 )
+from publisher.cli.posts import add_post_commands
 from publisher.errors import ConfigurationError, InputError, PublisherError
+from publisher.i18n import _
 from publisher.models import DeliveryState
 from publisher.ops.logsetup import configure_logging
 from publisher.ops.safetext import printable
@@ -54,17 +57,23 @@ def _intake(settings: Settings, with_store: bool) -> Any:
 
 
 def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    """Queue post files directly (the same rules as the inbox); prints each file's receipt."""
+    from publisher.intake.receipt import receipt_text
+
     intake = _intake(settings, with_store=True)
     status = OK
     for name in args.files:
         path = Path(name)
         try:
-            post_id, created, _post = intake.accept(path)
+            done = intake.submit(path)
         except InputError as exc:
-            print(f"rejected: {exc}", file=sys.stderr)
+            print(_("rejected: {reason}").format(reason=exc), file=sys.stderr)
             status = USAGE
             continue
+        post_id, created, _post = done.outcome.post_id, done.outcome.outcome == "created", done.post
         note = "" if created else " (already queued: same content)"
+        if done.outcome.outcome not in ("created", "unchanged"):
+            note = f" ({done.outcome.outcome})"
         if _post.wants_slot and _post.publish_at is not None:
             zone = settings.zone.key
             note += f", slot {local(settings, _post.publish_at)} {zone}" + (
@@ -73,6 +82,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{printable(path.name)}: post {post_id}{note}")
         for d in intake.store.deliveries(post_id=post_id):
             print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")
+        print(receipt_text(done, settings.zone, datetime.now(UTC)))
     return status
 
 
@@ -200,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     mg = sub.add_parser("migrate", help="create or upgrade the database schema")
     mg.set_defaults(func=cmd_migrate)
+
+    add_post_commands(sub)
     return p
 
 

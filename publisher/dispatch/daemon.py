@@ -33,7 +33,8 @@ from publisher.compose.directory import Directory, load_directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.intake.accept import Intake, StoredFailures
-from publisher.intake.inbox import Inbox, ScanReport
+from publisher.intake.inbox import Inbox, ScanReport, Taken
+from publisher.intake.receipt import receipt_text
 from publisher.models import NETWORKS, Post, Rendered
 from publisher.ops.alerts import Alerter
 from publisher.ops.incidents import Incidents
@@ -119,6 +120,7 @@ class Daemon:
             settings.inbox_settle_seconds,
             max_bytes=settings.max_post_bytes,
             failures=StoredFailures(self.store, clock),
+            zone=settings.zone,
         )
         self._inbox_problem: str | None = "not checked yet"
         self.intake = Intake(self.store, settings, self.directory, clock)
@@ -168,23 +170,26 @@ class Daemon:
         self.store.log_event(self.clock(), "inbox_broken", error=problem)
         self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
 
-    def _accept(self, path: Path) -> str:
-        post_id, created, post = self.intake.accept(path, self.inbox_dir)
-        if created and post.wants_slot and post.publish_at is not None:
+    def _accept(self, path: Path) -> Taken:
+        done = self.intake.submit(path, self.inbox_dir)
+        outcome, post = done.outcome, done.post
+        if outcome.outcome == "created" and post.wants_slot and post.publish_at is not None:
             log.info(
                 "post file %s took the slot %s",
                 path.name,
                 post.publish_at.astimezone(self.settings.zone).strftime("%Y-%m-%d %H:%M %Z"),
-                extra={"event": "slot_taken", "post": post_id},
+                extra={"event": "slot_taken", "post": outcome.post_id},
             )
-        if not created:
+        if outcome.outcome != "created":
             log.info(
-                "post file %s was already stored as post %s",
-                path.name,
-                post_id,
-                extra={"event": "ingest_repeat"},
+                "post file %s: post %s %s",
+                printable(path.name),
+                outcome.post_id,
+                outcome.outcome,
+                extra={"event": f"ingest_{outcome.outcome}", "post": outcome.post_id},
             )
-        return str(post_id)
+        receipt = receipt_text(done, self.settings.zone, self.clock())
+        return Taken(str(outcome.post_id), receipt)
 
     def drain(self) -> None:
         claimed = self.dispatcher.drain()

@@ -8,20 +8,21 @@ not at 18:00 when it was due.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
+from publisher.i18n import _
 from publisher.intake.media import store_media
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
 from publisher.plan.cadence import parse_slot
 from publisher.plan.slots import slot_candidates
 from publisher.settings import Settings
-from publisher.store import Store
+from publisher.store import PostOutcome, Store
 
 
 class StoredFailures:
@@ -76,20 +77,66 @@ class Intake:
             default_expiry=timedelta(hours=expiry) if expiry else None,
             directory=self.directory(),
         )
+        if post.withdraw:
+            return post, []
         return post, render_all(post, self.directory())
+
+    def submit(self, path: Path, inbox_root: Path | None = None) -> Accepted:
+        """Store, replace or withdraw the post of this file; raises InputError when it cannot be done.
+
+        Idempotent on the file's content: the same file again (or again after a crash between storing and
+        moving it) changes nothing and says so.
+        """
+        assert self.store is not None, "accept needs a store"
+        post, renders = self.parse(path, inbox_root)
+        now = self.clock()
+        source = post.source_name
+        if post.withdraw:
+            assert post.key is not None
+            done = self.store.withdraw_post(post.key, now, actor=post.approved_by, source=source)
+            if done is None:
+                raise InputError(
+                    source,
+                    "id",
+                    _("there is no post '{key}' to withdraw").format(key=post.key),
+                    _("check the id: the file name of the post, or its 'id:' line"),
+                )
+            return Accepted(done, post, renders)
+        stored = store_media(post, self.settings.media_dir)
+        if post.wants_slot:
+            waiting = self.store.find_post_id(post.key) if post.key else None
+            if waiting is None:
+                post_id, created, in_slot = self._accept_in_slot(stored)
+                outcome = PostOutcome(
+                    post_id,
+                    post.key,
+                    "created" if created else "unchanged",
+                    added=post.targets if created else (),
+                    due_at=in_slot.publish_at,
+                )
+                return Accepted(outcome, in_slot, renders)
+            # A replacement keeps the slot its post already has.
+            (summary,) = self.store.post_summaries(post_ids=[waiting])
+            stored = replace(stored, publish_at=summary.due_at, wants_slot=False)
+        done = self.store.submit_post(stored, now, actor=post.approved_by)
+        if done.outcome == "published_everywhere":
+            raise InputError(
+                source,
+                "id",
+                _("post '{key}' is already published on every network and cannot be changed").format(
+                    key=post.key
+                ),
+                _("to publish it again, give it a new id, e.g. 'id: {key}-2'").format(key=post.key),
+            )
+        return Accepted(done, stored, renders)
 
     def accept(self, path: Path, inbox_root: Path | None = None) -> tuple[int, bool, Post]:
         """Store the post (idempotent on its content hash). Returns ``(post_id, created, post)``.
 
         A post with ``publish_at: slot`` comes back with ``publish_at`` set to the slot the store chose.
         """
-        assert self.store is not None, "accept needs a store"
-        post, _ = self.parse(path, inbox_root)
-        stored = store_media(post, self.settings.media_dir)
-        if post.wants_slot:
-            return self._accept_in_slot(stored)
-        post_id, created = self.store.add_post(stored, self.clock())
-        return post_id, created, stored
+        done = self.submit(path, inbox_root)
+        return done.outcome.post_id, done.outcome.outcome == "created", done.post
 
     def _accept_in_slot(self, post: Post) -> tuple[int, bool, Post]:
         assert self.store is not None
@@ -110,3 +157,12 @@ class Intake:
                 "give a date and time instead of 'slot', or add slot times to the rubric",
             ) from None
         return post_id, created, replace(post, publish_at=slot)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What taking one file did: the store's outcome, the post as stored and its texts per network."""
+
+    outcome: PostOutcome
+    post: Post
+    renders: list[Rendered]

@@ -27,6 +27,7 @@ from publisher.ops.safetext import printable
 
 OWN_FOLDERS = ("processed", "rejected")
 NOTE_SUFFIX = ".error.txt"
+RECEIPT_SUFFIX = ".receipt.txt"
 NOTE_MODE = 0o640
 #: Linux file systems limit one name to 255 bytes (NAME_MAX); sub-folder names keep a margin for ".NN".
 NAME_MAX = 255
@@ -117,12 +118,12 @@ def safe_stem(name: str, limit: int = 100) -> str:
     return f"{plain}-{digest}"
 
 
-def note_name(name: str) -> str:
-    """``NAME.error.txt``, or a safe name when ``name`` cannot carry the suffix (see the module docstring)."""
-    wanted = name + NOTE_SUFFIX
+def note_name(name: str, suffix: str = NOTE_SUFFIX) -> str:
+    """``NAME.error.txt`` (or ``NAME.receipt.txt``), or a safe name when ``name`` cannot carry the suffix."""
+    wanted = name + suffix
     if printable(name) == name and _fits(wanted):
         return wanted
-    return safe_stem(name) + NOTE_SUFFIX
+    return safe_stem(name) + suffix
 
 
 def fresh_folder(dest: int, name: str) -> tuple[int, str]:
@@ -147,6 +148,25 @@ def exists(dir_fd: int, name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def exists_in(dir_fd: int, folder: str, name: str) -> bool:
+    """``folder/name`` exists under ``dir_fd`` (the folder opened without following a link)."""
+    try:
+        fd = os.open(folder, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        return exists(fd, name)
+    finally:
+        os.close(fd)
+
+
+def open_subfolder(dir_fd: int, name: str) -> int:
+    """Open (creating it when missing) a real sub-folder of ``dir_fd``, never through a link."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o750, dir_fd=dir_fd)
+    return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
 
 
 def write_note(dir_fd: int, name: str, text: str) -> None:

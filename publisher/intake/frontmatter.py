@@ -21,6 +21,7 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from publisher.errors import InputError
+from publisher.i18n import _
 
 MAX_FRONT_MATTER_CHARS = 64_000
 MAX_YAML_DEPTH = 8
@@ -47,7 +48,7 @@ class _Loader(Reader, Scanner, Parser, Composer, SafeConstructor, _Resolver):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
-        for key_node, _ in node.value:
+        for key_node, _value in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
@@ -74,26 +75,30 @@ def _walk(loader: _Loader, source: str) -> None:
         event = loader.get_event()  # type: ignore[no-untyped-call]
         count += 1
         if count > MAX_YAML_EVENTS:
-            raise InputError(source, "front matter", "is too large", "a post needs only a few fields")
+            raise InputError(source, "front matter", _("is too large"), _("a post needs only a few fields"))
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise InputError(
                 source,
                 "front matter",
-                "uses YAML anchors or aliases (& or *)",
-                "write each value out in full",
+                _("uses YAML anchors or aliases (& or *)"),
+                _("write each value out in full"),
             )
         tag = getattr(event, "tag", None)
         if tag is not None and not isinstance(event, yaml.DocumentStartEvent):
-            raise InputError(source, "front matter", f"uses a YAML tag ({tag})", "remove the '!' tag")
+            raise InputError(
+                source, "front matter", _("uses a YAML tag ({tag})").format(tag=tag), _("remove the '!' tag")
+            )
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
-                raise InputError(source, "front matter", "holds more than one YAML document", "remove '...'")
+                raise InputError(
+                    source, "front matter", _("holds more than one YAML document"), _("remove '...'")
+                )
         if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
                 raise InputError(
-                    source, "front matter", "is nested too deeply", "a post needs only a few fields"
+                    source, "front matter", _("is nested too deeply"), _("a post needs only a few fields")
                 )
         elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
             depth -= 1
@@ -101,18 +106,18 @@ def _walk(loader: _Loader, source: str) -> None:
 
 def load_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     """Split ``---`` front matter from the body and load it safely. Raises InputError."""
-    fix = "start the file with a line '---', then the fields, then '---', then the post text"
+    fix = _("start the file with a line '---', then the fields, then '---', then the post text")
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
-        raise InputError(source, "front matter", "is missing", fix)
+        raise InputError(source, "front matter", _("is missing"), fix)
     end = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
     if end is None:
-        raise InputError(source, "front matter", "is not closed by a '---' line", fix)
+        raise InputError(source, "front matter", _("is not closed by a '---' line"), fix)
     fm = "\n".join(lines[1:end])
     body = "\n".join(lines[end + 1 :]).strip()
     if len(fm) > MAX_FRONT_MATTER_CHARS:
-        raise InputError(source, "front matter", "is too large", "a post needs only a few fields")
+        raise InputError(source, "front matter", _("is too large"), _("a post needs only a few fields"))
     try:
         _check_events(fm, source)
         loader = _Loader(fm)
@@ -122,25 +127,35 @@ def load_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
-        raise InputError(
-            source, "front matter", f"is not valid YAML{where} ({exc.problem or exc.context})", fix
-        ) from None
+        reason = exc.problem or exc.context
+        if mark:
+            problem = _("is not valid YAML at line {line}, column {column} ({reason})").format(
+                line=mark.line + 2, column=mark.column + 1, reason=reason
+            )
+        else:
+            problem = _("is not valid YAML ({reason})").format(reason=reason)
+        raise InputError(source, "front matter", problem, fix) from None
     except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
-        raise InputError(source, "front matter", f"is not valid YAML ({type(exc).__name__})", fix) from None
+        problem = _("is not valid YAML ({reason})").format(reason=type(exc).__name__)
+        raise InputError(source, "front matter", problem, fix) from None
     if data is None:
-        raise InputError(source, "front matter", "is empty", "add at least 'networks' and 'approved_by'")
+        raise InputError(
+            source, "front matter", _("is empty"), _("add at least 'networks' and 'approved_by'")
+        )
     if not isinstance(data, dict):
-        raise InputError(source, "front matter", "is not a set of 'key: value' fields", fix)
+        raise InputError(source, "front matter", _("is not a set of 'key: value' fields"), fix)
     return data, body
 
 
 def decode_post(raw: bytes, source: str) -> str:
     if b"\x00" in raw:
-        raise InputError(source, "", "the file contains NUL bytes", "save it again as plain UTF-8 text")
+        raise InputError(source, "", _("the file contains NUL bytes"), _("save it again as plain UTF-8 text"))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
-            source, "", f"the file is not UTF-8 text (byte {exc.start})", "save it again with UTF-8 encoding"
+            source,
+            "",
+            _("the file is not UTF-8 text (byte {position})").format(position=exc.start),
+            _("save it again with UTF-8 encoding"),
         ) from None

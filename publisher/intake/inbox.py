@@ -32,9 +32,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from publisher.errors import InboxError, InputError
-from publisher.intake.folders import Folders, exists, fresh_folder, note_name, open_folders, write_note
+from publisher.i18n import _, local_time
+from publisher.intake.folders import (
+    NOTE_SUFFIX,
+    RECEIPT_SUFFIX,
+    Folders,
+    exists,
+    exists_in,
+    fresh_folder,
+    note_name,
+    open_folders,
+    open_subfolder,
+    write_note,
+)
 from publisher.intake.postfile import RESERVED_NAMES, declared_media_names
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
@@ -57,6 +70,14 @@ class ScanReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     broken: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What ``accept`` may return instead of a bare post id: the id and the receipt to put beside the file."""
+
+    post_id: str
+    receipt: str
 
 
 class FailureBook(Protocol):
@@ -99,6 +120,7 @@ class Inbox:
         max_failures: int = 5,
         max_bytes: int = 1_000_000,
         failures: FailureBook | None = None,
+        zone: ZoneInfo | None = None,
     ) -> None:
         self.dir = inbox_dir
         self.settle_seconds = settle_seconds
@@ -106,6 +128,7 @@ class Inbox:
         self.max_failures = max_failures
         self.max_bytes = max_bytes
         self.failures: FailureBook = failures or MemoryFailures()
+        self.zone = zone or ZoneInfo("UTC")
         self._seen: dict[str, tuple[Signature, float]] = {}
         self._groups: dict[str, list[str]] = {}
         self._given_up: set[str] = set()  # keys whose last-resort move failed too: logged once, left alone
@@ -113,7 +136,7 @@ class Inbox:
         self._broken_logged: list[str] = []
         self._folders: Folders | None = None
 
-    def scan(self, accept: Callable[[Path], str]) -> ScanReport:
+    def scan(self, accept: Callable[[Path], str | Taken]) -> ScanReport:
         """Take every settled post file once; one bad file never stops the others."""
         report = ScanReport()
         try:
@@ -151,7 +174,7 @@ class Inbox:
 
     # One file ------------------------------------------------------------------------------------
 
-    def _scan_one(self, name: str, accept: Callable[[Path], str], report: ScanReport) -> None:
+    def _scan_one(self, name: str, accept: Callable[[Path], str | Taken], report: ScanReport) -> None:
         path = self.dir / name
         group = self._groups.get(name) or self._group(path)
         signature = self._signature([name, *group])
@@ -172,15 +195,17 @@ class Inbox:
                 log.debug("inbox: %s is not settled yet", shown, extra={"event": "ingest_deferred"})
                 return
             try:
-                post_id = accept(path)
+                taken = accept(path)
             except InputError as exc:
                 self._reject(name, group, key, str(exc), report)
                 return
+            post_id, receipt = (taken.post_id, taken.receipt) if isinstance(taken, Taken) else (taken, None)
             self._seen.pop(name, None)
-            self._move(name, group, "processed")
+            self._move(name, group, "processed", note=receipt, suffix=RECEIPT_SUFFIX)
         except Exception as exc:  # not the editor's fault: the store, a move, a bug
             self._failed(name, group, key, exc, report)
             return
+        self._resolve(name)
         report.accepted.append((name, str(post_id)))
         log.info(
             "inbox: %s accepted as post %s",
@@ -211,7 +236,7 @@ class Inbox:
             )
             return
         self._seen.pop(name, None)
-        self._move(name, group, "rejected", note=_note_text(name, message))
+        self._move(name, group, "rejected", note=_note_text(name, message, self.clock(), self.zone))
         report.rejected.append((name, message))
         log.warning("inbox: %s rejected: %s", shown, message, extra={"event": "ingest_rejected"})
 
@@ -307,7 +332,9 @@ class Inbox:
                     pass
         return tuple(items)
 
-    def _move(self, name: str, group: list[str], dest_name: str, note: str | None = None) -> None:
+    def _move(
+        self, name: str, group: list[str], dest_name: str, note: str | None = None, suffix: str = NOTE_SUFFIX
+    ) -> None:
         """Rename the post and its group into an own folder (or a fresh sub-folder of it); never overwrites."""
         assert self._folders is not None
         inbox, dest = self._folders.inbox, self._folders.own[dest_name]
@@ -316,7 +343,7 @@ class Inbox:
         group = [m for m in group if m not in shared]
         if not exists(inbox, name):
             return  # another process (a second daemon, `run --once`) took it meanwhile
-        note_as = note_name(name) if note is not None else None
+        note_as = note_name(name, suffix) if note is not None else None
         wanted = [name, *group] + ([note_as] if note_as else [])
         target, fresh = dest, None
         if any(exists(dest, n) for n in wanted):
@@ -340,6 +367,55 @@ class Inbox:
             with contextlib.suppress(OSError):
                 os.rmdir(fresh, dir_fd=dest)  # the fresh folder we made for nothing: empty, ours
 
+    def _resolve(self, name: str) -> None:
+        """A file is accepted: move its earlier rejection notes (and stale copies) to ``rejected/resolved/``.
+
+        Best effort: ``rejected/`` then shows only what still needs work; a failure here is logged, never
+        held against the accepted post.
+        """
+        if self._folders is None or "rejected" not in self._folders.own:
+            return
+        rejected = self._folders.own["rejected"]
+        note = note_name(name)
+        stem = name[: -len(".md")] if name.lower().endswith(".md") else name
+        try:
+            found = [n for n in (note, name) if exists(rejected, n)] if exists(rejected, note) else []
+            found += [
+                e.name
+                for e in os.scandir(rejected)
+                if e.is_dir(follow_symlinks=False)
+                and e.name.startswith(stem + ".")
+                and e.name[len(stem) + 1 :].isdigit()
+                and exists_in(rejected, e.name, note)
+            ]
+            if not found:
+                return
+            resolved = open_subfolder(rejected, "resolved")
+            try:
+                target, fresh = resolved, None
+                if any(exists(resolved, n) for n in found):
+                    target, fresh = fresh_folder(resolved, name)
+                try:
+                    for item in found:
+                        os.rename(item, item, src_dir_fd=rejected, dst_dir_fd=target)
+                finally:
+                    if fresh is not None:
+                        os.close(target)
+            finally:
+                os.close(resolved)
+            log.info(
+                "inbox: earlier rejection of %s moved to rejected/resolved/",
+                printable(name),
+                extra={"event": "ingest_resolved"},
+            )
+        except OSError as exc:
+            log.warning(
+                "inbox: could not move the earlier rejection of %s to rejected/resolved/: %s",
+                printable(name),
+                exc,
+                extra={"event": "ingest_resolve_failed"},
+            )
+
 
 def failure_key(name: str, signature: Signature) -> str:
     """One version of one file: its printable name and a hash of what ``lstat`` says about it and its group."""
@@ -347,11 +423,16 @@ def failure_key(name: str, signature: Signature) -> str:
     return f"{printable(name)}|{digest}"
 
 
-def _note_text(name: str, message: str) -> str:
+def _note_text(name: str, message: str, now: float, zone: ZoneInfo) -> str:
+    """The rejection note, in the editors' language, with the local time and its zone."""
     shown = printable(name)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = local_time(datetime.fromtimestamp(now, UTC), zone)
     return (
-        f"{shown} was not accepted ({stamp}).\n\n{message}\n\n"
-        f"How to fix: edit {shown} (it is here, next to this note), correct what is listed above, "
-        "and drop it with its media into the inbox again.\n"
+        _("{name} was not accepted, checked {time}.").format(name=shown, time=stamp)
+        + f"\n\n{message}\n\n"
+        + _(
+            "How to fix: edit {name} (it is here, next to this note), correct what is listed above, "
+            "and drop it with its media into the inbox again."
+        ).format(name=shown)
+        + "\n"
     )

@@ -1,4 +1,4 @@
-"""Intake and claiming: a post becomes one queued delivery per target; due deliveries are claimed in order.
+"""Claiming due deliveries in order, and ``insert_post`` (one post and its deliveries; ``posts`` decides when).
 
 Claiming commits ``publishing`` with an attempt id and a lease before any network call. PostgreSQL claims with
 ``FOR UPDATE SKIP LOCKED`` so several daemons can share one queue; SQLite serialises writers with
@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post
@@ -34,28 +33,6 @@ S = DeliveryState
 
 
 class ClaimsMixin(StoreBase):
-    def add_post(self, post: Post, now: datetime) -> tuple[int, bool]:
-        """Store a post and one delivery per target; idempotent on ``post.source_key``.
-
-        Returns ``(post_id, created)``; a second add of the same key returns the first post's id.
-        """
-
-        def work(conn: Connection) -> tuple[int, bool]:
-            existing = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).scalar()
-            if existing is not None:
-                return int(existing), False
-            return insert_post(conn, post, now), True
-
-        try:
-            return self._write(work)
-        except IntegrityError:
-            # Another process stored the same file between our check and insert.
-            with self._read() as conn:
-                found = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).scalar()
-            if found is None:
-                raise
-            return int(found), False
-
     def _held_targets(self, conn: Connection, now: datetime) -> list[str]:
         rows = conn.execute(select(holds.c.target).where(or_(holds.c.until.is_(None), holds.c.until > now)))
         return [r[0] for r in rows]
@@ -189,12 +166,17 @@ class ClaimsMixin(StoreBase):
             return int(conn.execute(query).scalar() or 0)
 
 
-def insert_post(conn: Connection, post: Post, now: datetime) -> int:
+def insert_post(conn: Connection, post: Post, now: datetime, actor: str = "") -> int:
     """Insert a post and one queued delivery (with its ``enqueued`` event) per target, in the caller's transaction."""
     post_id = new_id(
         conn,
         posts.insert().values(
             source_key=post.source_key,
+            content_key=post.source_key,
+            post_key=post.key,
+            author=post.author or post.approved_by,
+            revision=1,
+            updated_at=now,
             source_name=post.source_name,
             approved_by=post.approved_by,
             body=post.body,
@@ -237,6 +219,7 @@ def insert_post(conn: Connection, post: Post, now: datetime) -> int:
                 "approved_by": post.approved_by,
                 "due_at": due.isoformat(),
                 **({"slot": True} if post.wants_slot else {}),
+                **({"by": actor} if actor else {}),
             },
         )
     return int(post_id)

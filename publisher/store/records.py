@@ -113,6 +113,8 @@ def post_from_row(row: Row[Any]) -> Post:
         media=media,
         overrides=json.loads(row.overrides),
         link=row.link,
+        key=row.post_key,
+        author=row.author or row.approved_by,
     )
 
 

@@ -71,7 +71,16 @@ posts = Table(
     Column("publish_at", UTCDateTime),
     Column("expires_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # Schema v3: the post's identity as editors name it (``id:`` in the file, else the file name; NULL for
+    # posts stored before identities), the hash of its current revision (``source_key`` keeps the first one,
+    # so idempotency keys stay stable across replacements), who wrote it, and how often it was replaced.
+    Column("post_key", Text),
+    Column("content_key", String(64)),
+    Column("author", Text),
+    Column("revision", Integer, nullable=False, default=1, server_default=text("1")),
+    Column("updated_at", UTCDateTime),
 )
+Index("ux_posts_post_key", posts.c.post_key, unique=True)
 
 deliveries = Table(
     "deliveries",
@@ -171,8 +180,20 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_deliveries_state_expires ON deliveries (state, expires_at)"))
 
 
+def _v3(conn: Connection) -> None:
+    """Post identity: replacing or withdrawing a queued post by dropping its file again."""
+    kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    for column in ("post_key TEXT", "content_key VARCHAR(64)", "author TEXT", f"updated_at {kind}"):
+        conn.execute(text(f"ALTER TABLE posts ADD COLUMN {column}"))
+    conn.execute(text("ALTER TABLE posts ADD COLUMN revision INTEGER NOT NULL DEFAULT 1"))
+    conn.execute(
+        text("UPDATE posts SET content_key = source_key, author = approved_by, updated_at = created_at")
+    )
+    conn.execute(text("CREATE UNIQUE INDEX ux_posts_post_key ON posts (post_key)"))
+
+
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _create_current), (2, _v2)]
+MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _create_current), (2, _v2), (3, _v3)]
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -128,9 +128,9 @@ def test_enqueue_processes_runners_and_a_dispatcher_write_at_once(
     stored = [store.get_post(i) for i in range(1, 200)]
     keys = [p.source_key for p in stored if p is not None]
     assert len(keys) == len(set(keys)) == ENQUEUERS * FILES_EACH + INBOX_FILES
-    assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
-        f"in{n}.md" for n in range(INBOX_FILES)
-    ]
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(
+        [f"in{n}.md" for n in range(INBOX_FILES)] + [f"in{n}.md.receipt.txt" for n in range(INBOX_FILES)]
+    )
     enqueued = "".join(out for out, _ in outputs)
     assert enqueued.count("(already queued: same content)") + len(keys) - INBOX_FILES == enqueued.count(
         ": post "

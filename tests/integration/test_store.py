@@ -6,10 +6,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import Connection, text
 
 from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post, PublishResult, RemoteRef
 from publisher.store import Store
+from publisher.store.schema import LATEST
 from tests.conftest import FakeClock
 
 S = DeliveryState
@@ -210,19 +212,25 @@ def test_concurrent_claimers_never_claim_the_same_delivery(store_url: str, clock
     setup.close()
 
 
+def strip_post_identity(conn: Connection) -> None:
+    """Undo schema v3 (post identity) so a test database looks like one from before it."""
+    conn.execute(text("DROP INDEX ux_posts_post_key"))
+    for column in ("post_key", "content_key", "author", "revision", "updated_at"):
+        conn.execute(text(f"ALTER TABLE posts DROP COLUMN {column}"))
+
+
 def test_a_version_1_database_is_migrated_in_place(store_url: str, clock: FakeClock) -> None:
     """An existing queue from the first release keeps its posts and gains the v2 expiry index."""
-    from sqlalchemy import text
-
     old = Store(store_url)
     post_id, _ = old.add_post(make_post(targets=("vk",), expires_at=clock() + timedelta(hours=1)), clock())
     with old.engine.begin() as conn:  # turn it back into a v1 database
         conn.execute(text("DROP INDEX ix_deliveries_state_expires"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN expires_at"))
+        strip_post_identity(conn)
         conn.execute(text("UPDATE schema_version SET version = 1"))
     old.close()
     upgraded = Store(store_url)
-    assert upgraded.schema_version() == 2
+    assert upgraded.schema_version() == LATEST
     (expired,) = upgraded.expire_overdue(clock() + timedelta(hours=2))
     assert expired.post_id == post_id and expired.state is S.FAILED
     upgraded.close()

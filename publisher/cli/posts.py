@@ -1,0 +1,158 @@
+"""``publisher post ...``: whole posts for the operator who helps editors (list, show, reschedule, cancel).
+
+A post is named by its identity (the ``id:`` of its file, else the file name) or its number. Every change is
+recorded in the publish log with the operator's login as ``by``. Like the other operators' commands the output
+is English; the posts' own texts are shown as the editors wrote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from publisher.cli.format import FAILURE, OK, local, one_line, parse_when, table
+from publisher.cli.operators import actor, open_store
+from publisher.errors import InputError
+from publisher.settings import Settings
+
+
+def add_post_commands(sub: Any) -> None:
+    """The ``post`` command group on the main parser."""
+    post = sub.add_parser("post", help="whole posts: list, show, reschedule, cancel")
+    psub = post.add_subparsers(dest="post_command", required=True, metavar="ACTION")
+    ls = psub.add_parser("list", help="posts by due time, with each network's state")
+    ls.add_argument(
+        "--from", dest="due_from", metavar="WHEN", help="due at or after (local: 2026-12-01 or today)"
+    )
+    ls.add_argument("--to", dest="due_to", metavar="WHEN", help="due before (local: 2026-12-08 18:00)")
+    ls.add_argument("--rubric", metavar="R")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.set_defaults(func=cmd_post_list)
+    sh = psub.add_parser("show", help="one post: its fields, deliveries and history")
+    sh.add_argument("id", metavar="ID", help="the post's id (file name) or number")
+    sh.set_defaults(func=cmd_post_show)
+    rs = psub.add_parser("reschedule", help="move every delivery not yet sent to a new time")
+    rs.add_argument("id", metavar="ID")
+    rs.add_argument("when", metavar="WHEN", help="local time, e.g. '2026-12-01 18:00', or 'now'")
+    rs.set_defaults(func=cmd_post_reschedule)
+    cn = psub.add_parser("cancel", help="cancel every delivery of the post not yet sent")
+    cn.add_argument("id", metavar="ID")
+    cn.set_defaults(func=cmd_post_cancel)
+
+
+def _post_id(store: Any, ref: str) -> int:
+    found: int | None = store.find_post_id(ref)
+    if found is None:
+        raise InputError("post", "", f"{ref!r} is not a post", "see 'publisher post list' for ids")
+    return found
+
+
+def _when(value: str, settings: Settings, now: datetime) -> datetime:
+    """An absolute local time (``2026-12-01 18:00``), ``today``, or ``now``; never a relative age."""
+    if value.strip().lower() == "now":
+        return now
+    if value.strip()[:1].isdigit() and "-" not in value:
+        raise InputError("WHEN", "", f"{value!r} is not a date", "write e.g. '2026-12-01 18:00' (local time)")
+    return parse_when(value, settings, now)
+
+
+def summary_json(s: Any, settings: Settings) -> dict[str, Any]:
+    return {
+        "post": s.id,
+        "id": s.key,
+        "title": s.title,
+        "rubric": s.rubric,
+        "author": s.author,
+        "approved_by": s.approved_by,
+        "networks": list(s.states),
+        "due_at": s.due_at.isoformat() if s.due_at else None,
+        "due_local": local(settings, s.due_at),
+        "states": s.states,
+        "revision": s.revision,
+        "source": s.source_name,
+    }
+
+
+def cmd_post_list(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    now = datetime.now(UTC)
+    due_from = _when(args.due_from, settings, now) if args.due_from else None
+    due_to = _when(args.due_to, settings, now) if args.due_to else None
+    if due_to is not None and args.due_to and len(args.due_to.strip()) == 10:
+        due_to += timedelta(days=1)  # "--to 2026-12-08" includes that day
+    found = store.post_summaries(due_from=due_from, due_to=due_to, rubric=args.rubric)
+    if args.json:
+        for s in found:
+            print(json.dumps(summary_json(s, settings), ensure_ascii=False))
+        return OK
+    if not found:
+        print("no posts")
+        return OK
+    rows = [
+        (
+            s.key or s.id,
+            one_line(s.title, 40),
+            s.rubric,
+            s.author,
+            local(settings, s.due_at),
+            " ".join(f"{t}:{state}" for t, state in s.states.items()),
+        )
+        for s in found
+    ]
+    print(table(rows, ["ID", "TITLE", "RUBRIC", "AUTHOR", f"DUE ({settings.timezone})", "NETWORKS"]))
+    return OK
+
+
+def cmd_post_show(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    post_id = _post_id(store, args.id)
+    summary = store.post_summaries(post_ids=[post_id])
+    post = store.get_post(post_id)
+    if not summary or post is None:
+        print(f"post {args.id} has no deliveries", file=sys.stderr)
+        return FAILURE
+    s = summary[0]
+    print(f"post {s.key or s.id} (number {s.id}, revision {s.revision}, file {s.source_name})")
+    print(f"  author    {s.author}   approved by {s.approved_by}   rubric {s.rubric or '-'}")
+    print(f"  due       {local(settings, s.due_at)} ({settings.timezone})")
+    print("  text      " + post.body.replace("\n", "\n            "))
+    print("  deliveries:")
+    for d in store.deliveries(post_id=post_id):
+        where = d.remote_url or d.last_error or ""
+        print(
+            f"    {d.id:<6} {d.target:<12} {d.state.value:<11} {local(settings, d.due_at)}  {one_line(where, 60)}"
+        )
+    print("  history:")
+    for e in store.events(post_id=post_id):
+        who = e.detail.get("by") or ""
+        what = e.error or e.url or ", ".join(e.detail.get("changed", [])) or e.detail.get("reason") or ""
+        print(
+            f"    {local(settings, e.time)}  {e.target or '':<12} {e.status:<12} {who:<14} {one_line(str(what), 60)}"
+        )
+    return OK
+
+
+def cmd_post_reschedule(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    now = datetime.now(UTC)
+    when = _when(args.when, settings, now)
+    done = store.reschedule_post(_post_id(store, args.id), when, now, actor=actor())
+    name = done.key or done.post_id
+    print(
+        f"post {name}: {', '.join(done.moved) or 'nothing'} moved to {local(settings, when)} ({settings.timezone})"
+    )
+    for target, state in done.kept.items():
+        print(f"  {target}: left alone ({state})")
+    return OK if done.moved else FAILURE
+
+
+def cmd_post_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    done = store.cancel_post(_post_id(store, args.id), datetime.now(UTC), actor=actor())
+    print(f"post {done.key or done.post_id}: {', '.join(done.cancelled) or 'nothing'} cancelled")
+    for target, state in done.kept.items():
+        print(f"  {target}: left alone ({state})")
+    return OK

@@ -1,0 +1,154 @@
+"""The editors' side through the real daemon: notes and receipts in their language, replacing a queued post."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.acceptance.test_daemon import VK_TOKEN, open_store, post_file
+from tests.daemon_helpers import DaemonProcess, base_env, run_cli, wait_for
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vk import FakeVk
+
+
+@pytest.mark.parametrize(
+    ("language", "expected", "absent"),
+    [
+        ("", ["bad.md не принят", "— не заполнено", "Что сделать"], ["How to fix"]),
+        ("en", ["bad.md was not accepted", "is missing", "How to fix"], ["Что сделать"]),
+    ],
+)
+def test_rejection_note_is_russian_by_default_and_english_by_setting(
+    tmp_path: Path, language: str, expected: list[str], absent: list[str]
+) -> None:
+    env = base_env(
+        tmp_path,
+        PUBLISHER_LANGUAGE=language,
+        PUBLISHER_TIMEZONE="Europe/Minsk",
+        PUBLISHER_INBOX_SETTLE_SECONDS="0",
+    )
+    if not language:
+        del env["PUBLISHER_LANGUAGE"]
+    inbox = tmp_path / "var" / "inbox"
+    bad = post_file(inbox, "bad.md", "Без одобрения", networks="[vk]")
+    bad.write_text(bad.read_text(encoding="utf-8").replace("approved_by: редактор дня\n", ""), "utf-8")
+
+    result = run_cli(env, "run", "--once", "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    note = (inbox / "rejected" / "bad.md.error.txt").read_text(encoding="utf-8")
+    assert all(text in note for text in expected), note
+    assert not any(text in note for text in absent), note
+    assert "(Europe/Minsk)" in note  # the time is local, with the zone named
+    assert (inbox / "rejected" / "bad.md").exists()
+
+
+def test_redropping_an_edited_file_replaces_the_waiting_post_and_publishes_it_once(tmp_path: Path) -> None:
+    """The editor drops kino.md for tomorrow, then an edited kino.md for a few seconds from now: one post,
+    moved, published once per network with the new text; later drops say nothing changed or ask for a new id.
+    """
+    zone = ZoneInfo("Europe/Minsk")
+    with FakeVk(VK_TOKEN) as vk, FakeTelegram() as tg:
+        env = base_env(
+            tmp_path,
+            PUBLISHER_LANGUAGE="ru",
+            PUBLISHER_VK__API_URL=vk.url,
+            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
+            PUBLISHER_VK__GROUP_ID="123",
+            PUBLISHER_TELEGRAM__API_URL=tg.url,
+            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
+            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+        )
+        inbox = tmp_path / "var" / "inbox"
+        processed = inbox / "processed"
+        tomorrow = datetime.now(zone) + timedelta(days=1)
+        daemon = DaemonProcess(env, "run")
+        try:
+            post_file(
+                inbox, "kino.md", "Киноклуб: старый текст", "[vk, x]", publish_at=f"{tomorrow:%Y-%m-%d %H:%M}"
+            )
+            assert wait_for(lambda: (processed / "kino.md.receipt.txt").exists()), daemon.output
+            first = (processed / "kino.md.receipt.txt").read_text(encoding="utf-8")
+            assert "Опубликуется" in first and "(Europe/Minsk)" in first and "Киноклуб: старый текст" in first
+
+            soon = datetime.now(zone) + timedelta(seconds=4)
+            post_file(
+                inbox,
+                "kino.md",
+                "Киноклуб: новый текст",
+                "[vk, telegram]",
+                publish_at=f"{soon:%Y-%m-%d %H:%M:%S}",
+            )
+            second_receipt = processed / "kino.2" / "kino.md.receipt.txt"
+            assert wait_for(second_receipt.exists), daemon.output
+            second = second_receipt.read_text(encoding="utf-8")
+            assert "заменяет" in second and "текст" in second and f"{tomorrow:%Y-%m-%d %H:%M}" in second, (
+                second
+            )
+            assert "Добавлено: telegram" in second and "Убрано" in second and "x" in second, second
+
+            store = open_store(tmp_path)
+            assert wait_for(lambda: store.counts_by_state()["published"] == 2, timeout=30), daemon.output
+            (post,) = {d.post_id for d in store.deliveries()}
+            states = {d.target: d.state.value for d in store.deliveries(post_id=post)}
+            assert states == {"vk": "published", "x": "cancelled", "telegram": "published"}
+
+            post_file(
+                inbox,
+                "kino.md",
+                "Киноклуб: новый текст",
+                "[vk, telegram]",
+                publish_at=f"{soon:%Y-%m-%d %H:%M:%S}",
+            )
+            third = processed / "kino.3" / "kino.md.receipt.txt"
+            assert wait_for(third.exists), daemon.output
+            assert "ничего не изменилось" in third.read_text(encoding="utf-8")
+
+            post_file(inbox, "kino.md", "Киноклуб: третий текст", "[vk, telegram]")
+            note = inbox / "rejected" / "kino.md.error.txt"
+            assert wait_for(note.exists), daemon.output
+            assert "новый id" in note.read_text(encoding="utf-8")
+            time.sleep(1)  # room for a wrong second publish to show up
+        finally:
+            daemon.stop()
+        assert [p.text.split("\n")[0] for p in vk.posts] == ["Киноклуб: новый текст"]
+        assert len(tg.texts_sent_to("@library_news") or tg.chats[0].messages) == 1
+        assert "новый текст" in str(tg.chats[0].messages[0])
+        assert len({d.post_id for d in open_store(tmp_path).deliveries()}) == 1
+
+
+def test_a_corrected_file_moves_its_old_note_to_resolved_and_gets_a_receipt(tmp_path: Path) -> None:
+    from publisher.errors import InputError
+    from publisher.intake.inbox import Inbox, Taken
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    calls: list[str] = []
+
+    def accept(path: Path) -> Taken:
+        calls.append(path.read_text(encoding="utf-8"))
+        if "approved_by" not in calls[-1]:
+            raise InputError(path.name, "approved_by", "is missing")
+        return Taken("7", "receipt for " + path.name)
+
+    box = Inbox(inbox, settle_seconds=0)
+    (inbox / "kino.md").write_text("---\nnetworks: [vk]\n---\nтекст", encoding="utf-8")
+    assert box.scan(accept).rejected
+    for attempt in (1, 2):  # rejected twice: the second note lands in a sub-folder
+        (inbox / "rejected" / ("kino.md" if attempt == 1 else "kino.2/kino.md")).rename(inbox / "kino.md")
+        if attempt == 1:
+            assert (
+                box.scan(accept).rejected and (inbox / "rejected" / "kino.2" / "kino.md.error.txt").exists()
+            )
+    (inbox / "kino.md").write_text("---\nnetworks: [vk]\napproved_by: Анна\n---\nтекст", encoding="utf-8")
+
+    assert box.scan(accept).accepted == [("kino.md", "7")]
+
+    assert (inbox / "processed" / "kino.md.receipt.txt").read_text(encoding="utf-8") == "receipt for kino.md"
+    assert sorted(p.name for p in (inbox / "rejected").iterdir()) == ["resolved"]
+    resolved = inbox / "rejected" / "resolved"
+    assert (resolved / "kino.md.error.txt").exists() and (resolved / "kino.2" / "kino.md.error.txt").exists()
