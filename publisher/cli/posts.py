@@ -32,14 +32,14 @@ def add_post_commands(sub: Any) -> None:
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(func=cmd_post_list)
     sh = psub.add_parser("show", help="one post: its fields, deliveries and history")
-    sh.add_argument("id", metavar="ID", help="the post's id (file name) or number")
+    sh.add_argument("post_ref", metavar="ID", help="the post's id (file name) or number")
     sh.set_defaults(func=cmd_post_show)
     rs = psub.add_parser("reschedule", help="move every delivery not yet sent to a new time")
-    rs.add_argument("id", metavar="ID")
+    rs.add_argument("post_ref", metavar="ID")
     rs.add_argument("when", metavar="WHEN", help="local time, e.g. '2026-12-01 18:00', or 'now'")
     rs.set_defaults(func=cmd_post_reschedule)
     cn = psub.add_parser("cancel", help="cancel every delivery of the post not yet sent")
-    cn.add_argument("id", metavar="ID")
+    cn.add_argument("post_ref", metavar="ID")
     cn.set_defaults(func=cmd_post_cancel)
 
 
@@ -108,11 +108,11 @@ def cmd_post_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_post_show(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
-    post_id = _post_id(store, args.id)
+    post_id = _post_id(store, args.post_ref)
     summary = store.post_summaries(post_ids=[post_id])
     post = store.get_post(post_id)
     if not summary or post is None:
-        print(f"post {args.id} has no deliveries", file=sys.stderr)
+        print(f"post {args.post_ref} has no deliveries", file=sys.stderr)
         return FAILURE
     s = summary[0]
     print(f"post {s.key or s.id} (number {s.id}, revision {s.revision}, file {s.source_name})")
@@ -139,7 +139,7 @@ def cmd_post_reschedule(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     now = datetime.now(UTC)
     when = _when(args.when, settings, now)
-    done = store.reschedule_post(_post_id(store, args.id), when, now, actor=actor())
+    done = store.reschedule_post(_post_id(store, args.post_ref), when, now, actor=actor())
     name = done.key or done.post_id
     print(
         f"post {name}: {', '.join(done.moved) or 'nothing'} moved to {local(settings, when)} ({settings.timezone})"
@@ -151,7 +151,7 @@ def cmd_post_reschedule(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_post_cancel(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
-    done = store.cancel_post(_post_id(store, args.id), datetime.now(UTC), actor=actor())
+    done = store.cancel_post(_post_id(store, args.post_ref), datetime.now(UTC), actor=actor())
     print(f"post {done.key or done.post_id}: {', '.join(done.cancelled) or 'nothing'} cancelled")
     for target, state in done.kept.items():
         print(f"  {target}: left alone ({state})")
