@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.acceptance.test_daemon import VK_TOKEN, open_store, post_file
-from tests.daemon_helpers import DaemonProcess, base_env, run_cli, wait_for
+from tests.daemon_helpers import DaemonProcess, base_env, run_cli
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.helpers import wait_until as wait_for
 
 
 @pytest.mark.parametrize(
