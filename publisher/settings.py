@@ -159,6 +159,19 @@ class AlertSettings(_Section):
     stalled_after_seconds: int = Field(900, gt=0, le=int(YEAR))
 
 
+class EditorsSettings(_Section):
+    """The editors' own Telegram group (not the operators' alert chat): what was accepted, refused, published.
+
+    The bot token is the alerts' (``alerts.telegram_bot_token``, else ``telegram.bot_token``); the bot must be
+    a member of the group. Messages are in ``language`` and never hold up publishing.
+    """
+
+    telegram_chat_id: str | None = None
+    # Bot API FAQ: no more than 20 messages per minute to the same group;
+    # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
+    max_per_minute: float = Field(20.0, gt=0, description="messages a minute to the editors' chat at most")
+
+
 class Settings(BaseSettings):
     """All settings. ``settings.example.env`` documents every one of them."""
 
@@ -231,6 +244,7 @@ class Settings(BaseSettings):
     facebook: FacebookSettings = FacebookSettings()
     telegram: TelegramSettings = TelegramSettings()
     alerts: AlertSettings = AlertSettings()
+    editors: EditorsSettings = EditorsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -37,6 +37,7 @@ from publisher.intake.inbox import Inbox, ScanReport, Taken
 from publisher.intake.receipt import receipt_text
 from publisher.models import NETWORKS, Post, Rendered
 from publisher.ops.alerts import Alerter
+from publisher.ops.editors_chat import EditorsFeed
 from publisher.ops.incidents import Incidents
 from publisher.ops.safetext import printable
 from publisher.ops.sdnotify import Notifier
@@ -135,6 +136,8 @@ class Daemon:
             on_lane_done=self.wake,
         )
         self.notifier = Notifier()
+        self.editors = EditorsFeed(settings, self.store, clock)
+        self.editors.poll()  # from now on: what happened before this start is not announced again
         self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
         self.scheduler: Any = None  # apscheduler's BlockingScheduler, created by run()
         self._progress = time.monotonic()
@@ -151,6 +154,7 @@ class Daemon:
     def ingest(self) -> ScanReport:
         report = self.inbox.scan(self._accept)
         for name, message in report.rejected:
+            self.editors.rejected(printable(name), message)
             self.store.log_event(self.clock(), "rejected", error=message, detail={"file": printable(name)})
         self._inbox_health(report.broken)
         self._progress = time.monotonic()
@@ -188,6 +192,7 @@ class Daemon:
                 outcome.outcome,
                 extra={"event": f"ingest_{outcome.outcome}", "post": outcome.post_id},
             )
+        self.editors.accepted(done)
         receipt = receipt_text(done, self.settings.zone, self.clock())
         return Taken(str(outcome.post_id), receipt)
 
@@ -220,6 +225,7 @@ class Daemon:
 
     def wake(self) -> None:
         """Make the drain run now if something is due, else at the next due time."""
+        self.editors.poll()  # a lane finished or files came in: tell the editors what came of their posts
         if self.scheduler is None or self.dispatcher.stopping:
             return
         self._schedule_next_drain()
@@ -267,6 +273,7 @@ class Daemon:
         self.dispatcher.stop(timeout=self._stop_grace())
         self._heartbeat(stopped=True)
         self.incidents.close()
+        self.editors.close()
         log.info(
             "run --once done: %d published, %d retrying, %d failed, %d in doubt",
             stats.published,
@@ -314,6 +321,7 @@ class Daemon:
         clean = self.dispatcher.stop(timeout=self._stop_grace())
         self._heartbeat(stopped=True)
         self.incidents.close()
+        self.editors.close()
         self.store.close()
         log.info(
             "stopped%s",

@@ -42,6 +42,10 @@ class ReadingMixin(StoreBase):
                 query = query.limit(limit)
             return [delivery_from_row(r, r.source_key) for r in conn.execute(query)]
 
+    def last_event_id(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
     def counts_by_state(self) -> dict[str, int]:
         with self._read() as conn:
             rows = conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state)).all()
@@ -59,10 +63,14 @@ class ReadingMixin(StoreBase):
         delivery_id: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        after_id: int | None = None,
     ) -> list[Event]:
+        """The publish log, oldest first (``after_id``: only events appended after that one)."""
         with self._read() as conn:
             query = select(events)
             conditions = []
+            if after_id is not None:
+                conditions.append(events.c.id > after_id)
             if since is not None:
                 conditions.append(events.c.time >= since)
             if target is not None:

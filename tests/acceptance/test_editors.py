@@ -153,3 +153,41 @@ def test_a_corrected_file_moves_its_old_note_to_resolved_and_gets_a_receipt(tmp_
     assert sorted(p.name for p in (inbox / "rejected").iterdir()) == ["resolved"]
     resolved = inbox / "rejected" / "resolved"
     assert (resolved / "kino.md.error.txt").exists() and (resolved / "kino.2" / "kino.md.error.txt").exists()
+
+
+def test_the_editors_chat_hears_of_accepted_refused_and_published_posts(tmp_path: Path) -> None:
+    """Through the daemon: the editors' group (not the alert chat) gets one message each, in Russian."""
+    from tests.fakes.telegram import FakeChat
+
+    editors = -1009876543210
+    with FakeVk(VK_TOKEN) as vk, FakeTelegram() as tg:
+        tg.add_chat(FakeChat(id=editors, type="supergroup", title="Редакторы"))
+        env = base_env(
+            tmp_path,
+            PUBLISHER_LANGUAGE="ru",
+            PUBLISHER_VK__API_URL=vk.url,
+            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
+            PUBLISHER_VK__GROUP_ID="123",
+            PUBLISHER_TELEGRAM__API_URL=tg.url,
+            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
+            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+            PUBLISHER_EDITORS__TELEGRAM_CHAT_ID=str(editors),
+        )
+        inbox = tmp_path / "var" / "inbox"
+        daemon = DaemonProcess(env, "run")
+        try:
+            post_file(inbox, "kino.md", "Киноклуб в пятницу", "[vk, telegram]")
+            post_file(inbox, "bad.md", "Нет сети", "[vk, myspace]")
+            assert wait_for(lambda: len(tg.texts_sent_to(editors)) >= 3, timeout=30), daemon.output
+            time.sleep(0.5)  # room for a wrong extra message
+        finally:
+            daemon.stop()
+        said = tg.texts_sent_to(editors)
+        assert len(said) == 3, said
+        accepted = next(t for t in said if "kino" in t and "принят" in t)
+        assert "vk, telegram" in accepted
+        refused = next(t for t in said if "bad.md" in t)
+        assert "не принят" in refused and "myspace" in refused
+        published = next(t for t in said if "опубликован" in t)
+        assert "https://vk.com/wall-123_" in published and "https://t.me/library_news/" in published
+        assert all("Киноклуб" not in t for t in tg.texts_sent_to("@library_news")[1:])  # one post there
