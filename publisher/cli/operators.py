@@ -287,9 +287,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"target {h.target}: {kind} — {one_line(h.reason, 80)}")
     print(f"next due: {local(settings, next_due)}")
     if inbox_problem:
-        print(
-            f"inbox: BROKEN since {local(settings, inbox_problem.time)} — {one_line(inbox_problem.error, 300)}"
-        )
+        print(f"inbox: BROKEN since {local(settings, inbox_problem.time)} (new files wait):")
+        for problem in (inbox_problem.error or "").splitlines():
+            print(f"  {one_line(problem, 1000)}")
     if failures:
         print("last failures:")
         for e in failures:

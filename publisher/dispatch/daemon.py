@@ -163,7 +163,7 @@ class Daemon:
 
     def _inbox_health(self, broken: list[str]) -> None:
         """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows."""
-        problem = "; ".join(broken) or None
+        problem = "\n".join(broken) or None
         if problem == self._inbox_problem:
             return
         self._inbox_problem = problem

@@ -12,7 +12,8 @@ Every file has an end: a failure that is not the editor's (store down, a move re
 ``FailureBook`` (the daemon's is kept in the store, so the count survives restarts and ``run --once``), and after
 ``max_failures`` the file goes to ``rejected/`` with a note telling the editor to ask the operator. The own
 folders are checked every scan (``folders.open_folders``): when one cannot be used the scan reports it in
-``broken`` (the daemon alerts) and only what can still be placed safely is taken.
+``broken`` (the daemon alerts); posts are still stored (and so published on time), and a file whose folder
+is broken waits in the inbox, unparsed, until the folder is usable again.
 
 Crash safety: the store keys posts by a content hash (``Post.source_key``), so a crash between storing and
 moving makes the next scan accept the same file again, get the same post id, and move it then. The post
@@ -132,7 +133,7 @@ class Inbox:
         self._seen: dict[str, tuple[Signature, float]] = {}
         self._groups: dict[str, list[str]] = {}
         self._given_up: set[str] = set()  # keys whose last-resort move failed too: logged once, left alone
-        self._blocked: set[str] = set()  # keys waiting for a broken rejected/ folder: not parsed again
+        self._blocked: set[str] = set()  # keys waiting for a broken own folder: not parsed again meanwhile
         self._broken_logged: list[str] = []
         self._folders: Folders | None = None
 
@@ -147,10 +148,8 @@ class Inbox:
         self._folders = folders
         try:
             self._report_broken(folders.problems, report)
-            if "rejected" in folders.own:
+            if not folders.problems:
                 self._blocked.clear()
-            if "processed" not in folders.own:
-                return report  # an accepted post could not leave the inbox: take nothing until it is fixed
             names = sorted(e.name for e in os.scandir(folders.inbox) if is_candidate(e.name))
             for gone in set(self._seen) - set(names):
                 del self._seen[gone]
@@ -201,6 +200,18 @@ class Inbox:
                 return
             post_id, receipt = (taken.post_id, taken.receipt) if isinstance(taken, Taken) else (taken, None)
             self._seen.pop(name, None)
+            if "processed" not in self._folders_own():
+                # Stored, so it is published on time; the file waits for a usable processed/ and is then
+                # accepted again (same content, same post) and moved.
+                self._blocked.add(key)
+                report.stuck.append(name)
+                log.warning(
+                    "inbox: %s accepted as post %s but left in the inbox: processed/ cannot be used",
+                    shown,
+                    post_id,
+                    extra={"event": "ingest_stuck", "post": post_id},
+                )
+                return
             self._move(name, group, "processed", note=receipt, suffix=RECEIPT_SUFFIX)
         except Exception as exc:  # not the editor's fault: the store, a move, a bug
             self._failed(name, group, key, exc, report)
@@ -214,6 +225,9 @@ class Inbox:
             extra={"event": "ingest_accepted", "post": post_id},
         )
 
+    def _folders_own(self) -> dict[str, int]:
+        return self._folders.own if self._folders is not None else {}
+
     def _settled(self, name: str, signature: Signature) -> bool:
         """Unchanged for ``settle_seconds`` across scans, or last changed longer ago than that."""
         now = self.clock()
@@ -225,7 +239,7 @@ class Inbox:
 
     def _reject(self, name: str, group: list[str], key: str, message: str, report: ScanReport) -> None:
         shown = printable(name)
-        if self._folders is None or "rejected" not in self._folders.own:
+        if "rejected" not in self._folders_own():
             self._blocked.add(key)
             report.stuck.append(name)
             log.error(

@@ -30,7 +30,7 @@ def test_run_once_takes_old_files_and_names_those_still_being_written(tmp_path: 
 
 
 def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: Path) -> None:
-    """Every corpus case plus a plain file named ``rejected``; the normal post is published regardless."""
+    """Every corpus case, a plain file named ``rejected`` and a ``processed`` link: the normal post is published."""
     inbox, outside = tmp_path / "var" / "inbox", tmp_path / "outside"
     inbox.mkdir(parents=True)
     make_outside(outside)
@@ -41,6 +41,9 @@ def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: P
         post_text("networks: [vk, telegram]\napproved_by: редактор", "Обычный пост"), encoding="utf-8"
     )
     (inbox / "rejected").write_text("not a folder", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (inbox / "processed").symlink_to(elsewhere)
     env = base_env(
         tmp_path,
         PUBLISHER_INBOX_SETTLE_SECONDS="0",
@@ -55,15 +58,19 @@ def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: P
     assert "Traceback" not in first.stderr
     store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
     assert store.counts_by_state()["published"] == 2  # the normal post, to both targets
+    assert list(elsewhere.iterdir()) == [], "written through the link"
     status = run_cli(env, "status")
     assert "inbox: BROKEN" in status.stdout and "rejected is a file, not a folder" in status.stdout
+    assert "processed is a symbolic link" in status.stdout
 
-    (inbox / "rejected").rename(tmp_path / "notes.txt")  # the operator moves it away
+    (inbox / "rejected").rename(tmp_path / "notes.txt")  # the operator moves both away
+    (inbox / "processed").rename(tmp_path / "old-link")
     second = run_cli(env, "run", "--once", "--dry-run")
     assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr
     assert "inbox: BROKEN" not in run_cli(env, "status").stdout
     leftover = sorted(p.name for p in inbox.iterdir() if p.name not in ("processed", "rejected"))
     assert [n for n in leftover if n.endswith(".md")] == [], leftover
     assert len(store.events(status="rejected")) == len(cases)
-    assert store.counts_by_state()["published"] == 2
+    assert (inbox / "processed" / "zz_normal.md").exists()
+    assert store.counts_by_state()["published"] == 2  # accepted again when moved: the same post, not a second
     store.close()

@@ -106,15 +106,32 @@ def test_an_own_folder_that_is_a_symlink_is_never_followed(inbox: Path, tmp_path
     (inbox / folder).symlink_to(outside)
     write(inbox, "good.md", GOOD)
     write(inbox, "bad.md", "networks: [vk]")
+    calls: list[str] = []
 
-    report = Inbox(inbox, settle_seconds=0).scan(accept)
+    def recording(path: Path) -> str:
+        calls.append(path.name)
+        return accept(path)
+
+    box = Inbox(inbox, settle_seconds=0)
+    report = box.scan(recording)
 
     assert any(f"{folder} is a symbolic link" in p for p in report.broken), report.broken
     assert list(outside.iterdir()) == [], "something was written through the link"
-    if folder == "processed":  # nothing can be accepted without a place to put it
-        assert report.accepted == [] and (inbox / "good.md").exists() and (inbox / "bad.md").exists()
+    if folder == "processed":  # stored (so published on time), but the file waits for a real folder
+        assert (
+            report.accepted == []
+            and report.stuck == ["good.md"]
+            and [n for n, _ in report.rejected] == ["bad.md"]
+        )
+        assert (inbox / "good.md").exists() and calls == ["bad.md", "good.md"]
     else:
-        assert [n for n, _ in report.accepted] == ["good.md"] and (inbox / "bad.md").exists()
+        assert [n for n, _ in report.accepted] == ["good.md"] and report.stuck == ["bad.md"]
+    box.scan(recording)  # nothing is parsed again while the folder is broken
+    assert calls == ["bad.md", "good.md"]
+    (inbox / folder).rename(tmp_path / "link")  # the operator's fix
+    box.scan(recording)
+    assert not (inbox / "good.md").exists() and not (inbox / "bad.md").exists()
+    assert list(outside.iterdir()) == []
 
 
 def test_a_missing_inbox_is_created_and_an_unusable_one_is_reported(tmp_path: Path) -> None:
