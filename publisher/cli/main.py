@@ -30,6 +30,7 @@ from publisher.cli.operators import (
     cmd_status,
     open_store,
 )
+from publisher.cli.plan import add_plan_commands
 from publisher.cli.posts import add_post_commands
 from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.i18n import _
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.set_defaults(func=cmd_migrate)
 
     add_post_commands(sub)
+    add_plan_commands(sub)
     return p
 
 

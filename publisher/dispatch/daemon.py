@@ -41,6 +41,9 @@ from publisher.ops.editors_chat import EditorsFeed
 from publisher.ops.incidents import Incidents
 from publisher.ops.safetext import printable
 from publisher.ops.sdnotify import Notifier
+from publisher.plan.cadence import parse_slot
+from publisher.plan.remind import Reminders
+from publisher.plan.service import PlanSource
 from publisher.settings import Settings, load_settings
 from publisher.store import Store
 from publisher.store.sqlite import private_dir
@@ -135,6 +138,8 @@ class Daemon:
             clock=clock,
             on_lane_done=self.wake,
         )
+        self.plan = PlanSource(self.store, settings, self.directory)
+        self.reminders = Reminders(self.plan, self.store, alerter, clock)
         self.notifier = Notifier()
         self.editors = EditorsFeed(settings, self.store, clock)
         self.editors.poll()  # from now on: what happened before this start is not announced again
@@ -199,6 +204,7 @@ class Daemon:
     def drain(self) -> None:
         claimed = self.dispatcher.drain()
         self._progress = time.monotonic()
+        self.refresh_calendar()
         if claimed >= self.settings.drain_batch:
             self.wake()  # more is due right now
         else:
@@ -209,9 +215,24 @@ class Daemon:
             self.dispatcher.reap()
             self.dispatcher.reconcile()
             self._check_stalled()
+            self.refresh_calendar()
         finally:
             self._heartbeat()
         self.wake()
+
+    def refresh_calendar(self) -> None:
+        """Keep ``DATA_DIR/plan.ics`` in step with the queue; a failure is logged, never raised."""
+        try:
+            self.plan.refresh_calendar(self.clock())
+        except Exception as exc:  # the calendar must never hold up publishing
+            log.warning("plan.ics not refreshed: %s", exc, extra={"event": "calendar_failed"})
+
+    def remind(self) -> None:
+        """The daily reminder to the team chat (once per gap per day, see publisher.plan.remind)."""
+        try:
+            self.reminders.run()
+        except Exception as exc:
+            log.warning("reminders not sent: %s", exc, extra={"event": "reminders_failed"})
 
     def tick(self) -> None:
         if self._reload_requested.is_set():
@@ -303,6 +324,10 @@ class Daemon:
             self.housekeeping, "interval", seconds=self.settings.housekeeping_interval, id="housekeeping"
         )
         scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
+        at = parse_slot(self.settings.remind_at)
+        scheduler.add_job(self.remind, "cron", hour=at.hour, minute=at.minute, id="remind")
+        if self.clock().astimezone(self.settings.zone).time() >= at:
+            scheduler.add_job(self.remind, id="remind-catch-up")  # started after today's time: remind now
         self.notifier.ready(self.status_line())
         log.info(
             "publisher started: inbox %s, database %s, dry run %s",
@@ -434,7 +459,9 @@ class Daemon:
 
 
 #: settings a running daemon cannot change under its feet (open files, pools, the scheduler's zone)
-RESTART_ONLY = frozenset({"data_dir", "database_url", "inbox_dir", "workers", "timezone", "log_format"})
+RESTART_ONLY = frozenset(
+    {"data_dir", "database_url", "inbox_dir", "workers", "timezone", "log_format", "remind_at"}
+)
 
 
 def run_daemon(

@@ -168,6 +168,27 @@ class Alerter:
             log.debug("no alert channel configured; %s only logged", incident.key)
         return sent
 
+    def send_chat(self, text: str, key: str) -> bool:
+        """Send a plain message (a reminder, not an incident) to the team's Telegram chat. Never raises.
+
+        ``key`` names the message in the log. False when Telegram is not configured or refused it.
+        """
+        if "telegram" not in self.channels:
+            log.debug("no team chat configured; %s only logged", key)
+            return False
+        try:
+            self._send_telegram(scrub(text))
+        except Exception as exc:  # a reminder must never break the caller
+            log.warning(
+                "message %s to the team chat failed: %s",
+                key,
+                scrub(_describe(exc)),
+                extra={"event": "chat_failed"},
+            )
+            return False
+        log.info("message %s sent to the team chat", key, extra={"event": "chat_sent"})
+        return True
+
     # --- channels ----------------------------------------------------------------------------------
 
     def _send_telegram(self, body: str) -> None:
@@ -228,6 +249,10 @@ class NullAlerter(Alerter):
     def send(self, incident: Incident) -> list[str]:
         log.debug("alerting is off; %s only logged", incident.key)
         return []
+
+    def send_chat(self, text: str, key: str) -> bool:
+        log.debug("no team chat configured; %s only logged", key)
+        return False
 
     def __repr__(self) -> str:
         return "<NullAlerter>"

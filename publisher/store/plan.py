@@ -8,6 +8,7 @@ posts dropped at once get twenty different slots.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ class PlannedPost:
     source_name: str
     deliveries: tuple[PlannedDelivery, ...]
     updated_at: datetime
+    hashtags: tuple[str, ...] = ()
 
     @property
     def due_at(self) -> datetime:
@@ -97,7 +99,14 @@ class PlanMixin(StoreBase):
                 deliveries.c.state.not_in(_NOT_SCHEDULED),
             )
             rows = conn.execute(
-                select(deliveries, posts.c.body, posts.c.rubric, posts.c.approved_by, posts.c.source_name)
+                select(
+                    deliveries,
+                    posts.c.body,
+                    posts.c.rubric,
+                    posts.c.approved_by,
+                    posts.c.source_name,
+                    posts.c.hashtags,
+                )
                 .join(posts, posts.c.id == deliveries.c.post_id)
                 .where(deliveries.c.post_id.in_(ids), deliveries.c.state.not_in(_NOT_SCHEDULED))
                 .order_by(deliveries.c.post_id, deliveries.c.id)
@@ -119,6 +128,7 @@ class PlanMixin(StoreBase):
                         PlannedDelivery(r.target, r.state, r.due_at, r.remote_url) for r in group
                     ),
                     updated_at=max(r.updated_at for r in group),
+                    hashtags=tuple(json.loads(first.hashtags)),
                 )
             )
         return sorted(found, key=lambda p: (p.due_at, p.id))

@@ -1,0 +1,197 @@
+"""The content plan's commands: ``plan`` (terminal, ``--json``, ``--ics``), ``rubric list``, ``dates import``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.cli.format import OK, USAGE, local, one_line, table
+from publisher.errors import InputError
+from publisher.plan.build import Plan, plan_json
+from publisher.plan.cadence import WEEKDAY_NAMES
+from publisher.settings import Settings
+
+_STATUS = {"empty": "ПУСТО", "filled": "есть пост", "paused": "на паузе"}
+
+
+def _source(settings: Settings) -> Any:
+    from publisher.cli.operators import open_store
+    from publisher.dispatch.daemon import DirectoryHolder
+    from publisher.plan.service import PlanSource
+
+    return PlanSource(open_store(settings), settings, DirectoryHolder(settings.directory_file))
+
+
+def _first_day(value: str | None, today: date) -> date:
+    if value is None or value == "today":
+        return today
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError("--from", "", f"{value!r} is not a date", "write e.g. --from 2026-12-01") from None
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    source = _source(settings)
+    now = datetime.now(UTC)
+    today = source.today(now)
+    if args.weeks is not None and args.weeks < 1:
+        raise InputError("--weeks", "", "must be at least 1", "write e.g. --weeks 2")
+    if args.ics:
+        from publisher.plan.ics import plan_calendar
+
+        if args.start is None and args.weeks is None:
+            plan = source.calendar_plan(now)
+        else:
+            first = _first_day(args.start, today)
+            plan = source.plan(first, first + timedelta(weeks=args.weeks or 2, days=-1))
+        sys.stdout.buffer.write(plan_calendar(plan, now))
+        sys.stdout.flush()
+        return OK
+    first = _first_day(args.start, today)
+    plan = source.plan(first, first + timedelta(weeks=args.weeks or 2, days=-1))
+    if args.json:
+        for item in plan_json(plan):
+            print(json.dumps(item, ensure_ascii=False))
+        return OK
+    print(render_plan(plan))
+    return OK
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan for a terminal: one block per day that has anything, empty slots and uncovered dates marked."""
+    lines = [f"Контент-план {plan.first:%d.%m.%Y} — {plan.last:%d.%m.%Y} ({plan.zone.key})"]
+    for day, posts, slots, dates in plan.days():
+        if not (posts or slots or dates):
+            continue
+        lines.append("")
+        lines.append(f"{WEEKDAY_NAMES[day.weekday()]} {day:%d.%m.%Y}")
+        for p in posts:
+            rubric = f"  #{p.post.rubric}" if p.post.rubric else ""
+            targets = ", ".join(d.target for d in p.post.deliveries)
+            lines.append(
+                f"  {p.at:%H:%M}  пост {p.post.id}: {one_line(p.post.title, 50)}{rubric}"
+                f"  [{p.post.approved_by}]  {targets}  {p.state}"
+            )
+        for s in slots:
+            at = f"{s.at:%H:%M}" if s.at else "     "
+            owner = f" ({s.rubric.owner_mention})" if s.rubric.owner_mention else ""
+            lines.append(f"  {at}  {_STATUS[s.status]}: рубрика #{s.rubric.key}{owner}")
+        for d in dates:
+            status = "есть пост" if d.covered else "НЕТ ПОСТА"
+            lines.append(f"         памятная дата «{d.memorable.title}»: {status}")
+    return "\n".join(lines)
+
+
+def cmd_rubric_list(args: argparse.Namespace, settings: Settings) -> int:
+    source = _source(settings)
+    now = datetime.now(UTC)
+    today = source.today(now)
+    stats = source.store.rubric_stats(now)
+    month_first = today.replace(day=1)
+    month_last = (month_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    month = source.plan(month_first, month_last)
+    upcoming = source.plan(today, today + timedelta(days=400))
+    rows = []
+    for rubric in source.directory().rubrics.values():
+        key = rubric.key.casefold()
+        found = next((v for k, v in stats.items() if k.lstrip("#").casefold() == key), None)
+        expected = next((s for s in upcoming.slots if s.rubric.key == rubric.key), None)
+        rows.append(
+            {
+                "rubric": rubric.key,
+                "owner": rubric.owner,
+                "telegram": rubric.owner_telegram,
+                "cadence": rubric.cadence.as_dict() if rubric.cadence else None,
+                "cadence_text": rubric.cadence.describe() if rubric.cadence else "",
+                "slots": [f"{t:%H:%M}" for t in rubric.slots],
+                "networks": list(rubric.networks),
+                "paused": rubric.paused,
+                "last_post": found.last.isoformat() if found and found.last else None,
+                "next_post": found.next.isoformat() if found and found.next else None,
+                "next_expected": expected.day.isoformat() if expected else None,
+                "posts_this_month": sum(
+                    1 for p in month.posts if (p.post.rubric or "").lstrip("#").casefold() == key
+                ),
+                "_last": found.last if found else None,
+                "_next": found.next if found else None,
+            }
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: v for k, v in row.items() if not k.startswith("_")}, ensure_ascii=False))
+        return OK
+    if not rows:
+        print("в справочнике нет рубрик")
+        return OK
+    headers = ["рубрика", "ответственный", "график", "последний", "следующий", "в этом месяце", "пауза"]
+    print(
+        table(
+            [
+                [
+                    f"#{r['rubric']}",
+                    one_line(r["owner"], 40),
+                    r["cadence_text"] or "-",
+                    local(settings, r["_last"]),
+                    local(settings, r["_next"]),
+                    r["posts_this_month"],
+                    "да" if r["paused"] else "",
+                ]
+                for r in rows
+            ],
+            headers,
+        )
+    )
+    return OK
+
+
+def cmd_dates_import(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.dispatch.daemon import DirectoryHolder
+    from publisher.plan.dates import append_dates, dates_from_ics
+
+    target = settings.dates_file
+    if target is None:
+        print("publisher: set PUBLISHER_DATES_FILE to the dates file to add to", file=sys.stderr)
+        return USAGE
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path.name, "", f"cannot be read ({exc.strerror})", "check the file name") from None
+    found = dates_from_ics(data, path.name)
+    added = append_dates(target, found, DirectoryHolder(settings.directory_file)().rubrics)
+    print(f"{path.name}: {len(found)} events, {added} new dates added to {target}")
+    return OK
+
+
+def add_plan_commands(sub: Any) -> None:
+    """Register ``plan``, ``rubric`` and ``dates`` on the main parser's subcommands."""
+    pl = sub.add_parser("plan", help="the content plan: posts, rubric slots and memorable dates, day by day")
+    pl.add_argument("--from", dest="start", metavar="DATE", help="first day (default today), e.g. 2026-12-01")
+    pl.add_argument("--weeks", type=int, metavar="N", help="how many weeks (default 2)")
+    how = pl.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="one JSON object per line")
+    how.add_argument(
+        "--ics",
+        action="store_true",
+        help="an iCalendar file (default period: the last month and next 13 weeks)",
+    )
+    pl.set_defaults(func=cmd_plan)
+
+    rb = sub.add_parser("rubric", help="the rubrics of the directory")
+    rb_sub = rb.add_subparsers(dest="rubric_command", required=True, metavar="ACTION")
+    rl = rb_sub.add_parser("list", help="each rubric: owner, cadence, last and next post, posts this month")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=cmd_rubric_list)
+
+    dt = sub.add_parser("dates", help="the memorable dates file")
+    dt_sub = dt.add_subparsers(dest="dates_command", required=True, metavar="ACTION")
+    di = dt_sub.add_parser(
+        "import", help="add the events of an iCalendar (.ics) file to PUBLISHER_DATES_FILE"
+    )
+    di.add_argument("file", metavar="FILE.ics")
+    di.set_defaults(func=cmd_dates_import)
