@@ -202,7 +202,9 @@ class Settings(BaseSettings):
     default_slots: list[str] = Field(
         ["10:00", "18:00"], description="local times publish_at: slot picks from when the rubric has no slots"
     )
-    remind_at: str = Field("10:00", description="local time of the daily reminder to the team chat")
+    remind_at: str = Field(
+        "10:00", description="local time of the daily reminder to the team chat; off: none"
+    )
     remind_days: int = Field(3, ge=0, description="remind of a rubric's empty slot this many days ahead")
     date_remind_days: int = Field(
         7, ge=0, description="remind of an uncovered memorable date this many days ahead"
@@ -275,6 +277,8 @@ class Settings(BaseSettings):
     @field_validator("remind_at")
     @classmethod
     def _time_of_day(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return "off"
         parse_slot(value)  # CadenceError is a ValueError: pydantic reports it with the variable's name
         return value
 

@@ -292,6 +292,7 @@ class Daemon:
         stats = self.dispatcher.run_until_idle()
         self.dispatcher.reconcile()
         self.dispatcher.stop(timeout=self._stop_grace())
+        self.refresh_calendar()
         self._heartbeat(stopped=True)
         self.incidents.close()
         self.editors.close()
@@ -324,10 +325,11 @@ class Daemon:
             self.housekeeping, "interval", seconds=self.settings.housekeeping_interval, id="housekeeping"
         )
         scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
-        at = parse_slot(self.settings.remind_at)
-        scheduler.add_job(self.remind, "cron", hour=at.hour, minute=at.minute, id="remind")
-        if self.clock().astimezone(self.settings.zone).time() >= at:
-            scheduler.add_job(self.remind, id="remind-catch-up")  # started after today's time: remind now
+        if self.settings.remind_at != "off":
+            at = parse_slot(self.settings.remind_at)
+            scheduler.add_job(self.remind, "cron", hour=at.hour, minute=at.minute, id="remind")
+            if self.clock().astimezone(self.settings.zone).time() >= at:
+                scheduler.add_job(self.remind, id="remind-catch-up")  # started after today's time: remind now
         self.notifier.ready(self.status_line())
         log.info(
             "publisher started: inbox %s, database %s, dry run %s",

@@ -37,6 +37,7 @@ class PlanSource:
         self.directory = directory
         self._dates: list[MemorableDate] = []
         self._dates_stamp: tuple[Path, float, int] | None = None
+        self._bad_stamp: tuple[Path, float, int] | None = None
         self._calendar_key: tuple[Any, ...] | None = None
 
     def dates(self, *, strict: bool = True) -> list[MemorableDate]:
@@ -53,12 +54,13 @@ class PlanSource:
                 ) from None
             return self._dates
         stamp = (path, st.st_mtime, st.st_size)
-        if stamp != self._dates_stamp:
+        if stamp != self._dates_stamp and (strict or stamp != self._bad_stamp):
             try:
                 self._dates = load_dates(path, self.directory().rubrics)
             except InputError as exc:
                 if strict:
                     raise
+                self._bad_stamp = stamp  # warned once per version of the file
                 log.warning(
                     "dates file not reloaded, keeping the previous dates: %s", exc, extra={"event": "dates"}
                 )

@@ -8,6 +8,7 @@ import icalendar
 
 from publisher.store import Store
 from tests.daemon_helpers import ROOT, DaemonProcess, base_env, run_cli, wait_for
+from tests.fakes.telegram import FakeChat, FakeTelegram
 
 
 def events(path: Path) -> dict[str, icalendar.Event]:
@@ -18,12 +19,43 @@ def events(path: Path) -> dict[str, icalendar.Event]:
     return {str(e["UID"]): e for e in cal.walk("VEVENT")}
 
 
+DIRECTORY = """\
+rubrics:
+  древняядичь:
+    hashtags: [древняядичь]
+    owner: отдел редких книг (@e_kovaleva)
+    cadence: {biweekly: [wed]}
+    slots: ["18:00"]
+    networks: [vk, telegram]
+  новинки:
+    hashtags: [новинки]
+    owner: отдел комплектования (@o_novik)
+    cadence: {every_days: 1}
+"""
+
+
 def test_plan_ics_follows_a_slot_post_and_its_cancellation(tmp_path: Path) -> None:
-    env = base_env(
-        tmp_path,
-        PUBLISHER_DATES_FILE=str(ROOT / "dates.example.yaml"),
-        PUBLISHER_HOUSEKEEPING_INTERVAL="0.5",
-    )
+    team = -1009999
+    (tmp_path / "directory.yaml").write_text(DIRECTORY, encoding="utf-8")
+    with FakeTelegram() as tg:
+        tg.add_chat(FakeChat(id=team, type="supergroup", title="SMM team", bot_status="member"))
+        env = base_env(
+            tmp_path,
+            PUBLISHER_DIRECTORY_FILE=str(tmp_path / "directory.yaml"),
+            PUBLISHER_DATES_FILE=str(ROOT / "dates.example.yaml"),
+            PUBLISHER_HOUSEKEEPING_INTERVAL="0.5",
+            PUBLISHER_TELEGRAM__API_URL=tg.url,
+            PUBLISHER_ALERTS__TELEGRAM_BOT_TOKEN=tg.token,
+            PUBLISHER_ALERTS__TELEGRAM_CHAT_ID=str(team),
+            PUBLISHER_REMIND_AT="00:00",  # started after today's time: the daemon reminds at once
+        )
+        follow_the_queue(tmp_path, env)
+        texts = tg.texts_sent_to(team)
+        assert any("#новинки" in t and "@o_novik" in t for t in texts), texts  # due every day: always a gap
+        assert len(texts) == len(set(texts))  # one message per gap
+
+
+def follow_the_queue(tmp_path: Path, env: dict[str, str]) -> None:
     inbox, ics = tmp_path / "var" / "inbox", tmp_path / "var" / "plan.ics"
     daemon = DaemonProcess(env, "run", "--dry-run")
     try:

@@ -187,3 +187,27 @@ def test_rubric_list_and_dates_import(env: Path, capsys: pytest.CaptureFixture[s
     text = (env / "dates.yaml").read_text("utf-8")
     assert '- date: "2027-01-31"\n    title: "День науки"' in text and '- date: "04-23"' in text
     assert text.startswith(dates_text())  # the team's own lines (and comments) stay as they were
+
+
+def test_a_published_post_carries_its_links_in_the_calendar(
+    env: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    from publisher.models import Post, PublishResult
+
+    store = Store(f"sqlite:///{env / 'var' / 'publisher.db'}")
+    now = datetime.now(UTC)
+    store.add_post(
+        Post("kino.md", "k" * 64, ("vk", "x"), "редактор дня", "Киноклуб: «Солярис»\nв четверг"), now
+    )
+    vk, _x = store.claim_due(now, worker="test", lease_seconds=60)
+    url = "https://vk.com/wall-1_2"
+    store.record_published(
+        vk.delivery.id, vk.delivery.attempt_id or "", PublishResult("-1_2", url, now), now, {}
+    )
+    store.close()
+    assert main(["plan", "--ics", "--from", ZONE_TODAY.isoformat(), "--weeks", "1"]) == 0
+    cal = icalendar.Calendar.from_ical(capsysbinary.readouterr().out)
+    [event] = [e for e in cal.walk("VEVENT") if str(e["UID"]) == "post-1@publisher"]
+    assert str(event["SUMMARY"]) == "Киноклуб: «Солярис»" and str(event["URL"]) == url
+    description = str(event["DESCRIPTION"])
+    assert "Сети: vk, x" in description and f"vk: {url}" in description

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.compose.directory import parse_directory
 from publisher.errors import InputError
@@ -108,3 +110,19 @@ rubrics:
     assert "rubrics.древняядичь.networks (line 6) 'vkontakte' is not a network" in message
     assert "rubrics.древняядичь.paused (line 7) must be true or false" in message
     assert "rubrics.древняядичь.owner.telegram (line 8)" in message
+
+
+@given(
+    st.sampled_from(["weekly", "biweekly"]),
+    st.lists(st.integers(0, 6), min_size=1, max_size=7),
+    st.dates(date(2026, 1, 1), date(2030, 12, 31)),
+)
+def test_weekly_cadences_give_each_weekday_once_per_one_or_two_weeks(
+    kind: str, weekdays: list[int], first: date
+) -> None:
+    names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    cadence = parse_cadence({kind: [names[d] for d in weekdays]})
+    span = 7 if kind == "weekly" else 14
+    found = list(cadence.days(first, first + timedelta(days=span - 1)))
+    assert sorted(d.weekday() for d in found) == sorted(set(weekdays))
+    assert all(cadence.is_due(d) for d in found)
