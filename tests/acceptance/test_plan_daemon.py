@@ -7,8 +7,9 @@ from pathlib import Path
 import icalendar
 
 from publisher.store import Store
-from tests.daemon_helpers import ROOT, DaemonProcess, base_env, run_cli, wait_for
+from tests.daemon_helpers import ROOT, DaemonProcess, base_env, run_cli
 from tests.fakes.telegram import FakeChat, FakeTelegram
+from tests.helpers import wait_until as wait_for
 
 
 def events(path: Path) -> dict[str, icalendar.Event]:
