@@ -11,11 +11,12 @@ from typing import Any
 
 from publisher.cli.format import OK, USAGE, local, one_line, table
 from publisher.errors import InputError
+from publisher.i18n import N_, _
 from publisher.plan.build import Plan, plan_json
-from publisher.plan.cadence import WEEKDAY_NAMES
+from publisher.plan.cadence import weekday_name
 from publisher.settings import Settings
 
-_STATUS = {"empty": "ПУСТО", "filled": "есть пост", "paused": "на паузе"}
+_STATUS = {"empty": N_("EMPTY"), "filled": N_("has a post"), "paused": N_("paused")}
 
 
 def _source(settings: Settings) -> Any:
@@ -64,26 +65,30 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def render_plan(plan: Plan) -> str:
     """The plan for a terminal: one block per day that has anything, empty slots and uncovered dates marked."""
-    lines = [f"Контент-план {plan.first:%d.%m.%Y} — {plan.last:%d.%m.%Y} ({plan.zone.key})"]
+    lines = [
+        _("Content plan {first} — {last} ({zone})").format(
+            first=f"{plan.first:%d.%m.%Y}", last=f"{plan.last:%d.%m.%Y}", zone=plan.zone.key
+        )
+    ]
     for day, posts, slots, dates in plan.days():
         if not (posts or slots or dates):
             continue
         lines.append("")
-        lines.append(f"{WEEKDAY_NAMES[day.weekday()]} {day:%d.%m.%Y}")
+        lines.append(f"{weekday_name(day.weekday())} {day:%d.%m.%Y}")
         for p in posts:
             rubric = f"  #{p.post.rubric}" if p.post.rubric else ""
             targets = ", ".join(d.target for d in p.post.deliveries)
-            lines.append(
-                f"  {p.at:%H:%M}  пост {p.post.id}: {one_line(p.post.title, 50)}{rubric}"
-                f"  [{p.post.approved_by}]  {targets}  {p.state}"
-            )
+            title = _("post {number}: {title}").format(number=p.post.id, title=one_line(p.post.title, 50))
+            lines.append(f"  {p.at:%H:%M}  {title}{rubric}  [{p.post.approved_by}]  {targets}  {p.state}")
         for s in slots:
             at = f"{s.at:%H:%M}" if s.at else "     "
             owner = f" ({s.rubric.owner_mention})" if s.rubric.owner_mention else ""
-            lines.append(f"  {at}  {_STATUS[s.status]}: рубрика #{s.rubric.key}{owner}")
+            rubric = _("rubric #{rubric}").format(rubric=s.rubric.key)
+            lines.append(f"  {at}  {_(_STATUS[s.status])}: {rubric}{owner}")
         for d in dates:
-            status = "есть пост" if d.covered else "НЕТ ПОСТА"
-            lines.append(f"         памятная дата «{d.memorable.title}»: {status}")
+            status = _("has a post") if d.covered else _("NO POST")
+            memorable = _("memorable date «{title}»").format(title=d.memorable.title)
+            lines.append(f"         {memorable}: {status}")
     return "\n".join(lines)
 
 
@@ -126,9 +131,17 @@ def cmd_rubric_list(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps({k: v for k, v in row.items() if not k.startswith("_")}, ensure_ascii=False))
         return OK
     if not rows:
-        print("в справочнике нет рубрик")
+        print(_("the directory has no rubrics"))
         return OK
-    headers = ["рубрика", "ответственный", "график", "последний", "следующий", "в этом месяце", "пауза"]
+    headers = [
+        _("rubric"),
+        _("owner"),
+        _("cadence"),
+        _("last post"),
+        _("next post"),
+        _("this month"),
+        _("paused"),
+    ]
     print(
         table(
             [
@@ -139,7 +152,7 @@ def cmd_rubric_list(args: argparse.Namespace, settings: Settings) -> int:
                     local(settings, r["_last"]),
                     local(settings, r["_next"]),
                     r["posts_this_month"],
-                    "да" if r["paused"] else "",
+                    _("yes") if r["paused"] else "",
                 ]
                 for r in rows
             ],
@@ -155,7 +168,7 @@ def cmd_dates_import(args: argparse.Namespace, settings: Settings) -> int:
 
     target = settings.dates_file
     if target is None:
-        print("publisher: set PUBLISHER_DATES_FILE to the dates file to add to", file=sys.stderr)
+        print(_("publisher: set PUBLISHER_DATES_FILE to the dates file to add to"), file=sys.stderr)
         return USAGE
     path = Path(args.file)
     try:
@@ -164,7 +177,11 @@ def cmd_dates_import(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError(path.name, "", f"cannot be read ({exc.strerror})", "check the file name") from None
     found = dates_from_ics(data, path.name)
     added = append_dates(target, found, DirectoryHolder(settings.directory_file)().rubrics)
-    print(f"{path.name}: {len(found)} events, {added} new dates added to {target}")
+    print(
+        _("{file}: {events} events, {added} new dates added to {target}").format(
+            file=path.name, events=len(found), added=added, target=target
+        )
+    )
     return OK
 
 

@@ -66,7 +66,14 @@ def receipt_text(done: Accepted, zone: ZoneInfo, now: datetime) -> str:
     if o.outcome == "unchanged":
         lines.append(_("This file was already accepted as it is: nothing changed."))
     when = o.due_at or post.publish_at
-    if when is not None and when > now:
+    if when is not None and when > now and post.wants_slot:
+        slot = (
+            _("It will be published {time}: the next free slot of rubric #{rubric}.")
+            if post.rubric
+            else _("It will be published {time}: the next free posting slot.")
+        )
+        lines.append(slot.format(time=local_time(when, zone), rubric=post.rubric))
+    elif when is not None and when > now:
         lines.append(_("It will be published {time}.").format(time=local_time(when, zone)))
     elif o.outcome != "unchanged":
         lines.append(_("It will be published now."))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any, Literal
 
+from publisher.i18n import N_, _, ngettext
+
 Kind = Literal["every_days", "weekly", "biweekly", "monthly"]
 KINDS: tuple[Kind, ...] = ("every_days", "weekly", "biweekly", "monthly")
 #: The default phase of "every N days" and "biweekly": a Monday, so biweekly weeks start on Mondays.
@@ -39,8 +41,15 @@ for _number, _names in enumerate(
 ):
     for _name in _names:
         _WEEKDAYS[_name] = _number
-WEEKDAY_NAMES = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+#: Codes in JSON output; ``weekday_name`` gives the editors' abbreviation.
+WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def weekday_name(day: int) -> str:
+    """The editors' short name of a weekday (0 = Monday): ``пн`` in Russian."""
+    return _(_WEEKDAY_NAMES[day])
 
 
 class CadenceError(ValueError):
@@ -83,20 +92,22 @@ class Cadence:
             day += timedelta(days=1)
 
     def describe(self) -> str:
-        """Short Russian wording for listings: ``каждые 3 дня``, ``по вт, пт``, ``15-го числа``."""
+        """Short wording for listings, in the editors' language: ``every 3 days``, ``on Tue, Fri``."""
         if self.kind == "every_days":
-            return "каждый день" if self.every == 1 else f"каждые {self.every} дн."
+            return ngettext("every {n} day", "every {n} days", self.every).format(n=self.every)
         if self.kind == "monthly":
-            return f"{self.day}-го числа каждого месяца"
-        names = ", ".join(WEEKDAY_NAMES[d] for d in self.weekdays)
-        return f"по {names}" if self.kind == "weekly" else f"раз в две недели по {names}"
+            return _("on day {day} of every month").format(day=self.day)
+        names = ", ".join(weekday_name(d) for d in self.weekdays)
+        if self.kind == "weekly":
+            return _("on {weekdays}").format(weekdays=names)
+        return _("every other week on {weekdays}").format(weekdays=names)
 
     def as_dict(self) -> dict[str, Any]:
         if self.kind == "every_days":
             return {"every_days": self.every, "start": self.start.isoformat()}
         if self.kind == "monthly":
             return {"monthly": self.day}
-        out: dict[str, Any] = {self.kind: [WEEKDAY_NAMES[d] for d in self.weekdays]}
+        out: dict[str, Any] = {self.kind: [WEEKDAY_CODES[d] for d in self.weekdays]}
         if self.kind == "biweekly":
             out["start"] = self.start.isoformat()
         return out

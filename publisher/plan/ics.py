@@ -20,6 +20,7 @@ from pathlib import Path
 
 import icalendar
 
+from publisher.i18n import _
 from publisher.plan.build import Plan, slot_instant
 
 PRODID = "-//publisher//content plan//RU"
@@ -32,13 +33,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def plan_calendar(plan: Plan, stamp: datetime, name: str = "Контент-план") -> bytes:
-    """The iCalendar text of ``plan``. ``stamp`` (UTC) is the DTSTAMP of slot and date events."""
+def plan_calendar(plan: Plan, stamp: datetime) -> bytes:
+    """The iCalendar text of ``plan`` in the editors' language. ``stamp`` (UTC): DTSTAMP of slots and dates."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", _("Content plan"))
     cal.add("x-wr-timezone", plan.zone.key)
     for entry in plan.posts:
         post = entry.post
@@ -50,9 +51,13 @@ def plan_calendar(plan: Plan, stamp: datetime, name: str = "Контент-пл�
         event.add("dtend", post.due_at.astimezone(UTC) + timedelta(minutes=POST_MINUTES))
         event.add("summary", post.title[:120])
         targets = ", ".join(d.target for d in post.deliveries)
-        lines = [f"Сети: {targets}", f"Состояние: {entry.state}", f"Одобрил: {post.approved_by}"]
+        lines = [
+            _("Networks: {targets}").format(targets=targets),
+            _("State: {state}").format(state=entry.state),
+            _("Approved by: {name}").format(name=post.approved_by),
+        ]
         if post.rubric:
-            lines.insert(0, f"Рубрика: #{post.rubric}")
+            lines.insert(0, _("Rubric: #{rubric}").format(rubric=post.rubric))
         links = [d.url for d in post.deliveries if d.url]
         lines += [f"{d.target}: {d.url}" for d in post.deliveries if d.url]
         event.add("description", "\n".join(lines))
@@ -74,8 +79,8 @@ def plan_calendar(plan: Plan, stamp: datetime, name: str = "Контент-пл�
             event.add("dtstart", start)
             event.add("dtend", start + timedelta(minutes=POST_MINUTES))
         owner = f" ({slot.rubric.owner_mention})" if slot.rubric.owner_mention else ""
-        event.add("summary", f"Нет поста: рубрика #{slot.rubric.key}{owner}")
-        event.add("description", "Ожидается пост рубрики по её графику; пока ничего не запланировано.")
+        event.add("summary", _("No post: rubric #{rubric}").format(rubric=slot.rubric.key) + owner)
+        event.add("description", _("The rubric's cadence expects a post here; nothing is planned yet."))
         event.add("categories", [slot.rubric.key])
         cal.add_component(event)
     for marked in plan.dates:
@@ -85,7 +90,7 @@ def plan_calendar(plan: Plan, stamp: datetime, name: str = "Контент-пл�
         event.add("uid", f"date-{marked.memorable.uid_part(marked.day)}@{DOMAIN}")
         event.add("dtstamp", stamp.astimezone(UTC))
         event.add("dtstart", marked.day)
-        event.add("summary", f"Памятная дата без поста: {marked.memorable.title}")
+        event.add("summary", _("Memorable date without a post: {title}").format(title=marked.memorable.title))
         cal.add_component(event)
     return bytes(cal.to_ical())
 

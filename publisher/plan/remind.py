@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from publisher.i18n import _, ngettext
 from publisher.ops.alerts import Alerter
 from publisher.plan.build import DateEntry, SlotEntry
-from publisher.plan.cadence import WEEKDAY_NAMES
+from publisher.plan.cadence import weekday_name
 from publisher.plan.service import PlanSource
 
 log = logging.getLogger("publisher.plan.remind")
@@ -35,33 +36,46 @@ class Gap:
 
 
 def _day(day: date) -> str:
-    return f"{WEEKDAY_NAMES[day.weekday()]} {day:%d.%m.%Y}"
+    return f"{weekday_name(day.weekday())} {day:%d.%m.%Y}"
 
 
 def slot_text(slot: SlotEntry, today: date) -> str:
+    """The reminder of an empty rubric slot, in the editors' language."""
     rubric = slot.rubric
     when = _day(slot.day) + (f" {slot.at:%H:%M}" if slot.at else "")
-    owner = rubric.owner_mention or "не указан (добавьте owner в справочник)"
-    return (
-        f"📅 Рубрика #{rubric.key}: на {when} ничего не запланировано ({_in_days(slot.day, today)}).\n"
-        f"Ответственный: {owner}.\n"
-        "Положите пост в папку публикатора (можно с publish_at: slot) или поставьте рубрике paused: true."
+    owner = rubric.owner_mention or _("not named (add owner: to the rubric in the directory)")
+    return "\n".join(
+        [
+            "📅 "
+            + _("Rubric #{rubric}: nothing is planned for {when} ({in_days}).").format(
+                rubric=rubric.key, when=when, in_days=_in_days(slot.day, today)
+            ),
+            _("Owner: {owner}.").format(owner=owner),
+            _("Drop a post into the publisher's folder (publish_at: slot will do) or pause the rubric."),
+        ]
     )
 
 
 def date_text(entry: DateEntry, owner: str, today: date) -> str:
+    """The reminder of a memorable date without a post, in the editors' language."""
     memorable = entry.memorable
-    rubric = f" (рубрика #{memorable.rubric})" if memorable.rubric else ""
-    who = f"\nОтветственный: {owner}." if owner else ""
-    return (
-        f"📅 Памятная дата {_day(entry.day)} «{memorable.title}»{rubric}: поста пока нет "
-        f"({_in_days(entry.day, today)}).{who}"
+    text = "📅 " + _("Memorable date {day} «{title}»: no post yet ({in_days}).").format(
+        day=_day(entry.day), title=memorable.title, in_days=_in_days(entry.day, today)
     )
+    if memorable.rubric:
+        text += "\n" + _("Rubric: #{rubric}.").format(rubric=memorable.rubric)
+    if owner:
+        text += "\n" + _("Owner: {owner}.").format(owner=owner)
+    return text
 
 
 def _in_days(day: date, today: date) -> str:
     days = (day - today).days
-    return "сегодня" if days == 0 else "завтра" if days == 1 else f"через {days} дн."
+    if days == 0:
+        return _("today")
+    if days == 1:
+        return _("tomorrow")
+    return ngettext("in {n} day", "in {n} days", days).format(n=days)
 
 
 class Reminders:

@@ -160,7 +160,11 @@ def test_rubric_list_and_dates_import(env: Path, capsys: pytest.CaptureFixture[s
     enqueue(env, "dich.md", f"rubric: древняядичь\npublish_at: {WED} 12:00", capsys)
     rows = {r["rubric"]: r for r in run(capsys, "rubric", "list", "--json")}
     dich = rows["древняядичь"]
-    assert dich["cadence"] == {"weekly": ["ср"]} and dich["paused"] is False
+    assert (
+        dich["cadence"] == {"weekly": ["wed"]}
+        and dich["cadence_text"] == "каждую неделю: ср"
+        and dich["paused"] is False
+    )
     assert dich["next_post"] is not None and dich["telegram"] == "e_kovaleva"
     assert rows["чтотознакомое"]["paused"] is True
 
@@ -181,9 +185,9 @@ def test_rubric_list_and_dates_import(env: Path, capsys: pytest.CaptureFixture[s
         ics.add_component(event)
     (env / "team.ics").write_bytes(ics.to_ical())
     assert main(["dates", "import", str(env / "team.ics")]) == 0
-    assert "2 new dates added" in capsys.readouterr().out
+    assert "новых дат добавлено: 2" in capsys.readouterr().out
     assert main(["dates", "import", str(env / "team.ics")]) == 0
-    assert "0 new dates added" in capsys.readouterr().out
+    assert "новых дат добавлено: 0" in capsys.readouterr().out
     text = (env / "dates.yaml").read_text("utf-8")
     assert '- date: "2027-01-31"\n    title: "День науки"' in text and '- date: "04-23"' in text
     assert text.startswith(dates_text())  # the team's own lines (and comments) stay as they were

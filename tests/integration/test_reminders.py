@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from publisher.compose.directory import load_directory
+from publisher.i18n import language
 from publisher.models import Post
 from publisher.ops.alerts import Alerter
 from publisher.plan.remind import Reminders
@@ -63,6 +64,7 @@ def telegram() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def setup(tmp_path: Path, telegram: FakeTelegram) -> Iterator[tuple[Reminders, Store, FakeClock]]:
+    """Reminders as the team reads them: in Russian, the editors' default language."""
     (tmp_path / "directory.yaml").write_text(DIRECTORY, encoding="utf-8")
     (tmp_path / "dates.yaml").write_text(DATES, encoding="utf-8")
     settings = Settings(
@@ -76,7 +78,8 @@ def setup(tmp_path: Path, telegram: FakeTelegram) -> Iterator[tuple[Reminders, S
     directory = load_directory(settings.directory_file)
     clock = FakeClock(MONDAY_10)
     source = PlanSource(store, settings, lambda: directory)
-    yield Reminders(source, store, Alerter(settings), clock), store, clock
+    with language("ru"):
+        yield Reminders(source, store, Alerter(settings), clock), store, clock
     store.close()
 
 

@@ -134,5 +134,7 @@ def test_enqueue_says_which_slot(
     monkeypatch.setenv("PUBLISHER_DIRECTORY_FILE", str(settings.directory_file))
     path = post_file(tmp_path, 1)
     assert main(["enqueue", str(path)]) == 0
-    line = capsys.readouterr().out.splitlines()[0]
+    out = capsys.readouterr().out
+    line = out.splitlines()[0]
     assert line.startswith("post01.md: post 1, slot ") and line.endswith("Europe/Minsk (rubric древняядичь)")
+    assert "ближайшее свободное время рубрики #древняядичь." in out  # the receipt, in Russian by default

@@ -81,7 +81,7 @@ rubrics:
 def test_rubric_plan_fields_are_read() -> None:
     directory = parse_directory(DIRECTORY)
     old = directory.rubrics["древняядичь"]
-    assert old.cadence is not None and old.cadence.describe() == "раз в две недели по ср"
+    assert old.cadence is not None and old.cadence.describe() == "every other week on Wed"
     assert old.slots == (time(10, 0), time(18, 30))
     assert old.networks == ("vk", "telegram", "vk:bntu")
     assert (old.owner, old.owner_mention, old.paused) == ("Е. Ковалёва", "@e_kovaleva", False)
