@@ -241,6 +241,17 @@ class Settings(BaseSettings):
         72.0, gt=0, le=YEAR / 3600, description="a post not out by then fails"
     )
 
+    # Editors' dates and repeats
+    past_tolerance_minutes: float = Field(
+        10.0, ge=0, le=DAY / 60, description="a publish_at further in the past is refused ('publish_at: now')"
+    )
+    duplicate_days: float = Field(
+        30.0,
+        ge=0,
+        le=YEAR / DAY,
+        description="the same text to the same network again within this is refused",
+    )
+
     vk: VkSettings = VkSettings()
     x: XSettings = XSettings()
     facebook: FacebookSettings = FacebookSettings()

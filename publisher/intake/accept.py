@@ -15,7 +15,7 @@ from pathlib import Path
 from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
-from publisher.i18n import _
+from publisher.i18n import _, local_time
 from publisher.intake.media import store_media
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
@@ -79,7 +79,45 @@ class Intake:
         )
         if post.withdraw:
             return post, []
+        if self.store is None:  # preview: say now what acceptance would refuse
+            self.check_dates(post, self.clock())
         return post, render_all(post, self.directory())
+
+    def check_dates(self, post: Post, now: datetime) -> None:
+        """A ``publish_at`` well in the past is a typo or an old file, not "publish at once": refuse it."""
+        tolerance = timedelta(minutes=self.settings.past_tolerance_minutes)
+        if post.publish_at is not None and post.publish_at < now - tolerance:
+            raise InputError(
+                post.source_name,
+                "publish_at",
+                _("is {time}, more than {minutes} minutes ago").format(
+                    time=local_time(post.publish_at, self.settings.zone),
+                    minutes=f"{self.settings.past_tolerance_minutes:g}",
+                ),
+                _("write 'publish_at: now' to publish at once, or give a later time"),
+            )
+
+    def check_repeats(self, post: Post, now: datetime) -> None:
+        """The same text to the same network within ``duplicate_days``: refused unless allowed on purpose."""
+        if post.allow_duplicate or not self.settings.duplicate_days or self.store is None:
+            return
+        if post.key and self.store.find_post_id(post.key) is not None:
+            return  # a replacement of its own post, not a repeat
+        since = now - timedelta(days=self.settings.duplicate_days)
+        found = self.store.same_text(post.body, post.targets, since, post.key)
+        if found:
+            earlier, target, when = found[0]
+            raise InputError(
+                post.source_name,
+                "text",
+                _("is the same as post '{post}', accepted {time} for {target}").format(
+                    post=earlier, time=local_time(when, self.settings.zone), target=target
+                ),
+                _(
+                    "if it should go out again, add 'allow_duplicate: true'; to change that post, use its id "
+                    "('id: {post}')"
+                ).format(post=earlier),
+            )
 
     def submit(self, path: Path, inbox_root: Path | None = None) -> Accepted:
         """Store, replace or withdraw the post of this file; raises InputError when it cannot be done.
@@ -102,6 +140,11 @@ class Intake:
                     _("check the id: the file name of the post, or its 'id:' line"),
                 )
             return Accepted(done, post, renders)
+        if not self.store.content_known(
+            post.source_key, post.key
+        ):  # the same file again is never refused for its age
+            self.check_dates(post, now)
+            self.check_repeats(post, now)
         stored = store_media(post, self.settings.media_dir)
         if post.wants_slot:
             waiting = self.store.find_post_id(post.key) if post.key else None

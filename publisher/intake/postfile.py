@@ -333,7 +333,9 @@ def _validate(
     # "publish_at: slot": the next free posting slot, chosen when the post is stored (publisher.plan.slots)
     raw_when = data.get("publish_at")
     wants_slot = isinstance(raw_when, str) and raw_when.strip().casefold() == "slot"
-    publish_at = None if wants_slot else check.when(data, "publish_at", zone, now)
+    # "publish_at: now": as soon as possible, the same as leaving it out, but said on purpose
+    wants_now = isinstance(raw_when, str) and raw_when.strip().casefold() in ("now", "сейчас")
+    publish_at = None if wants_slot or wants_now else check.when(data, "publish_at", zone, now)
     expires_at = check.when(data, "expires_at", zone, now)
     if expires_at is not None and expires_at <= now:
         check.add("expires_at", _("is in the past"), _("remove it or give a later time"))

@@ -12,12 +12,13 @@ here: the outcome lists it as *kept* so the receipt can say so.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import StoreError
@@ -146,8 +147,8 @@ class PostsMixin(StoreBase):
 
     def _find_for_update(self, conn: Connection, post: Post) -> Row[Any] | None:
         condition = posts.c.source_key == post.source_key
-        if post.key:
-            condition = or_(posts.c.post_key == post.key, condition)
+        if post.key:  # the same content under another id is another post; legacy posts have no id
+            condition = or_(posts.c.post_key == post.key, and_(condition, posts.c.post_key.is_(None)))
         query = select(posts).where(condition).order_by(posts.c.post_key.is_(None), posts.c.id)
         if self.dialect == "postgresql":
             query = query.with_for_update()
@@ -162,6 +163,11 @@ class PostsMixin(StoreBase):
         return list(conn.execute(query).all())
 
     def _create(self, conn: Connection, post: Post, now: datetime, actor: str) -> PostOutcome:
+        taken = conn.execute(select(posts.c.id).where(posts.c.source_key == post.source_key)).first()
+        if taken is not None and post.key:
+            # The same bytes under a new id (a repeat the editor allowed): a source key of its own.
+            unique = hashlib.sha256(f"{post.source_key}\0{post.key}".encode()).hexdigest()
+            post = replace(post, source_key=unique)
         post_id = insert_post(conn, post, now, actor)
         targets = tuple(dict.fromkeys(post.targets))
         return PostOutcome(post_id, post.key, "created", added=targets, due_at=post.publish_at or now)
@@ -363,6 +369,41 @@ class PostsMixin(StoreBase):
         return row
 
     # --- reading ----------------------------------------------------------------------------------
+
+    def content_known(self, content_key: str, key: str | None) -> bool:
+        """The post ``key`` (or a post from before ids) is stored with exactly this content already."""
+        with self._read() as conn:
+            query = select(posts.c.id).where(
+                or_(posts.c.content_key == content_key, posts.c.source_key == content_key)
+            )
+            if key is not None:
+                query = query.where(or_(posts.c.post_key == key, posts.c.post_key.is_(None)))
+            found = conn.execute(query).first()
+        return found is not None
+
+    def same_text(
+        self, body: str, targets: Collection[str], since: datetime, exclude_key: str | None
+    ) -> list[tuple[str, str, datetime]]:
+        """Posts other than ``exclude_key`` with this text to one of ``targets`` since ``since``, not cancelled.
+
+        Each as ``(post id or number, target, created_at)``, oldest first.
+        """
+        with self._read() as conn:
+            query = (
+                select(posts.c.id, posts.c.post_key, posts.c.created_at, deliveries.c.target)
+                .join(deliveries, deliveries.c.post_id == posts.c.id)
+                .where(
+                    posts.c.body == body,
+                    posts.c.created_at >= since,
+                    deliveries.c.target.in_(list(targets)),
+                    deliveries.c.state != S.CANCELLED.value,
+                )
+                .order_by(posts.c.created_at, posts.c.id)
+            )
+            if exclude_key is not None:
+                query = query.where(or_(posts.c.post_key.is_(None), posts.c.post_key != exclude_key))
+            rows = conn.execute(query).all()
+        return [(r.post_key or str(r.id), r.target, r.created_at) for r in rows]
 
     def find_post_id(self, ref: str) -> int | None:
         """A post by its identity (``kino``) or its number (``12``)."""
