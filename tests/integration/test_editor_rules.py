@@ -53,7 +53,9 @@ def test_a_date_well_in_the_past_is_refused_and_now_publishes_at_once(
     assert now.outcome.due_at == clock()
 
 
-def test_the_same_file_again_is_never_refused_for_its_age(intake: Intake, tmp_path: Path, clock: FakeClock) -> None:
+def test_the_same_file_again_is_never_refused_for_its_age(
+    intake: Intake, tmp_path: Path, clock: FakeClock
+) -> None:
     """A crash between storing and moving: the file is taken again later and must not be rejected then."""
     path = drop(tmp_path, "kino.md", "Киноклуб", publish_at=local(clock, minutes=2))
     first = intake.submit(path)
