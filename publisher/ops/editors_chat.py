@@ -143,6 +143,7 @@ class EditorsFeed:
         self.chat = EditorsChat(settings)
         self._cursor: int | None = None
         self._pending: set[int] = set()
+        self._told: set[int] = set()  # published deliveries already announced
         self._lock = threading.Lock()
 
     @property
@@ -206,7 +207,10 @@ class EditorsFeed:
             if any(d.state.value in _WAITING for d in found):
                 continue
             self._pending.discard(post_id)
-            self.chat.say(self._published(post_id, found))
+            fresh = [d.id for d in found if d.state.value == "published" and d.id not in self._told]
+            if fresh:  # the log may show a post's results across two polls: tell each result once
+                self._told.update(fresh)
+                self.chat.say(self._published(post_id, found))
 
     def _name(self, post_id: int) -> str:
         post = self.store.get_post(post_id)
