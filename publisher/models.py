@@ -157,6 +157,35 @@ class ReconcileResult:
     detail: str = ""
 
 
+#: The figures a snapshot may carry, in display order.
+FIGURES: tuple[str, ...] = ("views", "likes", "reposts", "comments", "impressions", "reach")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A network's figures for one published post at one moment, as ``fetch_metrics`` returns them.
+
+    A figure the network does not give is ``None`` (not 0). ``available`` is False when no figure could be
+    read at all; ``reason`` says why figures are missing (all or some: "not available from the Bot API",
+    "insights need the read_insights permission"). ``raw`` is a short, scrubbed excerpt of the answer.
+    """
+
+    remote_id: str
+    taken_at: datetime
+    views: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    comments: int | None = None
+    impressions: int | None = None
+    reach: int | None = None
+    available: bool = True
+    reason: str = ""
+    raw: str = ""
+
+    def figures(self) -> dict[str, int | None]:
+        return {name: getattr(self, name) for name in FIGURES}
+
+
 @dataclass(frozen=True)
 class AccountInfo:
     """Result of an adapter's health check: who we are there and whether we may post."""

@@ -97,7 +97,8 @@ def _parse_when(value: str, settings: Settings, now: datetime) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def event_json(e: Event) -> dict[str, Any]:
+def event_json(e: Event, facts: Any = None) -> dict[str, Any]:
+    """One publish-log line; ``facts`` (the post's ``PostFacts``) adds rubric, author and mentions."""
     return {
         "time": e.time.isoformat(),
         "event": e.id,
@@ -109,6 +110,9 @@ def event_json(e: Event) -> dict[str, Any]:
         "url": e.url,
         "error": e.error,
         "detail": dict(e.detail),
+        "rubric": facts.rubric if facts else None,
+        "author": facts.author if facts else None,
+        "mentions": list(facts.mentions) if facts else [],
     }
 
 

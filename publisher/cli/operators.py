@@ -84,8 +84,9 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
         since=since, target=args.target, status=args.status, post_id=args.post, limit=args.limit
     )
     if args.json:
+        facts = store.post_facts({e.post_id for e in found if e.post_id is not None})
         for e in found:
-            print(json.dumps(event_json(e), ensure_ascii=False))
+            print(json.dumps(event_json(e, facts.get(e.post_id or 0)), ensure_ascii=False))
         return OK
     if not found:
         print("no events")

@@ -18,6 +18,7 @@ Where the code lives, and why it is shaped this way:
 - ``upkeep``: target holds, incidents, heartbeats; ``reading``: listings and the publish log;
 - ``plan``: the content plan's reads and ``add_post_in_slot`` (choose a free slot and insert, atomically);
 - ``posts``: posts as editors name them: replace, withdraw, reschedule, cancel, list;
+- ``metrics``: metrics snapshots (append-only) and the reads behind ``publisher metrics`` and the report;
 - ``rows``: the records handed out and the row mapping; ``sqlite``: the SQLite connection setup.
 
 The concerns are mixins over one ``StoreBase`` rather than free functions taking a connection: callers hold one
@@ -31,14 +32,27 @@ from __future__ import annotations
 from publisher.store.actions import SettlementMixin
 from publisher.store.claims import ClaimsMixin
 from publisher.store.holds import UpkeepMixin
+from publisher.store.metrics import MetricsMixin, MetricsRow, PostFacts
 from publisher.store.plan import PlanMixin
 from publisher.store.posts import PostOutcome, PostsMixin, PostSummary
 from publisher.store.queries import ReadingMixin
 from publisher.store.records import CLAIMABLE, Claim, Heartbeat, Hold
 from publisher.store.results import ResultsMixin
 
-__all__ = ["CLAIMABLE", "Claim", "Heartbeat", "Hold", "PostOutcome", "PostSummary", "Store"]
+__all__ = [
+    "CLAIMABLE",
+    "Claim",
+    "Heartbeat",
+    "Hold",
+    "MetricsRow",
+    "PostFacts",
+    "PostOutcome",
+    "PostSummary",
+    "Store",
+]
 
 
-class Store(ClaimsMixin, ResultsMixin, SettlementMixin, UpkeepMixin, ReadingMixin, PlanMixin, PostsMixin):
+class Store(
+    ClaimsMixin, ResultsMixin, SettlementMixin, UpkeepMixin, ReadingMixin, PlanMixin, PostsMixin, MetricsMixin
+):
     """One class for both dialects; see the module docstring for the guarantees."""

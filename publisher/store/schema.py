@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -163,6 +165,28 @@ heartbeats = Table(
 )
 
 
+# Append-only: one row per look at a published delivery's figures; the newest row per delivery is current.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("views", BigInteger),
+    Column("likes", BigInteger),
+    Column("reposts", BigInteger),
+    Column("comments", BigInteger),
+    Column("impressions", BigInteger),
+    Column("reach", BigInteger),
+    Column("available", Boolean, nullable=False),
+    # Why figures are missing (all of them, or some): shown in the report.
+    Column("reason", Text, nullable=False, default=""),
+    # A scrubbed excerpt of the network's answer, for questions asked later.
+    Column("raw", Text, nullable=False, default=""),
+)
+Index("ix_snapshots_delivery", snapshots.c.delivery_id, snapshots.c.id)
+
+
 def _create_current(conn: Connection) -> None:
     """A new database gets the current schema in one go (then no migration step applies)."""
     metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name != "schema_version"])
@@ -192,8 +216,18 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("CREATE UNIQUE INDEX ux_posts_post_key ON posts (post_key)"))
 
 
+def _v4(conn: Connection) -> None:
+    """Metrics snapshots of published deliveries (append-only)."""
+    snapshots.create(conn, checkfirst=True)
+
+
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [(1, _create_current), (2, _v2), (3, _v3)]
+MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
+    (1, _create_current),
+    (2, _v2),
+    (3, _v3),
+    (4, _v4),
+]
 LATEST = MIGRATIONS[-1][0]
 
 

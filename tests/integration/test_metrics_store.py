@@ -1,0 +1,76 @@
+"""Metrics snapshots in the store (SQLite and PostgreSQL): append-only, newest per delivery, no secrets."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from publisher.cli import main
+from publisher.models import Snapshot
+from publisher.ops.redact import register_secret
+from publisher.store import Store
+from tests.metrics_world import TELEGRAM_REASON, World, build, month_start
+
+
+def test_snapshots_are_appended_and_the_newest_is_the_current_figure(store: Store) -> None:
+    world = build(store, World(), month_start(2026, 11), 2, history=3)
+    rows = {r.delivery_id: r for r in store.metrics_rows()}
+    assert set(rows) == set(world.served)
+    for delivery_id, (post, target, newest) in world.served.items():
+        row = rows[delivery_id]
+        assert row.target == target and row.post_id == post.id and row.snapshot_count == 3
+        assert row.snapshot == newest
+        assert row.facts.rubric == post.rubric and row.facts.author == post.approved_by
+        assert row.facts.mentions == post.mentions and row.facts.title == post.body.splitlines()[0]
+        assert row.url == world.urls[delivery_id] and row.published_at == world.published_at[delivery_id]
+        history = store.snapshot_history(delivery_id)
+        assert len(history) == 3 and history[-1] == newest
+    telegram = next(r for r in rows.values() if r.target == "telegram")
+    assert telegram.snapshot is not None and not telegram.snapshot.available
+    assert telegram.snapshot.reason == TELEGRAM_REASON and telegram.snapshot.views is None
+    # A later snapshot becomes current; the earlier ones stay.
+    some = next(iter(rows.values()))
+    later = Snapshot(some.remote_id or "", some.published_at + timedelta(days=30), views=10**10, likes=1)
+    store.record_snapshots([(some.delivery_id, later)])
+    (again,) = store.metrics_rows(delivery_ids=[some.delivery_id])
+    assert again.snapshot == later and again.snapshot_count == 4
+
+
+def test_rows_filter_by_publication_time_target_and_post(store: Store) -> None:
+    nov = build(store, World(), month_start(2026, 11), 3, key="n")
+    dec = build(store, World(), month_start(2026, 12), 2, key="d")
+    in_december = store.metrics_rows(published_from=month_start(2026, 12))
+    assert {r.delivery_id for r in in_december} == set(dec.served)
+    in_november = store.metrics_rows(published_from=month_start(2026, 11), published_to=month_start(2026, 12))
+    assert {r.delivery_id for r in in_november} == set(nov.served)
+    assert {r.target for r in store.metrics_rows(target="x")} == {"x"}
+    post_id = next(iter(dec.served.values()))[0].id
+    assert post_id is not None
+    assert {r.post_id for r in store.metrics_rows(post_id=post_id)} == {post_id}
+
+
+def test_a_snapshot_keeps_no_secret(store: Store) -> None:
+    register_secret("tok-metrics-SECRET-123")
+    world = build(store, World(), month_start(2026, 11), 1, history=0)
+    delivery_id = next(iter(world.served))
+    raw = '{"error": "bad token tok-metrics-SECRET-123"}'
+    store.record_snapshots(
+        [(delivery_id, Snapshot("r", month_start(2026, 11), available=False, reason=raw, raw=raw))]
+    )
+    (kept,) = store.snapshot_history(delivery_id)
+    assert "SECRET" not in kept.raw and "SECRET" not in kept.reason and "***" in kept.raw
+
+
+def test_log_json_carries_rubric_author_and_mentions(store_url: str, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    store = Store(store_url)
+    world = build(store, World(), month_start(2026, 11), 3, history=0)
+    store.close()
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", store_url)
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path))
+    assert main(["log", "--json", "--status", "published"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == len(world.served)
+    for line in lines:
+        post, _target, _ = world.served[line["delivery"]]
+        assert line["rubric"] == post.rubric and line["author"] == post.approved_by
+        assert line["mentions"] == list(post.mentions)
