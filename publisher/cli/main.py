@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher import __version__
+from publisher.cli import metrics as metrics_commands
 from publisher.cli.format import FAILURE, MAX_ID, MAX_LIMIT, OK, USAGE, SafeTerminal, check_number, local
 from publisher.cli.operators import (
     cmd_cancel,
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_post_commands(sub)
     add_plan_commands(sub)
+    metrics_commands.add_parsers(sub)
     return p
 
 

@@ -74,3 +74,25 @@ def test_log_json_carries_rubric_author_and_mentions(store_url: str, tmp_path, m
         post, _target, _ = world.served[line["delivery"]]
         assert line["rubric"] == post.rubric and line["author"] == post.approved_by
         assert line["mentions"] == list(post.mentions)
+
+
+def test_metrics_json_shows_the_current_figures(store_url: str, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    store = Store(store_url)
+    world = build(store, World(), month_start(2026, 11), 3, missing_every=5)
+    store.close()
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", store_url)
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path))
+    assert main(["metrics", "--json", "--target", "telegram"]) == 0
+    telegram = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {t["target"] for t in telegram} == {"telegram"} and len(telegram) == 3
+    assert main(["metrics", "--json"]) == 0
+    lines = {j["delivery"]: j for j in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(lines) == set(world.served)
+    for delivery_id, (post, target, newest) in world.served.items():
+        got = lines[delivery_id]
+        assert (got["post"], got["target"], got["rubric"]) == (post.id, target, post.rubric)
+        if newest is None:
+            assert got["views"] is None and got["reason"] == "not collected yet"
+        else:
+            assert {k: got[k] for k in newest.figures()} == newest.figures()
+            assert got["available"] is newest.available and got["reason"] == newest.reason
