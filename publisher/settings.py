@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -170,6 +171,44 @@ class EditorsSettings(_Section):
     # Bot API FAQ: no more than 20 messages per minute to the same group;
     # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
     max_per_minute: float = Field(20.0, gt=0, description="messages a minute to the editors' chat at most")
+_STEP = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_steps(value: str) -> tuple[timedelta, ...]:
+    """``"1h,1d,7d,30d"`` -> durations, ascending; raises ``ValueError`` naming the bad step."""
+    steps = []
+    for part in (p.strip().lower() for p in value.split(",")):
+        match = _STEP.fullmatch(part)
+        if not match or int(match.group(1)) == 0:
+            raise ValueError(f"{part!r} is not a duration: write e.g. 1h,1d,7d,30d (m, h, d or w)")
+        steps.append(timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)]))
+    return tuple(sorted(set(steps)))
+
+
+class MetricsSettings(_Section):
+    """When the daemon reads back the figures of published posts (a snapshot at each step after publishing)."""
+
+    schedule: str = Field("1h,1d,7d,30d", description="steps after publication, e.g. 1h,1d,7d,30d")
+    interval: float = Field(300.0, gt=0, le=DAY, description="seconds between runs of the metrics job")
+    enabled: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _steps(cls, value: str) -> str:
+        parse_steps(value)
+        return value
+
+    @property
+    def steps(self) -> tuple[timedelta, ...]:
+        return parse_steps(self.schedule)
+
+
+class ReportSettings(_Section):
+    """The monthly round-table report: sent to the team's Telegram chat on the 1st at ``hour`` local time."""
+
+    telegram_chat_id: str | None = None
+    hour: int = Field(9, ge=0, le=23)
 
 
 class Settings(BaseSettings):
@@ -258,6 +297,8 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     alerts: AlertSettings = AlertSettings()
     editors: EditorsSettings = EditorsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -31,7 +31,15 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, Protocol
 
 from publisher.adapters.published import PublishedForm
 from publisher.errors import InDoubtError, PublishError, TransientError
-from publisher.models import AccountInfo, PublishResult, ReconcileResult, ReconcileStatus, Rendered
+from publisher.models import (
+    AccountInfo,
+    PublishResult,
+    ReconcileResult,
+    ReconcileStatus,
+    RemoteRef,
+    Rendered,
+    Snapshot,
+)
 from publisher.ops.redact import scrub
 from publisher.settings import HttpTimeouts, NetworkSettings
 
@@ -76,6 +84,21 @@ class Adapter(ABC):
     ) -> ReconcileResult:
         """Look for a post an in-doubt attempt may have made. The default cannot tell."""
         return ReconcileResult(ReconcileStatus.UNKNOWN, detail=f"{self.network} cannot look posts up")
+
+    #: how many posts one metrics call may ask about (the API's batch limit)
+    metrics_batch: ClassVar[int] = 100
+
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """Figures of published posts, one ``Snapshot`` per ref, in as few calls as the API allows.
+
+        The caller passes at most ``metrics_batch`` refs. A post the network no longer shows, or a figure
+        it will not give, is a snapshot marked unavailable with the reason, never an exception. Raises
+        ``RateLimited`` / ``TransientError`` (try later) or ``AuthError`` (pause the target) for the call.
+        The default: this network's figures cannot be read.
+        """
+        now = datetime.now(UTC)
+        reason = f"{self.network}: reading figures is not supported"
+        return [Snapshot(r.remote_id, now, available=False, reason=reason) for r in refs]
 
     def describe(self) -> str:
         """Safe for logs: the target and its account or chat id, never a token."""

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,6 +63,7 @@ from publisher.models import (
     ReconcileStatus,
     RemoteRef,
     Rendered,
+    Snapshot,
 )
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import FacebookSettings, NetworkSettings
@@ -79,6 +80,8 @@ _TOKEN_VAR = "PUBLISHER_FACEBOOK__PAGE_ACCESS_TOKEN"
 # Error codes, from the error-handling guide and the rate-limiting overview (module docstring).
 #: 4 app, 17 user, 32 Page, 341 app limit, 613 endpoint; 800xx are Business Use Case throttles
 #: (80001 "too many calls to this Page account"), which Page tokens are subject to.
+#: the fields of a post's engagement (reactions, comments, shares) in one read
+ENGAGEMENT = "reactions.summary(total_count),comments.summary(total_count),shares"
 _RATE_SCOPES = {4: "app", 17: "account", 32: "page", 341: "app", 613: "endpoint"}
 _AUTH_TOKEN = {190, 102, 2500}  # token expired / invalid / session gone
 _AUTH_PERMISSION = {3, 10, *range(200, 300)}  # capability or permission missing
@@ -116,6 +119,8 @@ class FacebookAdapter(Adapter):
     # readable, and matches what the editors use elsewhere.
     max_images = 10
     deduplicates = False
+    #: a multiple-id read takes at most 50 ids
+    metrics_batch = 50
 
     def __init__(self, target: str, settings: NetworkSettings, session: requests.Session | None = None):
         if not isinstance(settings, FacebookSettings):
@@ -283,6 +288,84 @@ class FacebookAdapter(Adapter):
             return ReconcileResult(ReconcileStatus.FOUND, RemoteRef(post_id, post_url(post_id)))
         return ReconcileResult(ReconcileStatus.ABSENT, detail="no Page post with this text since the attempt")
 
+    # --- metrics -------------------------------------------------------------------------------
+
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """Reactions, comments and shares of Page posts, plus impressions and reach where insights allow.
+
+        One multiple-id read ``GET /?ids=...`` (at most 50 ids) with ``reactions.summary(total_count)``,
+        ``comments.summary(total_count)`` and ``shares`` (absent when nobody shared)
+        (https://developers.facebook.com/docs/graph-api/reference/post/ ,
+        https://developers.facebook.com/docs/graph-api/reference/object/reactions), then one for the
+        ``insights`` field with ``post_impressions`` and ``post_impressions_unique``
+        (https://developers.facebook.com/docs/graph-api/reference/v24.0/insights). Insights need the
+        read_insights permission and Meta is retiring several post metrics ("the API returns an invalid
+        metric error"): a refusal leaves views, impressions and reach empty with the reason, never fails.
+        A post Graph no longer knows (error 100) is unavailable; the other posts of the batch are read.
+        """
+        ids = ",".join(r.remote_id for r in refs)
+        try:
+            body = self._success(
+                self._call("GET", "", params={"ids": ids, "fields": ENGAGEMENT}), unsafe=False
+            )
+        except (AuthError, RateLimited, TransientError):
+            raise
+        except PermanentError as exc:
+            if len(refs) > 1:
+                return [s for r in refs for s in self.fetch_metrics([r])]
+            now = datetime.now(UTC)
+            return [Snapshot(refs[0].remote_id, now, available=False, reason=f"Facebook: {exc}")]
+        insights, why = self._insights(ids)
+        now = datetime.now(UTC)
+        found = []
+        for r in refs:
+            item = body.get(r.remote_id)
+            if not isinstance(item, dict):
+                found.append(
+                    Snapshot(r.remote_id, now, available=False, reason="Facebook did not return this post")
+                )
+                continue
+            shares = item.get("shares")
+            seen = insights.get(r.remote_id, {})
+            found.append(
+                Snapshot(
+                    r.remote_id,
+                    now,
+                    views=seen.get("post_impressions"),
+                    likes=_summary(item, "reactions"),
+                    reposts=_int(shares.get("count")) if isinstance(shares, dict) else 0,
+                    comments=_summary(item, "comments"),
+                    impressions=seen.get("post_impressions"),
+                    reach=seen.get("post_impressions_unique"),
+                    reason="" if seen else why,
+                    raw=scrub(json.dumps({"engagement": item, "insights": seen}, ensure_ascii=False))[:300],
+                )
+            )
+        return found
+
+    def _insights(self, ids: str) -> tuple[dict[str, dict[str, int]], str]:
+        """Post insights by post id, or nothing and the reason Graph gave."""
+        params = {"ids": ids, "fields": "insights.metric(post_impressions,post_impressions_unique)"}
+        try:
+            body = self._success(self._call("GET", "", params=params), unsafe=False)
+        except (RateLimited, TransientError):
+            raise
+        except PermanentError as exc:  # AuthError included: a missing insights permission pauses nothing
+            return {}, f"views: post insights are not readable with this token ({exc})"
+        found: dict[str, dict[str, int]] = {}
+        for post_id, item in body.items():
+            data = item.get("insights", {}).get("data") if isinstance(item, dict) else None
+            for metric in data if isinstance(data, list) else []:
+                values = metric.get("values") if isinstance(metric, dict) else None
+                value = (
+                    values[-1].get("value")
+                    if isinstance(values, list) and values and isinstance(values[-1], dict)
+                    else None
+                )
+                if isinstance(value, int):
+                    found.setdefault(post_id, {})[str(metric.get("name"))] = value
+        return found, "views: Facebook gave no post insights"
+
     # --- HTTP and errors -----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, unsafe: bool = False, **kwargs: Any) -> requests.Response:
@@ -432,6 +515,12 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _summary(item: Mapping[str, Any], name: str) -> int | None:
+    edge = item.get(name)
+    summary = edge.get("summary") if isinstance(edge, dict) else None
+    return _int(summary.get("total_count")) if isinstance(summary, dict) else None
 
 
 def _parse_time(value: Any) -> datetime | None:

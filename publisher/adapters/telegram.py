@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -36,10 +37,20 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import AccountInfo, PublishResult, ReconcileResult, ReconcileStatus, Rendered
+from publisher.models import (
+    AccountInfo,
+    PublishResult,
+    ReconcileResult,
+    ReconcileStatus,
+    RemoteRef,
+    Rendered,
+    Snapshot,
+)
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import NetworkSettings, TelegramSettings
 
+#: why a Telegram post has no figures (shown in ``publisher metrics`` and the report)
+NO_METRICS = "not available from the Bot API"
 #: Descriptions of a 400 that mean "this bot cannot post to this chat" rather than "bad content":
 #: every post to the target would fail the same way, so it is paused (AuthError) instead.
 _TARGET_PROBLEMS = (
@@ -250,6 +261,16 @@ class TelegramAdapter(Adapter):
         )
 
     # --- HTTP --------------------------------------------------------------------------------------
+
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """No call: the Bot API has no method that reads a channel post's views or reactions counts.
+
+        https://core.telegram.org/bots/api lists no such method (``getChat``/``forwardMessage`` do not
+        carry view counts); views are readable only through a user account over MTProto
+        (``messages.getMessagesViews``), a possible later extension, not faked here.
+        """
+        now = datetime.now(UTC)
+        return [Snapshot(r.remote_id, now, available=False, reason=NO_METRICS) for r in refs]
 
     def _error(self, cls: type[PublishError], message: str, **kwargs: Any) -> PublishError:
         return cls(f"Telegram: {message}", network=self.network, target=self.target, **kwargs)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,7 @@ from publisher.models import (
     ReconcileStatus,
     RemoteRef,
     Rendered,
+    Snapshot,
 )
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import NetworkSettings, VkSettings
@@ -327,6 +329,44 @@ class VkAdapter(Adapter):
             ReconcileStatus.ABSENT, detail=f"not among the last {len(items)} posts of club{self.group_id}"
         )
 
+    # --- metrics -------------------------------------------------------------------------------
+
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """``wall.getById`` with ``posts=-GROUP_POST,...`` (at most 100): views, likes, reposts, comments.
+
+        https://dev.vk.com/ru/method/wall.getById ; the post object's ``views``/``likes``/``reposts``/
+        ``comments`` each carry ``count`` (https://dev.vk.com/en/reference/objects/post). Older API versions
+        answered a bare list of posts, recent ones (the 5.199 pinned here) ``{"items": [...]}``: both are
+        read. A post missing from the answer (deleted, or hidden from the token) is unavailable.
+        """
+        answer = self._call("wall.getById", {"posts": ",".join(r.remote_id for r in refs)}, unsafe=False)
+        items = answer.get("items") if isinstance(answer, dict) else answer
+        if not isinstance(items, list):
+            raise TransientError(
+                "VK answered wall.getById without posts", network=self.network, target=self.target
+            )
+        now = datetime.now(UTC)
+        found: dict[str, Snapshot] = {}
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            key = f"{item.get('owner_id')}_{item.get('id')}"
+            found[key] = Snapshot(
+                key,
+                now,
+                views=_count(item, "views"),
+                likes=_count(item, "likes"),
+                reposts=_count(item, "reposts"),
+                comments=_count(item, "comments"),
+                raw=_excerpt(
+                    {k: item.get(k) for k in ("id", "owner_id", "views", "likes", "reposts", "comments")}
+                ),
+            )
+        gone = "VK did not return this post (deleted, or hidden from the token)"
+        return [
+            found.get(r.remote_id) or Snapshot(r.remote_id, now, available=False, reason=gone) for r in refs
+        ]
+
     # --- plumbing --------------------------------------------------------------------------------
 
     def _ref(self, post_id: int) -> RemoteRef:
@@ -409,6 +449,12 @@ class VkAdapter(Adapter):
                 return InDoubtError(f"VK: server trouble on {method}; the post may exist {suffix}", **common)
             return TransientError(f"VK: server trouble on {method} {suffix}", **common)
         return PermanentError(f"VK rejected {method} {suffix}", **common)
+
+
+def _count(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    count = value.get("count") if isinstance(value, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -24,8 +24,9 @@ X has no idempotency key, so ``deduplicates`` is False: an in-doubt post is foun
 from __future__ import annotations
 
 import html
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,7 @@ from publisher.models import (
     ReconcileStatus,
     RemoteRef,
     Rendered,
+    Snapshot,
 )
 from publisher.ops.redact import scrub
 from publisher.settings import NetworkSettings, XSettings
@@ -297,6 +299,47 @@ class XAdapter(Adapter):
                 break
         return min(matches)[1] if matches else None
 
+    # --- metrics -------------------------------------------------------------------------------
+
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """``GET /2/tweets?ids=...`` (at most 100) with ``tweet.fields=public_metrics``, user context.
+
+        https://docs.x.com/x-api/posts/get-posts-by-ids ; ``public_metrics`` carries ``impression_count``
+        (what X shows as views), ``like_count``, ``retweet_count``, ``quote_count`` and ``reply_count``
+        (https://docs.x.com/x-api/fundamentals/data-dictionary). A repost here counts retweets and quotes.
+        An id X cannot find comes back in ``errors`` ("Not Found Error"): that post is unavailable.
+        """
+        with transport_errors(self.network, self.target, unsafe=False):
+            try:
+                response = self.client.get_tweets(
+                    [r.remote_id for r in refs], tweet_fields=["public_metrics"], user_auth=True
+                )
+            except tweepy.HTTPException as exc:
+                raise self._error(exc.response, "metrics lookup", unsafe=False) from None
+        body = json_body(response, self.network, self.target, unsafe=False)
+        posts = body.get("data") if isinstance(body, dict) else None
+        now = datetime.now(UTC)
+        found: dict[str, Snapshot] = {}
+        for post in posts if isinstance(posts, list) else []:
+            m = post.get("public_metrics") if isinstance(post, dict) else None
+            if not isinstance(m, dict):
+                continue
+            counts = [c for c in (_int(m.get("retweet_count")), _int(m.get("quote_count"))) if c is not None]
+            found[str(post.get("id"))] = Snapshot(
+                str(post.get("id")),
+                now,
+                views=_int(m.get("impression_count")),
+                likes=_int(m.get("like_count")),
+                reposts=sum(counts) if counts else None,
+                comments=_int(m.get("reply_count")),
+                impressions=_int(m.get("impression_count")),
+                raw=scrub(json.dumps({"id": post.get("id"), "public_metrics": m}))[:300],
+            )
+        gone = "X did not return this post (deleted, or not visible to the account)"
+        return [
+            found.get(r.remote_id) or Snapshot(r.remote_id, now, available=False, reason=gone) for r in refs
+        ]
+
     # --- error mapping -----------------------------------------------------------------------------
 
     def _error(
@@ -372,6 +415,10 @@ def _rewrite_before_signing(session: requests.Session, rewrite: Mapping[str, str
         return prepare(request)
 
     session.prepare_request = prepare_request  # type: ignore[method-assign]
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _data(body: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from publisher.cli.format import OK, local, one_line, parse_when, table
+from publisher.cli.format import FAILURE, OK, local, one_line, parse_when, table
 from publisher.cli.operators import open_store
 from publisher.models import FIGURES
 from publisher.settings import Settings
@@ -60,7 +60,24 @@ def metrics_json(r: MetricsRow) -> dict[str, Any]:
     }
 
 
+def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
+    """Snapshots now: the due ones, or (``--all``) one for every delivery published in the last 30 days."""
+    from publisher.adapters.pool import AdapterPool
+    from publisher.metrics.collect import Collector
+
+    collector = Collector(
+        open_store(settings), settings, AdapterPool(settings).get, yield_to_publishing=False
+    )
+    stats = collector.run(everything=args.all)
+    print(f"{stats.taken} snapshots taken ({stats.unavailable} without figures) in {stats.calls} calls")
+    for target, why in sorted(stats.skipped.items()):
+        print(f"  {target}: skipped, {why}")
+    return OK if not stats.skipped or stats.taken else FAILURE
+
+
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "metrics_command", None) == "collect":
+        return cmd_collect(args, settings)
     store = open_store(settings)
     since = parse_when(args.since, settings, datetime.now(UTC)) if args.since else None
     rows = store.metrics_rows(published_from=since, target=args.target, post_id=args.post)
@@ -125,3 +142,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     shape.add_argument("--json", action="store_true", help="one JSON object per line")
     shape.add_argument("--csv", action="store_true", help="CSV, one row per delivery")
     mt.set_defaults(func=cmd_metrics)
+    mt_sub = mt.add_subparsers(dest="metrics_command", metavar="collect")
+    co = mt_sub.add_parser("collect", help="take snapshots now (those that are due)")
+    co.add_argument("--all", action="store_true", help="one now for every post published in the last 30 days")

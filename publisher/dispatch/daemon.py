@@ -8,6 +8,10 @@ in our own tables, never in APScheduler's):
               30 s as a safety net; ``max_instances=1`` so two drains never overlap;
 * ``housekeeping`` every ``housekeeping_interval`` s (15): reap expired leases, reconcile in-doubt deliveries, expire old posts,
               heartbeat, STATUS=, stalled-queue detection;
+* ``metrics`` every ``metrics.interval`` s (300): snapshots of published posts that are due (never
+              before publishing: see ``publisher.metrics.collect``);
+* ``report``  on the 1st at ``report.hour`` local time, when ``report.telegram_chat_id`` is set: last
+              month's round-table report to the team's chat;
 * ``tick``    every second: ``WATCHDOG=1`` — only while the ingest and drain jobs keep completing, so a
               hung loop is caught by systemd rather than hidden by a helper thread — and SIGHUP reloads.
 
@@ -28,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from publisher.adapters.pool import AdapterPool
 from publisher.compose.composer import render
 from publisher.compose.directory import Directory, load_directory
 from publisher.dispatch.dispatcher import Dispatcher
@@ -35,6 +40,7 @@ from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.intake.accept import Intake, StoredFailures
 from publisher.intake.inbox import Inbox, ScanReport, Taken
 from publisher.intake.receipt import receipt_text
+from publisher.metrics.collect import Collector
 from publisher.models import NETWORKS, Post, Rendered
 from publisher.ops.alerts import Alerter
 from publisher.ops.editors_chat import EditorsFeed
@@ -140,6 +146,15 @@ class Daemon:
         )
         self.plan = PlanSource(self.store, settings, self.directory)
         self.reminders = Reminders(self.plan, self.store, alerter, clock)
+        # Metrics use their own adapters (own HTTP sessions): a metrics call never waits for a publish.
+        self.metrics = Collector(
+            self.store,
+            settings,
+            AdapterPool(settings).get,
+            clock=clock,
+            busy=self.dispatcher.busy_targets,
+            incidents=self.incidents,
+        )
         self.notifier = Notifier()
         self.editors = EditorsFeed(settings, self.store, clock)
         self.editors.poll()  # from now on: what happened before this start is not announced again
@@ -233,6 +248,22 @@ class Daemon:
             self.reminders.run()
         except Exception as exc:
             log.warning("reminders not sent: %s", exc, extra={"event": "reminders_failed"})
+    def collect_metrics(self) -> None:
+        """The metrics job: snapshots that are due; a failure is logged and the next round tries again."""
+        try:
+            self.metrics.run()
+        except Exception:
+            log.exception("metrics round failed", extra={"event": "metrics_failed"})
+
+    def send_monthly_report(self) -> bool:
+        """On the 1st: last month's report to the team's Telegram chat (``PUBLISHER_REPORT__TELEGRAM_CHAT_ID``)."""
+        from publisher.metrics.delivery import send_report
+
+        try:
+            return send_report(self.store, self.settings, self.clock())
+        except Exception:
+            log.exception("monthly report not sent", extra={"event": "report_failed"})
+            return False
 
     def tick(self) -> None:
         if self._reload_requested.is_set():
@@ -330,6 +361,14 @@ class Daemon:
             scheduler.add_job(self.remind, "cron", hour=at.hour, minute=at.minute, id="remind")
             if self.clock().astimezone(self.settings.zone).time() >= at:
                 scheduler.add_job(self.remind, id="remind-catch-up")  # started after today's time: remind now
+        if self.settings.metrics.enabled:
+            scheduler.add_job(
+                self.collect_metrics, "interval", seconds=self.settings.metrics.interval, id="metrics"
+            )
+        if self.settings.report.telegram_chat_id:
+            scheduler.add_job(
+                self.send_monthly_report, "cron", day=1, hour=self.settings.report.hour, id="report"
+            )
         self.notifier.ready(self.status_line())
         log.info(
             "publisher started: inbox %s, database %s, dry run %s",
@@ -414,6 +453,7 @@ class Daemon:
             self.inbox.max_bytes = merged.max_post_bytes
             alerter = Alerter(merged)  # new channels, addresses or bot token: used from the next incident on
             self.incidents.alerter = alerter if alerter.configured else None
+            self.metrics.reconfigure(merged, AdapterPool(merged).get)
             logging.getLogger().setLevel(merged.log_level)
         log.info(
             "settings reloaded: changed %s%s",

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, Select, func, select
 from publisher.models import FIGURES, DeliveryState, Snapshot, network_of
 from publisher.ops.redact import scrub
 from publisher.store.engine import StoreBase
+from publisher.store.records import CLAIMABLE
 from publisher.store.schema import deliveries, events, posts, snapshots
 
 #: How much of a network's answer a snapshot keeps.
@@ -159,6 +160,16 @@ class MetricsMixin(StoreBase):
             )
             for r in rows
         ]
+
+    def due_targets(self, now: datetime) -> set[str]:
+        """Targets with deliveries waiting to be published now: their metrics wait (publishing first)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(deliveries.c.target)
+                .where(deliveries.c.state.in_(CLAIMABLE), deliveries.c.next_at <= now)
+                .distinct()
+            ).all()
+        return {r.target for r in rows}
 
     def post_facts(self, post_ids: Collection[int]) -> dict[int, PostFacts]:
         """Title, rubric, author and mentions of the given posts (for ``log --json``)."""

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.base import Reply, Request
+from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
 #: paths of the calls that can create a post, for faults aimed at publishing
@@ -104,6 +105,10 @@ class FakeFacebook(NetworkFake):
         self.route("GET", page + "/feed", self._get_feed)
         self.route("GET", page, self._get_page)
         self.route("GET", _VERSION + "/me", self._get_me)
+        self.route("GET", _VERSION + "/?", self._get_ids)
+        self.figures = FigureBook()
+        #: whether the token may read post insights (pages_read_engagement + read_insights)
+        self.insights_allowed = False
 
     # --- the shared interface (NetworkFake) ------------------------------------------------------
 
@@ -330,3 +335,69 @@ class FakeFacebook(NetworkFake):
                 subcode=33,
             ),
         )
+
+    def _get_ids(self, request: Request) -> Reply:
+        """Multiple-id read ``GET /?ids=a,b&fields=...`` (at most 50 ids): an object keyed by id.
+
+        https://developers.facebook.com/docs/graph-api/guides/field-expansion (``summary(total_count)``
+        on ``reactions`` and ``comments``, ``shares{count}``), post insights as the ``insights`` field
+        (https://developers.facebook.com/docs/graph-api/reference/v24.0/insights). Without the permission
+        Graph refuses the whole read with (#10); an unknown id is error 100.
+        """
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(
+                400, graph_error(190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
+            )
+        ids = [i for i in (request.query.get("ids") or "").split(",") if i]
+        fields = request.query.get("fields") or ""
+        if not 1 <= len(ids) <= 50:
+            return Reply(400, graph_error(100, "(#100) Too many IDs. Maximum: 50."))
+        if "insights" in fields and not self.insights_allowed:
+            return Reply(
+                403,
+                graph_error(
+                    10, "(#10) Application does not have permission for this action", type_="OAuthException"
+                ),
+            )
+        known = {p.id for p in self.feed}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            return Reply(
+                400,
+                graph_error(
+                    100, f"(#100) Some of the aliases you requested do not exist: {','.join(missing)}"
+                ),
+            )
+        answer: dict[str, Any] = {}
+        for post_id in ids:
+            if "insights" in fields:
+                f = self.figures.served.get(post_id) or self.figures.read(post_id)
+                values = {"post_impressions": f["views"], "post_impressions_unique": f["views"] // 2}
+                answer[post_id] = {
+                    "id": post_id,
+                    "insights": {
+                        "data": [
+                            {
+                                "name": name,
+                                "period": "lifetime",
+                                "values": [{"value": value}],
+                                "id": f"{post_id}/insights/{name}/lifetime",
+                            }
+                            for name, value in values.items()
+                        ]
+                    },
+                }
+                continue
+            f = self.figures.read(post_id)
+            item: dict[str, Any] = {
+                "id": post_id,
+                "reactions": {"data": [], "summary": {"total_count": f["likes"], "viewer_reaction": "NONE"}},
+                "comments": {
+                    "data": [],
+                    "summary": {"order": "ranked", "total_count": f["comments"], "can_comment": True},
+                },
+            }
+            if f["reposts"]:
+                item["shares"] = {"count": f["reposts"]}  # Graph leaves shares out when there are none
+            answer[post_id] = item
+        return Reply(200, answer)

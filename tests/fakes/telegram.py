@@ -140,6 +140,7 @@ class FakeTelegram(NetworkFake):
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendMediaGroup": self._send_media_group,
+            "sendDocument": self._send_document,
         }
         for name, handler in handlers.items():
             # Method names are case-insensitive; GET and POST both work (#making-requests).
@@ -421,6 +422,42 @@ class FakeTelegram(NetworkFake):
             return content
         message = self._new_message(chat, upload[1] if upload else None, **content)
         return Reply(200, {"ok": True, "result": message}, applied=True)
+
+    def _send_document(self, request: Request) -> Reply:
+        """https://core.telegram.org/bots/api#senddocument: multipart ``document``, optional ``caption``.
+
+        The message keeps the file's bytes under ``_data`` so tests can open what was sent.
+        """
+        chat = self._chat_or_error(request)
+        if isinstance(chat, Reply):
+            return chat
+        refused = self._may_post(chat)
+        if refused:
+            return refused
+        upload = request.files.get("document")
+        if upload is None:
+            return Reply(400, error_body(400, "Bad Request: there is no document in the request"))
+        name, data, mime = upload
+        caption = request.param("caption")
+        problem = self._text_error(
+            caption or "", request.param("parse_mode"), CAPTION_LIMIT, "message caption"
+        )
+        if problem:
+            return problem
+        n = next(self._file_ids)
+        document = {
+            "file_name": name,
+            "mime_type": mime,
+            "file_id": f"BQACAgIAAxk-{n}",
+            "file_unique_id": f"AgAD{n}",
+            "file_size": len(data),
+        }
+        content: dict[str, Any] = {"document": document, "_data": data}
+        if caption:
+            content["caption"] = caption
+        message = self._new_message(chat, **content)
+        shown = {k: v for k, v in message.items() if k != "_data"}
+        return Reply(200, {"ok": True, "result": shown}, applied=True)
 
     def _send_media_group(self, request: Request) -> Reply:
         chat = self._postable_chat(request)

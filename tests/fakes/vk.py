@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.base import Fault, Reply, Request
+from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
 ERROR_TEXTS = {
@@ -95,6 +96,9 @@ class FakeVk(NetworkFake):
         self.guid_ttl = guid_ttl
         self.user = {"id": 1001, "first_name": "Ирина", "last_name": "Смирнова"}
         self.wall: list[WallPost] = []
+        self.figures = FigureBook()
+        #: how wall.getById answers: "items" (API 5.199, as pinned) or "list" (older API versions)
+        self.getbyid_shape = "items"
         self.photos: dict[str, bytes] = {}  # "photo-123_5" -> uploaded bytes
         self._uploads: dict[str, tuple[bytes, str]] = {}  # upload ref -> (bytes, hash)
         self._guids: dict[str, tuple[int, float]] = {}  # guid -> (post id, monotonic time)
@@ -319,3 +323,36 @@ class FakeVk(NetworkFake):
             for p in newest[offset : offset + count]
         ]
         return self._ok({"count": len(self.wall), "items": items})
+
+    def _m_wall_getById(self, request: Request) -> Reply:
+        """https://dev.vk.com/ru/method/wall.getById: ``posts=-GROUP_POST,...`` (at most 100 per call).
+
+        Recent API versions (the pinned 5.199) answer ``{"items": [...], "profiles", "groups"}``; older ones
+        answered the bare list of posts. A post that does not exist is left out of the answer.
+        """
+        wanted = [p for p in (request.param("posts") or "").split(",") if p]
+        if not wanted or len(wanted) > 100:
+            return self._error(request, 100)
+        with self.lock:
+            known = {f"{p.owner_id}_{p.id}": p for p in self.wall}
+        items = []
+        for key in wanted:
+            post = known.get(key)
+            if post is None:
+                continue
+            f = self.figures.read(key)
+            items.append(
+                {
+                    "id": post.id,
+                    "owner_id": post.owner_id,
+                    "date": post.date,
+                    "text": post.text,
+                    "views": {"count": f["views"]},
+                    "likes": {"count": f["likes"], "user_likes": 0, "can_like": 1},
+                    "reposts": {"count": f["reposts"], "user_reposted": 0},
+                    "comments": {"count": f["comments"], "can_post": 1},
+                }
+            )
+        if self.getbyid_shape == "list":
+            return self._ok(items)
+        return self._ok({"items": items, "profiles": [], "groups": []})

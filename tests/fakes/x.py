@@ -46,6 +46,7 @@ from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 from twitter_text import parse_tweet
 
 from tests.fakes.base import FakeServer, Reply, Request
+from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
 TWEETS = r"^/2/tweets$"
@@ -113,6 +114,8 @@ class FakeX(NetworkFake):
         self.route("POST", UPLOAD[1:-1], self._upload)
         self.route("GET", ME[1:-1], self._me)
         self.route("GET", TIMELINE[1:-1], self._timeline)
+        self.route("GET", TWEETS[1:-1], self._lookup)
+        self.figures = FigureBook()
 
     # --- the shared interface (NetworkFake) --------------------------------------------------------
 
@@ -343,6 +346,59 @@ class FakeX(NetworkFake):
                 item["created_at"] = post["created_at"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
             data.append(item)
         return Reply(200, {"data": data, "meta": meta})
+
+    def _lookup(self, request: Request) -> Reply:
+        """``GET /2/tweets?ids=...`` (1 to 100 ids) with ``tweet.fields=public_metrics``.
+
+        https://docs.x.com/x-api/posts/get-posts-by-ids ; ``public_metrics`` holds retweet, reply, like,
+        quote, bookmark and impression counts (https://docs.x.com/x-api/fundamentals/data-dictionary).
+        An id that does not exist comes back in ``errors`` as a "Not Found Error", beside ``data``.
+        """
+        denied = self._authorise(request)
+        if denied:
+            return denied
+        ids = [i for i in (request.query.get("ids") or "").split(",") if i]
+        if not 1 <= len(ids) <= 100:
+            return Reply(400, invalid_request("ids must hold 1 to 100 ids", "ids", len(ids)))
+        fields = set((request.query.get("tweet.fields") or "").split(","))
+        with self.lock:
+            known = {p["id"]: p for p in self.tweets}
+        data, errors = [], []
+        for tweet_id in ids:
+            post = known.get(tweet_id)
+            if post is None:
+                errors.append(
+                    {
+                        "value": tweet_id,
+                        "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "tweet",
+                        "parameter": "ids",
+                        "resource_id": tweet_id,
+                        "type": "https://api.twitter.com/2/problems/resource-not-found",
+                    }
+                )
+                continue
+            item: dict[str, Any] = {
+                "id": tweet_id,
+                "text": post["text"],
+                "edit_history_tweet_ids": [tweet_id],
+            }
+            if "public_metrics" in fields:
+                f = self.figures.read(tweet_id)
+                item["public_metrics"] = {
+                    "retweet_count": f["reposts"],
+                    "reply_count": f["comments"],
+                    "like_count": f["likes"],
+                    "quote_count": 0,
+                    "bookmark_count": 0,
+                    "impression_count": f["views"],
+                }
+            data.append(item)
+        body: dict[str, Any] = {"data": data} if data else {}
+        if errors:
+            body["errors"] = errors
+        return Reply(200, body)
 
     def _store(self, text: str, media_ids: list[str], created_at: datetime) -> dict[str, Any]:
         post = {
