@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.report import PRESETS, Row, Sizes, table
 
-SCENARIOS = ("throughput", "fanout", "punctuality", "ratelimit", "idle", "scale")
+SCENARIOS = ("throughput", "fanout", "punctuality", "ratelimit", "idle", "scale", "metrics")
 
 
 def machine() -> str:
@@ -34,6 +34,7 @@ def run(
 ) -> tuple[list[Row], list[str]]:
     """Run the chosen scenarios at ``sizes`` in ``work``; returns the rows and the query plans."""
     from benchmarks import daemon_scenarios as ds
+    from benchmarks import metrics as mt
     from benchmarks import scenarios as sc
     from benchmarks.farm import Farm
 
@@ -49,6 +50,7 @@ def run(
             "ratelimit": lambda: ds.rate_limits(farm, work, sizes),
             "idle": lambda: ds.idle(farm, work, sizes),
             "scale": lambda: sc.scale(work, sizes, plans),
+            "metrics": lambda: mt.metrics(work, sizes),
         }
         for name in SCENARIOS:
             if name not in only:

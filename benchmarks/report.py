@@ -24,6 +24,8 @@ class Sizes:
     idle_window: float = 60.0
     scale: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     enqueue: int = 1_000  # posts added through Store.add_post per measurement
+    metrics_deliveries: int = 1_000  # published deliveries in one snapshot round
+    report_deliveries: int = 10_000  # deliveries in the month of the report
     flags: str = ""  # the command-line flags that select these sizes
 
 
@@ -38,6 +40,7 @@ QUICK = Sizes(
     idle_window=15.0,
     scale=(10_000, 100_000),
     enqueue=200,
+    report_deliveries=2_000,
     flags=" --quick",
 )
 #: for the smoke test only: every code path, a few seconds, figures meaningless
@@ -54,6 +57,8 @@ TINY = Sizes(
     idle_window=1.0,
     scale=(1_000, 3_000),
     enqueue=20,
+    metrics_deliveries=40,
+    report_deliveries=200,
     flags=" --tiny",
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}

@@ -78,7 +78,7 @@ def build(
         mentions = tuple(ENTITIES[(i + k) % len(ENTITIES)] for k in range(i % 3))
         post = Post(
             source_name=f"{key}{i}.md",
-            source_key=f"{key}-{seed}-{i}".ljust(64, "0"),
+            source_key=f"{key}-{seed}-{i:06d}".ljust(64, "0"),
             targets=TARGETS,
             approved_by=AUTHORS[i % len(AUTHORS)],
             body=f"Пост номер {i}\nТекст о выставке",
