@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     stdout, stderr = sys.stdout, sys.stderr
-    if not getattr(args, "json", False):
+    if not (getattr(args, "json", False) or getattr(args, "csv", False)):  # machine formats stay exact
         sys.stdout = SafeTerminal(stdout)
     sys.stderr = SafeTerminal(stderr)
     try:

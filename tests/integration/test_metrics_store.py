@@ -96,3 +96,18 @@ def test_metrics_json_shows_the_current_figures(store_url: str, tmp_path, monkey
         else:
             assert {k: got[k] for k in newest.figures()} == newest.figures()
             assert got["available"] is newest.available and got["reason"] == newest.reason
+
+
+def test_metrics_csv_is_exact_csv(store_url: str, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import io
+
+    store = Store(store_url)
+    world = build(store, World(), month_start(2026, 11), 2)
+    store.close()
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", store_url)
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path))
+    assert main(["metrics", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
+    assert sorted(int(r["delivery"]) for r in rows) == sorted(world.served)
+    assert all(r["reason"] != "" or r["available"] == "yes" for r in rows)
