@@ -85,7 +85,7 @@ def test_report_figures_match_the_store(november: tuple[Store, World, World], tm
     assert {m for p, _, _ in served.values() for m in p.mentions} == set(ENTITIES)
 
     out = tmp_path / "out"
-    assert main(["report", "--month", "2026-11", "--out", str(out)]) == 0
+    assert main(["report", "--month", "2026-11", "--out", str(out), "--language", "ru"]) == 0
     html = (out / "report-2026-11.html").read_text(encoding="utf-8")
     rows = list(csv.DictReader((out / "report-2026-11.csv").open(encoding="utf-8-sig", newline="")))
 
@@ -182,7 +182,7 @@ def test_report_in_english_and_without_charts(
 
 
 def test_an_empty_month_and_a_bad_month(november: tuple[Store, World, World], tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["report", "--month", "2027-02", "--out", str(tmp_path)]) == 0
+    assert main(["report", "--month", "2027-02", "--out", str(tmp_path), "--language", "ru"]) == 0
     assert "В этом месяце постов не было." in (tmp_path / "report-2027-02.html").read_text(encoding="utf-8")
     assert main(["report", "--month", "2026-13", "--out", str(tmp_path)]) == 2
     assert "write it as YYYY-MM" in capsys.readouterr().err
@@ -193,7 +193,7 @@ def test_a_newer_snapshot_changes_the_report(november: tuple[Store, World, World
     delivery_id, (_post, _target, snap) = next((k, v) for k, v in world.served.items() if v[1] == "vk")
     assert snap is not None
     store.record_snapshots([(delivery_id, Snapshot(snap.remote_id, snap.taken_at, views=987654, likes=1))])
-    assert main(["report", "--month", "2026-11", "--out", str(tmp_path)]) == 0
+    assert main(["report", "--month", "2026-11", "--out", str(tmp_path), "--language", "ru"]) == 0
     page = Tables()
     page.feed((tmp_path / "report-2026-11.html").read_text(encoding="utf-8"))
     assert page.sections["top"][1][4] == ru(987654) and page.sections["top"][1][0] == "Пост номер 0"
