@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 
 from publisher.adapters.base import make_session
+from publisher.i18n import N_
 from publisher.metrics.report import build_report, month_of, previous
 from publisher.metrics.texts import month_name, translator
 from publisher.ops.redact import register_secret, scrub
@@ -21,7 +22,7 @@ from publisher.store import Store
 
 log = logging.getLogger("publisher.metrics")
 
-CAPTION = "Round-table report for {month}"
+CAPTION = N_("Round-table report for {month}")
 
 
 def send_report(store: Store, settings: Settings, now: datetime, *, language: str = "") -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.errors import InputError
+from publisher.i18n import N_
 from publisher.metrics import charts
 from publisher.metrics.figures import (
     FEW,
@@ -176,14 +177,17 @@ class _Page:
             month=month_name(self.language, self.month.year, self.month.month)
         )
         when = self.now.astimezone(self.zone).strftime("%Y-%m-%d %H:%M") + f" ({self.zone.key})"
+        made = _(
+            "Made {when}. Figures are the newest collected for each post; a post counts once per network."
+        )
         parts = [
             f'<!DOCTYPE html>\n<html lang="{lang_code(self.language)}">\n<head>\n<meta charset="utf-8">',
             f"<title>{e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
             f"<h1>{e(title)}</h1>",
-            f'<p class="meta">{e(_("Made {when}. Figures are the newest collected for each post; a post counts once per network.").format(when=when))}</p>',
+            para(made.format(when=when), "meta"),
         ]
         if not self.f.rows:
-            parts.append(f"<p>{e(_('No posts were published this month.'))}</p>")
+            parts.append(para(_("No posts were published this month.")))
         else:
             parts += [self.summary(), self.networks(), self.rubrics(), self.authors(), self.mentions()]
             parts += [self.ranked(), self.missing()]
@@ -194,7 +198,8 @@ class _Page:
         real = [r for r in self.f.rows if not r.dry_run]
         total_views = sum(v for r in real if (v := views(r)) is not None)
         total_inter = sum(i for r in real if (i := interactions(r)) is not None)
-        text = self._(
+        _ = self._
+        text = _(
             "{posts} posts on {networks} networks, {views} views, {interactions} likes, reposts and comments."
         )
         return (
@@ -212,9 +217,10 @@ class _Page:
 
     def chart(self, name: str, labels: list[str], series: list[tuple[str, list[float]]], title: str) -> str:
         if not charts.available():
-            return note(self._(NO_CHARTS))
+            return note(self._(NO_CHARTS))  # marked with N_ where it is defined
         if not labels:
-            return note(self._("Not enough data for a chart."))
+            _ = self._
+            return note(_("Not enough data for a chart."))
         return (
             f'<figure id="chart-{name}">' + charts.bar_chart(name, labels, series, title=title) + "</figure>"
         )
@@ -254,7 +260,10 @@ class _Page:
             ],
             _("Likes, reposts and comments: this month and the previous one"),
         )
-        note = f'<p class="note">{e(_("Engagement = (likes + reposts + comments) / views, over the posts whose network gives views."))}</p>'
+        note = para(
+            _("Engagement = (likes + reposts + comments) / views, over the posts whose network gives views."),
+            "note",
+        )
         return section("networks", _("Networks"), table(head, body, numeric_from=1) + note + chart)
 
     def groups(self, name: str, heading: str, key_header: str, chart_of: str) -> str:
@@ -291,13 +300,13 @@ class _Page:
             "Median views of posts that mention a faculty or account, against posts of the same network and rubric that do not. The number of posts behind each median is beside it; a figure marked * rests on fewer than {few} posts and means little."
         )
         head = [_("Mentioned"), _("Posts"), _("With the mention"), _("Without it"), _("Ratio")]
+        posts = _("posts")
         body = [
             [
                 m.entity,
                 self.n(m.posts),
-                f"{self.n(m.median_with)} ({m.with_views} {_('posts')})"
-                + (" *" if m.with_views < FEW else ""),
-                f"{self.n(m.median_without)} ({m.without_views} {_('posts')})"
+                f"{self.n(m.median_with)} ({m.with_views} {posts})" + (" *" if m.with_views < FEW else ""),
+                f"{self.n(m.median_without)} ({m.without_views} {posts})"
                 + (" *" if m.without_views < FEW else ""),
                 self.n(m.ratio, 2) if m.ratio is not None else "–",
             ]
@@ -352,7 +361,7 @@ class _Page:
     def missing(self) -> str:
         _ = self._
         if not self.f.missing:
-            return section("missing", _("Missing figures"), f"<p>{e(_('Nothing is missing.'))}</p>")
+            return section("missing", _("Missing figures"), para(_("Nothing is missing.")))
         counts: dict[tuple[str, str], int] = {}
         for m in self.f.missing:
             key = (m.row.network, self.why(m))
@@ -365,9 +374,7 @@ class _Page:
         pending = [m.row for m in self.f.missing if m.why == "not_collected"]
         detail = ""
         if pending:
-            detail = f"<p>{e(_('No figures were collected for these posts yet.'))}</p>" + self.post_rows(
-                pending
-            )
+            detail = para(_("No figures were collected for these posts yet.")) + self.post_rows(pending)
         return section("missing", _("Missing figures"), summary + detail)
 
 
@@ -375,11 +382,17 @@ class Raw(str):
     """Markup that ``table`` must not escape (a link built by ``link``)."""
 
 
-NO_CHARTS = "Charts need the optional 'report' extra (matplotlib): pip install 'publisher[report]'."
+NO_CHARTS = N_("Charts need the optional 'report' extra (matplotlib): pip install 'publisher[report]'.")
 
 
 def note(text: str) -> str:
-    return f'<p class="note">{e(text)}</p>'
+    return para(text, "note")
+
+
+def para(text: str, cls: str = "") -> str:
+    """One paragraph of (escaped) text, with an optional class."""
+    attribute = f' class="{cls}"' if cls else ""
+    return f"<p{attribute}>{e(text)}</p>"
 
 
 def e(text: str) -> str:
