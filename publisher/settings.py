@@ -171,6 +171,8 @@ class EditorsSettings(_Section):
     # Bot API FAQ: no more than 20 messages per minute to the same group;
     # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
     max_per_minute: float = Field(20.0, gt=0, description="messages a minute to the editors' chat at most")
+
+
 _STEP = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

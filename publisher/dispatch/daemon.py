@@ -248,6 +248,7 @@ class Daemon:
             self.reminders.run()
         except Exception as exc:
             log.warning("reminders not sent: %s", exc, extra={"event": "reminders_failed"})
+
     def collect_metrics(self) -> None:
         """The metrics job: snapshots that are due; a failure is logged and the next round tries again."""
         try:
