@@ -37,7 +37,8 @@ from publisher.compose.composer import render
 from publisher.compose.directory import Directory, load_directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.intake.accept import Intake, StoredFailures
+from publisher.intake.accept import Intake
+from publisher.intake.failures import StoredFailures
 from publisher.intake.inbox import Inbox, ScanReport, Taken
 from publisher.intake.receipt import receipt_text
 from publisher.metrics.collect import Collector

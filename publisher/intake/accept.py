@@ -25,30 +25,6 @@ from publisher.settings import Settings
 from publisher.store import PostOutcome, Store
 
 
-class StoredFailures:
-    """The inbox's failure counts as ``ingest_failed`` events in the publish log: they survive restarts (so a
-    cron-driven ``run --once`` gives up too) and the operator sees each failed attempt in ``publisher log``.
-    Counts are cached per process: the store is asked once per file version, not on every scan.
-    """
-
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
-        self.store = store
-        self.clock = clock
-        self._counts: dict[str, int] = {}
-
-    def count(self, key: str) -> int:
-        if key not in self._counts:
-            found = self.store.events(status="ingest_failed")
-            self._counts[key] = sum(1 for e in found if e.detail.get("key") == key)
-        return self._counts[key]
-
-    def add(self, key: str, name: str, message: str) -> int:
-        count = self.count(key) + 1
-        self.store.log_event(self.clock(), "ingest_failed", error=message, detail={"file": name, "key": key})
-        self._counts[key] = count
-        return count
-
-
 class Intake:
     def __init__(
         self,

@@ -23,7 +23,6 @@ file moves before its media: a crash in between leaves only media in the inbox, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import stat
@@ -32,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from publisher.errors import InboxError, InputError
 from publisher.i18n import _, local_time
+from publisher.intake.failures import FailureBook, MemoryFailures, Signature, failure_key
 from publisher.intake.folders import (
     NOTE_SUFFIX,
     RECEIPT_SUFFIX,
@@ -54,7 +53,6 @@ from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 
 log = logging.getLogger("publisher.inbox")
-Signature = tuple[tuple[str, int, int, int, int, int], ...]
 
 
 @dataclass
@@ -79,27 +77,6 @@ class Taken:
 
     post_id: str
     receipt: str
-
-
-class FailureBook(Protocol):
-    """Counts failures per file version (``key``), so that giving up survives a restart when it is stored."""
-
-    def count(self, key: str) -> int: ...
-    def add(self, key: str, name: str, message: str) -> int: ...
-
-
-class MemoryFailures:
-    """A ``FailureBook`` for one process (tests, ``preview``); the daemon keeps its counts in the store."""
-
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
-
-    def count(self, key: str) -> int:
-        return self._counts.get(key, 0)
-
-    def add(self, key: str, name: str, message: str) -> int:
-        self._counts[key] = self._counts.get(key, 0) + 1
-        return self._counts[key]
 
 
 def is_candidate(name: str) -> bool:
@@ -429,12 +406,6 @@ class Inbox:
                 exc,
                 extra={"event": "ingest_resolve_failed"},
             )
-
-
-def failure_key(name: str, signature: Signature) -> str:
-    """One version of one file: its printable name and a hash of what ``lstat`` says about it and its group."""
-    digest = hashlib.sha256(repr(signature).encode("utf-8", "backslashreplace")).hexdigest()[:16]
-    return f"{printable(name)}|{digest}"
 
 
 def _note_text(name: str, message: str, now: float, zone: ZoneInfo) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.intake.accept import StoredFailures
+from publisher.intake.failures import StoredFailures
 from publisher.intake.inbox import Inbox
 from publisher.store import Store
 from tests.hostile_corpus import GOOD, JPEG, parse, write
