@@ -56,6 +56,9 @@ def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: P
     first = run_cli(env, "run", "--once", "--dry-run")
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
+    # File names with a newline or escape sequences neither forge a log line nor reach the terminal.
+    assert not any(line.startswith("2026-01-01 INFO all good") for line in first.stderr.splitlines())
+    assert "forged\\n2026-01-01 INFO all good.md" in first.stderr and "\x1b" not in first.stderr
     store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
     assert store.counts_by_state()["published"] == 2  # the normal post, to both targets
     assert list(elsewhere.iterdir()) == [], "written through the link"
