@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from publisher.errors import InputError
-from publisher.models import Event
+from publisher.models import Delivery, Event
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
 
@@ -116,7 +116,7 @@ def event_json(e: Event, facts: Any = None) -> dict[str, Any]:
     }
 
 
-def delivery_json(d: Any) -> dict[str, Any]:
+def delivery_json(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id,
         "post": d.post_id,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher import __version__
 from publisher.cli import metrics as metrics_commands
@@ -40,6 +40,9 @@ from publisher.ops.logsetup import configure_logging
 from publisher.ops.safetext import printable
 from publisher.settings import Settings, load_settings
 
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from publisher.intake.accept import Intake
+
 # --- editors' commands ------------------------------------------------------------------------------------
 
 
@@ -49,8 +52,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_daemon(settings, once=args.once, settings_file=args.settings, overrides=args.overrides)
 
 
-def _intake(settings: Settings, with_store: bool) -> Any:
-    from publisher.dispatch.daemon import DirectoryHolder
+def _intake(settings: Settings, with_store: bool) -> Intake:
+    from publisher.compose.reloadable import DirectoryHolder
     from publisher.intake.accept import Intake
 
     return Intake(
@@ -63,6 +66,8 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     from publisher.intake.receipt import receipt_text
 
     intake = _intake(settings, with_store=True)
+    store = intake.store
+    assert store is not None  # with_store
     status = OK
     for name in args.files:
         path = Path(name)
@@ -82,7 +87,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
                 f" (rubric {_post.rubric})" if _post.rubric else ""
             )
         print(f"{printable(path.name)}: post {post_id}{note}")
-        for d in intake.store.deliveries(post_id=post_id):
+        for d in store.deliveries(post_id=post_id):
             print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")
         print(receipt_text(done, settings.zone, datetime.now(UTC)))
     return status

@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from publisher.cli.format import (
     FAILURE,
@@ -25,15 +25,11 @@ from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
 
-UNFINISHED = [
-    DeliveryState.QUEUED,
-    DeliveryState.RETRY_WAIT,
-    DeliveryState.PUBLISHING,
-    DeliveryState.IN_DOUBT,
-]
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from publisher.store import Store
 
 
-def open_store(settings: Settings) -> Any:
+def open_store(settings: Settings) -> Store:
     from publisher.store import Store
 
     return Store(settings.resolved_database_url)
@@ -48,6 +44,8 @@ def actor() -> str:
 
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
+    from publisher.store import UNFINISHED
+
     states = [DeliveryState(args.state)] if args.state else UNFINISHED
     rows = store.deliveries(states=states)
     if args.json:
@@ -220,7 +218,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
-def _inbox_problem(store: Any) -> Event | None:
+def _inbox_problem(store: Store) -> Event | None:
     """The last ``inbox_broken`` event when no ``inbox_repaired`` came after it (the daemon logs both)."""
     broken = store.events(status="inbox_broken", limit=1, newest_first=True)
     repaired = store.events(status="inbox_repaired", limit=1, newest_first=True)

@@ -34,9 +34,9 @@ from typing import Any
 
 from publisher.adapters.pool import AdapterPool
 from publisher.compose.composer import render
-from publisher.compose.directory import Directory, load_directory
+from publisher.compose.reloadable import DirectoryHolder
 from publisher.dispatch.dispatcher import Dispatcher
-from publisher.errors import ConfigurationError, InputError, PublisherError
+from publisher.errors import ConfigurationError, PublisherError
 from publisher.intake.accept import Intake
 from publisher.intake.failures import StoredFailures
 from publisher.intake.inbox import Inbox, ScanReport, Taken
@@ -52,7 +52,7 @@ from publisher.plan.cadence import parse_slot
 from publisher.plan.remind import Reminders
 from publisher.plan.service import PlanSource
 from publisher.settings import Settings, load_settings
-from publisher.store import Store
+from publisher.store import UNFINISHED, Store
 from publisher.store.sqlite import private_dir
 
 log = logging.getLogger("publisher.dispatch.daemon")
@@ -60,51 +60,6 @@ log = logging.getLogger("publisher.dispatch.daemon")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class DirectoryHolder:
-    """The editorial directory in force; SIGHUP reloads it, a broken file keeps the old one."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.current: Directory = load_directory(path)
-        self._stamp = self._file_stamp()
-
-    def _file_stamp(self) -> tuple[float, int] | None:
-        if self.path is None or not self.path.exists():
-            return None
-        st = self.path.stat()
-        return (st.st_mtime, st.st_size)
-
-    def __call__(self) -> Directory:
-        return self.current
-
-    def reload(self) -> str:
-        """Reload and return a one-line account of what changed (or why the old one stays)."""
-        try:
-            fresh = load_directory(self.path)
-        except (InputError, OSError) as exc:
-            return f"directory not reloaded, keeping the previous one: {exc}"
-        before, self.current = self.current, fresh
-        self._stamp = self._file_stamp()
-        return "directory reloaded: " + describe_directory_change(before, fresh)
-
-
-def describe_directory_change(old: Directory, new: Directory) -> str:
-    parts = []
-    for name in ("entities", "rubrics"):
-        a, b = set(getattr(old, name)), set(getattr(new, name))
-        added, removed = sorted(b - a), sorted(a - b)
-        changed = sorted(k for k in a & b if getattr(old, name)[k] != getattr(new, name)[k])
-        if added:
-            parts.append(f"{name} added: {', '.join(added)}")
-        if removed:
-            parts.append(f"{name} removed: {', '.join(removed)}")
-        if changed:
-            parts.append(f"{name} changed: {', '.join(changed)}")
-    if old.hashtags != new.hashtags:
-        parts.append("standard hashtags changed")
-    return "; ".join(parts) or "no changes"
 
 
 class Daemon:
@@ -467,9 +422,12 @@ class Daemon:
     # --- status ----------------------------------------------------------------------------------
 
     def status_line(self) -> str:
-        counts = self.store.counts_by_state()
-        shown = ("queued", "retry_wait", "publishing", "in_doubt", "failed", "published")
-        return ", ".join(f"{k} {counts[k]}" for k in shown)
+        """Unfinished work (counted through the state index: flat however long the history) and this
+        daemon's own results since it started (from memory), e.g. for systemd's STATUS= and heartbeats."""
+        counts = self.store.counts_by_state(UNFINISHED)
+        stats = self.dispatcher.stats
+        waiting = ", ".join(f"{s.value} {counts[s.value]}" for s in UNFINISHED)
+        return f"{waiting}; since start: published {stats.published}, failed {stats.failed}"
 
     def _heartbeat(self, stopped: bool = False) -> None:
         status = self.status_line()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,6 +50,7 @@ class Incidents:
         self.alerter = alerter
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+        self._sending: set[Future[None]] = set()
 
     def report(
         self,
@@ -85,17 +86,32 @@ class Incidents:
                 post_id=post_id,
                 delivery_id=delivery_id,
             )
-            self._pool.submit(self._send, incident)
+            future = self._pool.submit(self._send, incident)
+            self._sending.add(future)
+            future.add_done_callback(self._sending.discard)
 
     def resolve(self, key: str) -> None:
         self.store.close_incident(key, self.clock())
 
-    def _send(self, incident: Any) -> None:
+    def _send(self, incident: Incident) -> None:
         try:
             assert self.alerter is not None
             self.alerter.send(incident)
         except Exception:  # alerting must never break publishing
             log.exception("alert could not be sent")
 
-    def close(self, timeout: float = 10.0) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+    def close(self, timeout: float = 10.0) -> bool:
+        """Give alerts still on their way up to ``timeout`` seconds; True when all went out.
+
+        A slow mail server must not hold up a stopping daemon's shutdown sequence: what is still pending
+        after ``timeout`` is logged and not waited for here (the send itself is bounded by its timeouts).
+        """
+        _done, pending = wait(list(self._sending), timeout=timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if pending:
+            log.warning(
+                "%d alert(s) still being sent when stopping; not waiting longer",
+                len(pending),
+                extra={"event": "alerts_abandoned"},
+            )
+        return not pending

@@ -36,11 +36,12 @@ from publisher.store.metrics import MetricsMixin, MetricsRow, PostFacts
 from publisher.store.plan import PlanMixin
 from publisher.store.posts import PostOutcome, PostsMixin, PostSummary
 from publisher.store.queries import ReadingMixin
-from publisher.store.records import CLAIMABLE, Claim, Heartbeat, Hold
+from publisher.store.records import CLAIMABLE, UNFINISHED, Claim, Heartbeat, Hold
 from publisher.store.results import ResultsMixin
 
 __all__ = [
     "CLAIMABLE",
+    "UNFINISHED",
     "Claim",
     "Heartbeat",
     "Hold",

@@ -18,6 +18,8 @@ from publisher.store.schema import deliveries, posts
 
 S = DeliveryState
 CLAIMABLE = (S.QUEUED.value, S.RETRY_WAIT.value)
+#: work not yet done, in the order status lines show it
+UNFINISHED = (S.QUEUED, S.RETRY_WAIT, S.PUBLISHING, S.IN_DOUBT)
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,7 @@ class Hold:
     target: str
     reason: str
     since: datetime
-    until: datetime | None
-
-    @property
-    def is_pause(self) -> bool:
-        return self.until is None
+    until: datetime | None  # None: paused until an operator resumes it; else a rate-limit hold
 
 
 @dataclass(frozen=True)
