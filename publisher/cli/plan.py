@@ -21,7 +21,7 @@ _STATUS = {"empty": N_("EMPTY"), "filled": N_("has a post"), "paused": N_("pause
 
 def _source(settings: Settings) -> Any:
     from publisher.cli.operators import open_store
-    from publisher.dispatch.daemon import DirectoryHolder
+    from publisher.compose.reloadable import DirectoryHolder
     from publisher.plan.service import PlanSource
 
     return PlanSource(open_store(settings), settings, DirectoryHolder(settings.directory_file))
@@ -163,7 +163,7 @@ def cmd_rubric_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dates_import(args: argparse.Namespace, settings: Settings) -> int:
-    from publisher.dispatch.daemon import DirectoryHolder
+    from publisher.compose.reloadable import DirectoryHolder
     from publisher.plan.dates import append_dates, dates_from_ics
 
     target = settings.dates_file
