@@ -35,7 +35,12 @@ class Hold:
     target: str
     reason: str
     since: datetime
-    until: datetime | None  # None: paused until an operator resumes it; else a rate-limit hold
+    until: datetime | None
+
+    @property
+    def is_pause(self) -> bool:
+        """Paused until an operator resumes it (not a rate-limit hold that ends by itself)."""
+        return self.until is None
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ deliveries = Table(
 Index("ix_deliveries_state_next", deliveries.c.state, deliveries.c.next_at)
 Index("ix_deliveries_state_expires", deliveries.c.state, deliveries.c.expires_at)
 Index("ix_deliveries_lease", deliveries.c.state, deliveries.c.lease_until)
+# The content plan's period queries (and its calendar, refreshed by housekeeping) read by due time (v5).
+Index("ix_deliveries_due", deliveries.c.due_at)
 
 events = Table(
     "events",
@@ -221,12 +223,18 @@ def _v4(conn: Connection) -> None:
     snapshots.create(conn, checkfirst=True)
 
 
+def _v5(conn: Connection) -> None:
+    """Deliveries by due time indexed: the plan's calendar, refreshed by housekeeping, reads no history."""
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_deliveries_due ON deliveries (due_at)"))
+
+
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
     (1, _create_current),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 ]
 LATEST = MIGRATIONS[-1][0]
 
