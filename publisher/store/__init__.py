@@ -10,16 +10,21 @@ SQLite: WAL, ``synchronous=FULL``, a busy timeout and ``BEGIN IMMEDIATE`` for ev
 bounded retry when the database stays locked. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` to claim, so several
 daemons can share one queue.
 
+The whole interface — every operation, what it promises and what it raises — is ``interface.QueueStore``;
+mypy checks below that ``Store`` implements it, and a test that nothing public is left out of it.
+
 Where the code lives, and why it is shaped this way:
 
-- ``base``: the engine, the read/write transactions with their lock retry, and the event append;
-- ``claims``: intake (``add_post``) and claiming; ``results``: what an attempt achieved, lease reaping, expiry;
-- ``settlement``: in-doubt reconciliation and the operator's retry / cancel / resolve;
-- ``upkeep``: target holds, incidents, heartbeats; ``reading``: listings and the publish log;
+- ``engine``: the engine, the read/write transactions with their lock retry, row locking, the event append and
+  the fenced change of one delivery;
+- ``claims``: intake (``add_post``) and claiming; ``results``: what an attempt achieved, lease renewal and
+  reaping, expiry;
+- ``actions``: in-doubt reconciliation and the operator's retry / cancel / resolve;
+- ``holds``: target holds, incidents, heartbeats; ``queries``: listings and the publish log;
 - ``plan``: the content plan's reads and ``add_post_in_slot`` (choose a free slot and insert, atomically);
 - ``posts``: posts as editors name them: replace, withdraw, reschedule, cancel, list;
 - ``metrics``: metrics snapshots (append-only) and the reads behind ``publisher metrics`` and the report;
-- ``rows``: the records handed out and the row mapping; ``sqlite``: the SQLite connection setup.
+- ``records``: the records handed out and the row mapping; ``sqlite``: the SQLite connection setup.
 
 The concerns are mixins over one ``StoreBase`` rather than free functions taking a connection: callers hold one
 ``Store`` and call methods on it, each method owns its transaction (``self._write``) and some need the dialect,
@@ -29,9 +34,12 @@ concern. What needs no ``self`` (row mapping, the event append, one-row reads) i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from publisher.store.actions import SettlementMixin
 from publisher.store.claims import ClaimsMixin
 from publisher.store.holds import UpkeepMixin
+from publisher.store.interface import QueueStore
 from publisher.store.metrics import MetricsMixin, MetricsRow, PostFacts
 from publisher.store.plan import PlanMixin
 from publisher.store.posts import PostOutcome, PostsMixin, PostSummary
@@ -49,6 +57,7 @@ __all__ = [
     "PostFacts",
     "PostOutcome",
     "PostSummary",
+    "QueueStore",
     "Store",
 ]
 
@@ -57,3 +66,10 @@ class Store(
     ClaimsMixin, ResultsMixin, SettlementMixin, UpkeepMixin, ReadingMixin, PlanMixin, PostsMixin, MetricsMixin
 ):
     """One class for both dialects; see the module docstring for the guarantees."""
+
+
+if TYPE_CHECKING:
+
+    def _implements(store: Store) -> QueueStore:
+        """mypy checks here that ``Store`` implements the whole documented interface."""
+        return store
