@@ -6,12 +6,13 @@ Times are timezone-aware UTC; conversion to the configured zone happens only at 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 #: The networks the service knows, in display order. A *target* is a network's default account
 #: (``"vk"``) or a named extra account of it (``"vk:bntu"``).
@@ -41,13 +42,28 @@ class DeliveryState(StrEnum):
 
 @dataclass(frozen=True)
 class MediaItem:
-    """One image or video attached to a post. ``path`` is the content-addressed copy in the data dir."""
+    """One image or video attached to a post, known by its content hash.
+
+    ``path`` is the file at acceptance, then the stored copy's name (see ``publisher.store.media``);
+    ``content`` is filled by the dispatcher from the media storage just before publishing.
+    """
 
     name: str
     path: Path
     sha256: str
     mime: str
     size: int
+    content: bytes | None = field(default=None, repr=False, compare=False)
+
+    def open(self) -> IO[bytes]:
+        """The bytes to upload: the loaded content, else the file at ``path`` (OSError if unreadable)."""
+        if self.content is not None:
+            return io.BytesIO(self.content)
+        return self.path.open("rb")
+
+    def read(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
 
     @property
     def is_image(self) -> bool:

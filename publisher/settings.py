@@ -273,6 +273,11 @@ class Settings(BaseSettings):
     max_post_media_bytes: int = Field(
         200_000_000, gt=0, le=2**40, description="all media of one post together, counted as copied"
     )
+    media_storage: Literal["database", "files"] = Field(
+        "database",
+        description="where accepted media are kept: in the queue database (every daemon on it can read them)"
+        " or as files in DATA_DIR/media (one host, or a directory every host mounts)",
+    )
 
     # Retries
     max_attempts: int = Field(8, ge=1, le=1000)

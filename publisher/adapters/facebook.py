@@ -189,7 +189,7 @@ class FacebookAdapter(Adapter):
 
     def _upload(self, item: MediaItem, *, unsafe: bool, data: dict[str, str]) -> requests.Response:
         try:
-            handle = item.path.open("rb")
+            handle = item.open()
         except OSError as exc:
             raise PermanentError(
                 f"Facebook: cannot read the image {item.name} ({exc.strerror}); nothing was sent",

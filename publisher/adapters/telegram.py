@@ -39,6 +39,7 @@ from publisher.errors import (
 )
 from publisher.models import (
     AccountInfo,
+    MediaItem,
     PublishResult,
     ReconcileResult,
     ReconcileStatus,
@@ -139,9 +140,7 @@ class TelegramAdapter(Adapter):
                     fields["link_preview_options"] = {"url": rendered.link}
                 result, excerpt = self._call("sendMessage", payload=fields, unsafe=True)
             elif len(media) == 1:
-                files = {
-                    "photo": (media[0].name, self._open(stack, media[0].path, media[0].name), media[0].mime)
-                }
+                files = {"photo": (media[0].name, self._open(stack, media[0]), media[0].mime)}
                 fields["caption"] = rendered.text
                 result, excerpt = self._call("sendPhoto", data=fields, files=files, unsafe=True)
             else:
@@ -150,7 +149,7 @@ class TelegramAdapter(Adapter):
                 files = {}
                 for n, item in enumerate(media):
                     part = f"photo{n}"
-                    files[part] = (item.name, self._open(stack, item.path, item.name), item.mime)
+                    files[part] = (item.name, self._open(stack, item), item.mime)
                     entry: dict[str, Any] = {"type": "photo", "media": f"attach://{part}"}
                     if n == 0 and rendered.text:
                         entry["caption"] = rendered.text
@@ -180,12 +179,12 @@ class TelegramAdapter(Adapter):
             excerpt=excerpt,
         )
 
-    def _open(self, stack: ExitStack, path: Any, name: str) -> IO[bytes]:
+    def _open(self, stack: ExitStack, item: MediaItem) -> IO[bytes]:
         try:
-            handle: IO[bytes] = stack.enter_context(open(path, "rb"))  # noqa: SIM115 (closed by the stack)
+            handle: IO[bytes] = stack.enter_context(item.open())
         except OSError as exc:
             raise self._error(
-                PermanentError, f"cannot read the image {name} ({exc.strerror}); nothing was sent"
+                PermanentError, f"cannot read the image {item.name} ({exc.strerror}); nothing was sent"
             ) from None
         return handle
 

@@ -240,7 +240,7 @@ class VkAdapter(Adapter):
 
     def _upload_one(self, upload_url: str, item: MediaItem) -> dict[str, Any]:
         """POST one file to VK's upload server (field ``photo``, multipart). Not the publishing call."""
-        with transport_errors(self.network, self.target, unsafe=False), item.path.open("rb") as fh:
+        with transport_errors(self.network, self.target, unsafe=False), item.open() as fh:
             response = self.session.post(upload_url, files={"photo": (item.name, fh, item.mime)})
         if not response.ok:
             cls: type[PublishError] = TransientError if response.status_code >= 500 else PermanentError

@@ -223,7 +223,7 @@ class XAdapter(Adapter):
     def _upload(self, item: MediaItem) -> str:
         """Upload one image; a failure here is never in doubt for the post (not yet sent)."""
         try:
-            data = item.path.read_bytes()
+            data = item.read()
         except OSError as exc:
             raise PermanentError(
                 f"X: cannot read the image {item.name} ({exc.strerror})",

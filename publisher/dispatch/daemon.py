@@ -462,7 +462,16 @@ class Daemon:
 
 #: settings a running daemon cannot change under its feet (open files, pools, the scheduler's zone)
 RESTART_ONLY = frozenset(
-    {"data_dir", "database_url", "inbox_dir", "workers", "timezone", "log_format", "remind_at"}
+    {
+        "data_dir",
+        "database_url",
+        "inbox_dir",
+        "workers",
+        "timezone",
+        "log_format",
+        "remind_at",
+        "media_storage",
+    }
 )
 
 

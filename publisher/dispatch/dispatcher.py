@@ -22,11 +22,10 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +40,7 @@ from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
 from publisher.settings import Settings
 from publisher.store import Claim, Store
+from publisher.store.media import MediaStorage, media_storage
 
 log = logging.getLogger("publisher.dispatch.dispatcher")
 
@@ -82,11 +82,13 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
         on_lane_done: Callable[[], None] | None = None,
+        media: MediaStorage | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.renderer = renderer
         self.adapters = adapters or AdapterPool(settings)
+        self.media = media or media_storage(settings, store)
         self.policy = policy or RetryPolicy(
             max_attempts=settings.max_attempts,
             base_seconds=settings.retry_base_seconds,
@@ -102,7 +104,6 @@ class Dispatcher:
         self._held: dict[str, int] = {}  # attempt id -> delivery id of every claim this process holds
         self._renewer: threading.Thread | None = None
         self._closed = threading.Event()
-        self._next_slot: dict[str, float] = {}
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
@@ -237,13 +238,16 @@ class Dispatcher:
     def _lane(self, target: str, claims: list[Claim]) -> None:
         try:
             for index, claim in enumerate(claims):
-                if not self._pace(target) or self._stopping.is_set():
+                go, slot = self._pace(target)
+                if not go or self._stopping.is_set():
                     reason = (
-                        "the service is stopping" if self._stopping.is_set() else "pacing: next slot is far"
+                        "the service is stopping"
+                        if self._stopping.is_set()
+                        else "pacing: the next slot is far off or the target is on hold"
                     )
                     self._release(claims[index:], reason)
                     return
-                held = self.process(claim)
+                held = self.process(claim, slot=slot)
                 self._forget([claim.delivery.attempt_id or ""])
                 if held:
                     self._release(claims[index + 1 :], f"target {target} is on hold")
@@ -257,29 +261,28 @@ class Dispatcher:
             if self.on_lane_done and not self._stopping.is_set():
                 self.on_lane_done()
 
-    def _pace(self, target: str) -> bool:
-        """Wait for the target's next free slot (``max_per_minute``); False when stopping or too far off.
+    def _pace(self, target: str) -> tuple[bool, datetime | None]:
+        """Wait for the target's next free slot (``max_per_minute``): (go ahead, the slot).
 
-        Publishing at the documented pace avoids learning the limit from refusals. The wait is on the
-        stop event, so SIGTERM is not delayed; a slot further off than ``PACE_HOLD_LIMIT`` releases the claims.
+        Publishing at the documented pace avoids learning the limit from refusals. The slot is taken from
+        the database (``Store.take_slot``), so every daemon on the queue shares one pace per target. The wait
+        is on the stop event, so SIGTERM is not delayed; a slot further off than ``PACE_HOLD_LIMIT``, or a
+        target put on hold (by any daemon), releases the claims.
         """
         try:
             if self.settings.is_dry_run(target):
-                return True  # nothing reaches the network: nothing to pace
+                return True, None  # nothing reaches the network: nothing to pace
             rate = self.settings.target(target).max_per_minute
         except ConfigurationError:
-            return True
+            return True, None
         if not rate:
-            return True
-        interval = 60.0 / rate
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_slot.get(target, 0.0))
-            wait = start - now
-            if wait > PACE_HOLD_LIMIT:
-                return False
-            self._next_slot[target] = start + interval
-        return wait <= 0 or not self._stopping.wait(wait)
+            return True, None
+        # Real time, not ``self.clock``: the pace is shared with daemons on other hosts.
+        slot = self.store.take_slot(target, utcnow(), 60.0 / rate, PACE_HOLD_LIMIT)
+        if slot is None:
+            return False, None
+        wait = (slot - utcnow()).total_seconds()
+        return wait <= 0 or not self._stopping.wait(wait), slot
 
     def _release(self, claims: list[Claim], reason: str) -> None:
         for claim in claims:
@@ -295,14 +298,20 @@ class Dispatcher:
 
     # --- one attempt -----------------------------------------------------------------------------
 
-    def process(self, claim: Claim) -> bool:
-        """Publish one claimed delivery and record the outcome. Returns True when its target went on hold."""
+    def process(self, claim: Claim, *, slot: datetime | None = None) -> bool:
+        """Publish one claimed delivery and record the outcome. Returns True when its target went on hold.
+
+        ``slot`` is the paced request slot taken for it, kept in the publish log.
+        """
         d, post = claim.delivery, claim.post
         attempt = d.attempt_id or ""
         ids = {"target": d.target, "post": d.post_id, "delivery": d.id, "attempt": d.attempts}
         crashpoint("after_claim")
         try:
             rendered = self.renderer(post, d.target)
+            if rendered.media:  # loaded now, before anything is committed as sent
+                loaded = tuple(self.media.load(m, post.source_name) for m in rendered.media)
+                rendered = replace(rendered, media=loaded)
         except InputError as exc:
             return self._apply(claim, Decision(Action.FAIL, f"cannot be written for {d.target}: {exc}"), exc)
         try:
@@ -338,6 +347,8 @@ class Dispatcher:
         }
         if dry_run:
             detail["dry_run"] = True
+        if slot is not None:
+            detail["slot"] = slot.isoformat()
         if result.remote_ids:
             detail["remote_ids"] = list(result.remote_ids)
         crashpoint("after_send")

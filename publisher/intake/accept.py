@@ -16,13 +16,13 @@ from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
 from publisher.i18n import _, local_time
-from publisher.intake.media import store_media
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
 from publisher.plan.cadence import parse_slot
 from publisher.plan.slots import slot_candidates
 from publisher.settings import Settings
 from publisher.store import PostOutcome, Store
+from publisher.store.media import media_storage
 
 
 class Intake:
@@ -121,7 +121,7 @@ class Intake:
         ):  # the same file again is never refused for its age
             self.check_dates(post, now)
             self.check_repeats(post, now)
-        stored = store_media(post, self.settings.media_dir)
+        stored = media_storage(self.settings, self.store).keep(post)
         if post.wants_slot:
             waiting = self.store.find_post_id(post.key) if post.key else None
             if waiting is None:

@@ -208,8 +208,22 @@ def store_media(post: Post, media_dir: Path) -> Post:
     return dataclasses.replace(post, media=tuple(copies))
 
 
-def _copy_verified(item: MediaItem, final: Path, source: str) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
+def read_verified(item: MediaItem, source: str) -> bytes:
+    """The bytes of a parsed media file, checked against the hash taken at parsing (InputError if changed)."""
+    src = _reopen(item, source)
+    try:
+        data = read_limited(src, item.size)
+    except OSError as exc:
+        raise InputError(source, f"media '{item.name}'", f"cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(src)
+    if hashlib.sha256(data).hexdigest() != item.sha256:
+        raise InputError(source, f"media '{item.name}'", "changed while it was being stored", "drop it again")
+    return data
+
+
+def _reopen(item: MediaItem, source: str) -> int:
+    """The parsed file opened again with the same checks (a regular file of at most its parsed size)."""
     dir_fd = os.open(item.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         src, _ = open_regular(
@@ -222,6 +236,12 @@ def _copy_verified(item: MediaItem, final: Path, source: str) -> None:
         )
     finally:
         os.close(dir_fd)
+    return src
+
+
+def _copy_verified(item: MediaItem, final: Path, source: str) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    src = _reopen(item, source)
     tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=final.parent)
     try:
         digest = hashlib.sha256()

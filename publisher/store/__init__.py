@@ -24,6 +24,8 @@ Where the code lives, and why it is shaped this way:
 - ``plan``: the content plan's reads and ``add_post_in_slot`` (choose a free slot and insert, atomically);
 - ``posts``: posts as editors name them: replace, withdraw, reschedule, cancel, list;
 - ``metrics``: metrics snapshots (append-only) and the reads behind ``publisher metrics`` and the report;
+- ``pacing``: the next request slot of each target, shared by every daemon on the database;
+- ``blobs``: media bytes by content hash (``media``: the storage interface intake and dispatcher use);
 - ``records``: the records handed out and the row mapping; ``sqlite``: the SQLite connection setup.
 
 The concerns are mixins over one ``StoreBase`` rather than free functions taking a connection: callers hold one
@@ -37,10 +39,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from publisher.store.actions import SettlementMixin
+from publisher.store.blobs import BlobsMixin
 from publisher.store.claims import ClaimsMixin
 from publisher.store.holds import UpkeepMixin
 from publisher.store.interface import QueueStore
 from publisher.store.metrics import MetricsMixin, MetricsRow, PostFacts
+from publisher.store.pacing import PacingMixin
 from publisher.store.plan import PlanMixin
 from publisher.store.posts import PostOutcome, PostsMixin, PostSummary
 from publisher.store.queries import ReadingMixin
@@ -63,7 +67,16 @@ __all__ = [
 
 
 class Store(
-    ClaimsMixin, ResultsMixin, SettlementMixin, UpkeepMixin, ReadingMixin, PlanMixin, PostsMixin, MetricsMixin
+    ClaimsMixin,
+    ResultsMixin,
+    SettlementMixin,
+    UpkeepMixin,
+    PacingMixin,
+    BlobsMixin,
+    ReadingMixin,
+    PlanMixin,
+    PostsMixin,
+    MetricsMixin,
 ):
     """One class for both dialects; see the module docstring for the guarantees."""
 

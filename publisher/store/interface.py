@@ -275,6 +275,29 @@ class QueueStore(Protocol):
         """Every daemon's last heartbeat, newest first."""
         ...
 
+    # --- shared between daemons: the pace per target, media ------------------------------------
+
+    def take_slot(self, target: str, now: datetime, interval: float, max_wait: float) -> datetime | None:
+        """Take the target's next request slot if it is at most ``max_wait`` seconds after ``now``.
+
+        Atomic across daemons on the database: no two callers get the same slot, consecutive slots are
+        ``interval`` seconds apart. None, taking nothing, when the slot is further off or the target is on
+        hold (a pause, or a rate-limit hold any daemon learnt). ``now`` is real time, shared between hosts.
+        """
+        ...
+
+    def has_media(self, sha256: str) -> bool:
+        """Whether media with this content hash is stored."""
+        ...
+
+    def put_media(self, sha256: str, mime: str, data: bytes, now: datetime) -> bool:
+        """Store media under its content hash unless it is there already (written once); True when new."""
+        ...
+
+    def media_bytes(self, sha256: str) -> bytes | None:
+        """The stored bytes of media with this content hash, or None."""
+        ...
+
     # --- reading ---------------------------------------------------------------------------------
 
     def get_post(self, post_id: int) -> Post | None: ...

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -146,6 +147,26 @@ holds = Table(
     Column("until", UTCDateTime),
 )
 
+# One pace per target shared by every daemon on this database: the earliest moment (Unix time in
+# microseconds, exact integer arithmetic in both dialects) at which the next request to the target may go.
+pacing = Table(
+    "pacing",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("next_slot_us", BigInteger, nullable=False),
+)
+
+# Accepted media, content-addressed (schema v7): every daemon, on any host, reads a post's images from here.
+media = Table(
+    "media",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("mime", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 incidents = Table(
     "incidents",
     metadata,
@@ -228,6 +249,16 @@ def _v5(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_deliveries_due ON deliveries (due_at)"))
 
 
+def _v6(conn: Connection) -> None:
+    """The shared pace per target (several daemons on one database stay at the configured rate)."""
+    pacing.create(conn, checkfirst=True)  # idempotent: tests that rebuild an older database keep it
+
+
+def _v7(conn: Connection) -> None:
+    """Media in the database, so a post accepted on one host can be published from another."""
+    media.create(conn, checkfirst=True)
+
+
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
     (1, _create_current),
@@ -235,6 +266,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
+    (7, _v7),
 ]
 LATEST = MIGRATIONS[-1][0]
 

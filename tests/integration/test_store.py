@@ -220,17 +220,20 @@ def strip_post_identity(conn: Connection) -> None:
 
 
 def test_a_version_1_database_is_migrated_in_place(store_url: str, clock: FakeClock) -> None:
-    """An existing queue from the first release keeps its posts and gains the v2 expiry index."""
+    """An existing queue from the first release keeps its posts and gains the later tables and indexes."""
     old = Store(store_url)
     post_id, _ = old.add_post(make_post(targets=("vk",), expires_at=clock() + timedelta(hours=1)), clock())
     with old.engine.begin() as conn:  # turn it back into a v1 database
         conn.execute(text("DROP INDEX ix_deliveries_state_expires"))
         conn.execute(text("ALTER TABLE deliveries DROP COLUMN expires_at"))
         strip_post_identity(conn)
+        conn.execute(text("DROP TABLE pacing"))  # v6
+        conn.execute(text("DROP TABLE media"))  # v7
         conn.execute(text("UPDATE schema_version SET version = 1"))
     old.close()
     upgraded = Store(store_url)
     assert upgraded.schema_version() == LATEST
+    assert upgraded.take_slot("vk", clock(), 1.0, max_wait=0) == clock()
     (expired,) = upgraded.expire_overdue(clock() + timedelta(hours=2))
     assert expired.post_id == post_id and expired.state is S.FAILED
     upgraded.close()
