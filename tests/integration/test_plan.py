@@ -11,16 +11,15 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from sqlalchemy import update
 
 from publisher.cli import main
 from publisher.store import Store
-from publisher.store.schema import deliveries
 
-ZONE_TODAY = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Minsk")).date()
+ZONE_TODAY = datetime.now(UTC).astimezone(ZoneInfo("Europe/Minsk")).date()
 # A Monday at least a week ahead: the period is in the future whatever day the suite runs.
 MONDAY = ZONE_TODAY + timedelta(days=7 + (7 - ZONE_TODAY.weekday()) % 7)
 WED, THU = MONDAY + timedelta(days=2), MONDAY + timedelta(days=3)
@@ -144,12 +143,9 @@ def test_calendar_uids_are_stable_and_a_moved_post_moves_its_event(
         "Памятная дата без поста: День энергетика",
         "Редкая книга",
     ]
-    store = Store(f"sqlite:///{env / 'var' / 'publisher.db'}")
-    moved = datetime.combine(WED, datetime.min.time(), tzinfo=UTC) + timedelta(hours=14)
-    store._write(
-        lambda conn: conn.execute(update(deliveries).values(due_at=moved, updated_at=datetime.now(UTC)))
-    )
-    store.close()
+    assert main(["post", "reschedule", "1", f"{WED} 17:00"]) == 0  # the operator moves the post
+    capsysbinary.readouterr()
+    moved = datetime.combine(WED, datetime.min.time(), tzinfo=ZoneInfo("Europe/Minsk")) + timedelta(hours=17)
     third = calendar(capsysbinary)
     assert set(third) == set(first)
     assert third["post-1@publisher"].decoded("DTSTART") == moved
