@@ -27,6 +27,12 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval:
     return bool(predicate())
 
 
+#: the read timeout of adapters in tests: a fake's ``time_out`` holds the connection until the client
+#: gives up, so each timeout case costs this much; short enough for that, long enough that a loaded
+#: 2-core machine does not turn an ordinary answer into a timeout (0.5 s did)
+READ_TIMEOUT = 1.5
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago: for a test server to bind, or to be refused on."""
     with socket.socket() as sock:

@@ -28,7 +28,7 @@ from publisher.ops.redact import register_secret
 from publisher.settings import FacebookSettings, HttpTimeouts
 from tests.fakes.base import Fault
 from tests.fakes.facebook import FEED_PATH, PHOTOS_PATH, FakeFacebook
-from tests.helpers import captured_log, closed_url
+from tests.helpers import READ_TIMEOUT, captured_log, closed_url
 from tests.media import png_bytes, png_file
 
 TEXT = "Встреча с Иваном Петровым в читальном зале 🙂 #библиотека #БНТУ"
@@ -45,7 +45,7 @@ def rendered(text: str = TEXT, media: tuple[MediaItem, ...] = (), link: str | No
     return Rendered("facebook", "facebook", text, len(text), 63206, media=media, link=link)
 
 
-def make_adapter(url: str, page_id: str, token: str, read: float = 0.5) -> FacebookAdapter:
+def make_adapter(url: str, page_id: str, token: str, read: float = READ_TIMEOUT) -> FacebookAdapter:
     settings = FacebookSettings(
         api_url=url,
         page_id=page_id,
@@ -228,7 +228,7 @@ def test_reconcile_finds_an_in_doubt_image_post(
     fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: Path
 ) -> None:
     started = datetime.now(UTC)
-    fake.inject(Fault("timeout_after_apply", path=PHOTOS_PATH, seconds=1.0))
+    fake.inject(Fault("timeout_after_apply", path=PHOTOS_PATH, seconds=60))
     post = rendered(media=(image(tmp_path),), link="https://lib.example/x")
     with pytest.raises(InDoubtError):
         adapter.publish(post, "k")
@@ -306,7 +306,7 @@ CASES = [
     ),
     Case("duplicate 506", lambda f: f.reject_duplicate(FEED_PATH), ContentRejected, 0),
     Case("policy 368", lambda f: f.block_for_policy(FEED_PATH), ContentRejected, 0),
-    Case("read timeout after apply", _inject(kind="timeout_after_apply", seconds=1.0), InDoubtError, 1),
+    Case("read timeout after apply", _inject(kind="timeout_after_apply", seconds=60), InDoubtError, 1),
     Case("dropped before apply", _inject(kind="drop_before_apply"), InDoubtError, 0),
     Case("dropped after apply", _inject(kind="drop_after_apply"), InDoubtError, 1),
     Case("malformed json", _inject(kind="malformed_after_apply"), InDoubtError, 1),
@@ -346,7 +346,7 @@ def test_connection_refused_is_transient(fake: FakeFacebook) -> None:
     ("arrange", "expect"),
     [
         (lambda f: f.inject(Fault("status", path=PHOTOS_PATH, status=500, body="oops")), TransientError),
-        (lambda f: f.inject(Fault("timeout_after_apply", path=PHOTOS_PATH, seconds=1.0)), TransientError),
+        (lambda f: f.inject(Fault("timeout_after_apply", path=PHOTOS_PATH, seconds=60)), TransientError),
         (lambda f: f.transient_failure(path=PHOTOS_PATH), TransientError),
         (lambda f: f.throttle(32, 2, path=PHOTOS_PATH), RateLimited),
         (lambda f: f.fail(324, "(#324) Missing or invalid image file", path=PHOTOS_PATH), ContentRejected),

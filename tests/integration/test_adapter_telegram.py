@@ -30,12 +30,11 @@ from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, TelegramSettings, load_settings
 from tests.fakes.base import Fault
 from tests.fakes.telegram import FakeChat, FakeTelegram
-from tests.helpers import captured_log, closed_url
+from tests.helpers import READ_TIMEOUT, captured_log, closed_url
 from tests.media import png_file
 
 TOKEN = "123456789:TEST-bot-token-for-the-fake"
 CHANNEL = "@library_news"
-READ_TIMEOUT = 0.3
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, VkSettings
 from tests.fakes.base import Fault
 from tests.fakes.vk import FakeVk
-from tests.helpers import captured_log, closed_url
+from tests.helpers import READ_TIMEOUT, captured_log, closed_url
 from tests.media import png_file
 
 TOKEN = "vk1.a.test-" + secrets.token_urlsafe(24)
@@ -45,12 +45,12 @@ def rendered(text: str = MENTION_TEXT, media: tuple[MediaItem, ...] = ()) -> Ren
     return Rendered(target="vk", network="vk", text=text, length=len(text), limit=16000, media=media)
 
 
-def make_adapter(api_url: str, token: str = TOKEN, read: float = 0.5) -> VkAdapter:
+def make_adapter(api_url: str, token: str = TOKEN, read: float = READ_TIMEOUT) -> VkAdapter:
     settings = VkSettings(
         api_url=api_url,
         access_token=SecretStr(token),
         group_id=GROUP,
-        timeouts=HttpTimeouts(connect=0.5, read=read, total=3.0),
+        timeouts=HttpTimeouts(connect=0.5, read=read, total=5.0),
     )
     return VkAdapter("vk", settings)
 
@@ -220,7 +220,7 @@ def test_check_flags_missing_scopes(fake: FakeVk, adapter: VkAdapter) -> None:
 
 def test_reconcile_finds_a_post_the_timed_out_attempt_made(fake: FakeVk, adapter: VkAdapter) -> None:
     started = datetime.now(UTC)
-    fake.inject(Fault("timeout_after_apply", path=r"wall\.post$", seconds=1.0))
+    fake.inject(Fault("timeout_after_apply", path=r"wall\.post$", seconds=60))
     with pytest.raises(InDoubtError):
         adapter.publish(rendered("Текст  с\nпереносом"), "key-rec")
 
@@ -295,7 +295,7 @@ CASES = [
     Case("error 10 internal on wall.post", lambda f: f.vk_error(10), InDoubtError, 0),
     Case(
         "read timeout after apply",
-        lambda f: f.inject(Fault("timeout_after_apply", path="wall", seconds=1.0)),
+        lambda f: f.inject(Fault("timeout_after_apply", path="wall", seconds=60)),
         InDoubtError,
         1,
     ),

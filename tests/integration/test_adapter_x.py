@@ -33,11 +33,10 @@ from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, XSettings
 from tests.fakes.base import Fault
 from tests.fakes.x import ME, TIMELINE, TWEETS, UPLOAD, FakeX
-from tests.helpers import captured_log, closed_url
+from tests.helpers import READ_TIMEOUT, captured_log, closed_url
 from tests.media import png_file
 
 USER_ID = "1580000000000000001"
-READ_TIMEOUT = 0.5
 
 
 def canary(prefix: str = "") -> str:
