@@ -34,7 +34,7 @@ from publisher.cli.operators import (
 from publisher.cli.plan import add_plan_commands
 from publisher.cli.posts import add_post_commands
 from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.i18n import _
+from publisher.i18n import _, local_time
 from publisher.models import DeliveryState
 from publisher.ops.logsetup import configure_logging
 from publisher.ops.safetext import printable
@@ -94,26 +94,64 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    """A draft of every network's text; a network that would refuse it is marked with the fix. Exit 2 then."""
+    from publisher.compose.composer import render
+
     intake = _intake(settings, with_store=False)
     try:
-        _post, renders = intake.parse(Path(args.file))
+        post = intake.read(Path(args.file))
     except InputError as exc:
-        print(f"rejected: {exc}", file=sys.stderr)
+        print(_("rejected: {reason}").format(reason=exc), file=sys.stderr)
         return USAGE
+    problems: list[InputError] = []
+    try:
+        intake.check_dates(post, datetime.now(UTC))
+    except InputError as exc:
+        problems.append(exc)
+    renders: list[tuple[str, Any]] = []
+    for target in post.targets:
+        try:
+            renders.append((target, render(post, target, intake.directory())))
+        except InputError as exc:
+            problems.append(exc)
+            renders.append((target, exc))
     if args.json:
-        for r in renders:
-            print(json.dumps(r.as_dict(), ensure_ascii=False))
-        return OK
-    for r in renders:
-        print(f"=== {r.target}: {r.length}/{r.limit}" + (f", {len(r.media)} media" if r.media else ""))
+        for target, r in renders:
+            row = {"target": target, "error": str(r)} if isinstance(r, InputError) else r.as_dict()
+            print(json.dumps(row, ensure_ascii=False))
+        return USAGE if problems else OK
+    when = local_time(post.publish_at, settings.zone) if post.publish_at else _("as soon as it is accepted")
+    print(
+        _("DRAFT of {file}: nothing is queued. Publishing time: {time}.").format(
+            file=post.source_name, time=when
+        )
+    )
+    print()
+    for target, r in renders:
+        if isinstance(r, InputError):
+            print(f"=== {target}: " + _("WILL BE REFUSED"))
+            print(f"!!! {r}")
+            print()
+            continue
+        pictures = " " + _("with {count} pictures").format(count=len(r.media)) if r.media else ""
+        print(f"=== {r.target}: {r.length}/{r.limit}{pictures}")
         print(r.text)
         if r.hashtags:
-            print(f"--- hashtags: {' '.join('#' + h.lstrip('#') for h in r.hashtags)}")
+            label = _("hashtags")
+            print(f"--- {label}: {' '.join('#' + h.lstrip('#') for h in r.hashtags)}")
         if r.mentions:
-            print(f"--- mentions: {', '.join(r.mentions)}")
+            label = _("mentions")
+            print(f"--- {label}: {', '.join(r.mentions)}")
         for w in r.warnings:
             print(f"!!! {w}")
         print()
+    if problems:
+        print(_("This draft would be refused: fix what is marked with !!! above."))
+        for problem in problems:
+            if problem.field == "publish_at":
+                print(f"!!! {problem}")
+        return USAGE
+    print(_("This draft can be accepted: drop it into the inbox."))
     return OK
 
 

@@ -40,8 +40,17 @@ class Intake:
 
     def parse(self, path: Path, inbox_root: Path | None = None) -> tuple[Post, list[Rendered]]:
         """Parse and render for every target; raises InputError listing every problem."""
+        post = self.read(path, inbox_root)
+        if post.withdraw:
+            return post, []
+        if self.store is None:  # preview: say now what acceptance would refuse
+            self.check_dates(post, self.clock())
+        return post, render_all(post, self.directory())
+
+    def read(self, path: Path, inbox_root: Path | None = None) -> Post:
+        """The post file, checked on its own (no rendering yet); raises InputError listing every problem."""
         expiry = self.settings.default_expiry_hours
-        post = parse_post_file(
+        return parse_post_file(
             path,
             inbox_root=inbox_root or path.parent,
             zone=self.settings.zone,
@@ -53,11 +62,6 @@ class Intake:
             default_expiry=timedelta(hours=expiry) if expiry else None,
             directory=self.directory(),
         )
-        if post.withdraw:
-            return post, []
-        if self.store is None:  # preview: say now what acceptance would refuse
-            self.check_dates(post, self.clock())
-        return post, render_all(post, self.directory())
 
     def check_dates(self, post: Post, now: datetime) -> None:
         """A ``publish_at`` well in the past is a typo or an old file, not "publish at once": refuse it."""

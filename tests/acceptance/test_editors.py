@@ -191,3 +191,22 @@ def test_the_editors_chat_hears_of_accepted_refused_and_published_posts(tmp_path
         published = next(t for t in said if "опубликован" in t)
         assert "https://vk.com/wall-123_" in published and "https://t.me/library_news/" in published
         assert all("Киноклуб" not in t for t in tg.texts_sent_to("@library_news")[1:])  # one post there
+
+
+def test_preview_shows_every_network_marks_the_one_too_long_and_exits_2(tmp_path: Path) -> None:
+    env = base_env(tmp_path, PUBLISHER_LANGUAGE="ru")
+    long = "Очень длинный анонс лекции о редких книгах. " * 10
+    path = post_file(tmp_path / "drafts", "long.md", long.strip(), "[vk, x]")
+
+    result = run_cli(env, "preview", str(path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    out = result.stdout
+    assert "ЧЕРНОВИК" in out and "ничего не поставлено в очередь" in out
+    assert "=== vk: " in out and long.split(".")[0] in out  # the network that fits is shown
+    assert "=== x: НЕ БУДЕТ ПРИНЯТ" in out and "overrides.x.text" in out  # the one too long, with the fix
+    assert "будет отклонён" in out
+
+    fits = post_file(tmp_path / "drafts", "short.md", "Короткий анонс", "[vk, x]")
+    ok = run_cli(env, "preview", str(fits))
+    assert ok.returncode == 0 and "можно принять" in ok.stdout
