@@ -96,6 +96,7 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     """A draft of every network's text; a network that would refuse it is marked with the fix. Exit 2 then."""
     from publisher.compose.composer import render
+    from publisher.intake.mentions import check_mentions
 
     intake = _intake(settings, with_store=False)
     try:
@@ -104,10 +105,14 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
         print(_("rejected: {reason}").format(reason=exc), file=sys.stderr)
         return USAGE
     problems: list[InputError] = []
-    try:
-        intake.check_dates(post, datetime.now(UTC))
-    except InputError as exc:
-        problems.append(exc)
+    for check in (
+        lambda: intake.check_dates(post, datetime.now(UTC)),
+        lambda: check_mentions(post, intake.directory()),
+    ):
+        try:
+            check()
+        except InputError as exc:
+            problems.append(exc)
     renders: list[tuple[str, Any]] = []
     for target in post.targets:
         try:
@@ -148,7 +153,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         print(_("This draft would be refused: fix what is marked with !!! above."))
         for problem in problems:
-            if problem.field == "publish_at":
+            if problem.field in ("publish_at", "text"):
                 print(f"!!! {problem}")
         return USAGE
     print(_("This draft can be accepted: drop it into the inbox."))

@@ -180,6 +180,8 @@ class _Writer:
             word = match.group(1)
             if word[0].isdigit():  # "@2x", "@10:00": not a mention
                 return match.group(0)
+            if match.start() > 0 and text[match.start() - 1] == "\\":
+                return match.group(0)  # "\\@word": the editor wants it as written (the backslash goes below)
             entity = self.directory.entity(word) if word.isascii() else None
             if entity is not None:
                 keys.add(entity.key)
@@ -190,7 +192,7 @@ class _Writer:
             warnings.append(f"@{word} is not in the directory: left as written")
             return match.group(0)
 
-        return _AT_WORD.sub(replace, text), keys, rendered
+        return _AT_WORD.sub(replace, text).replace("\\@", "@"), keys, rendered
 
     def mentioned(self, text: str) -> set[str]:
         """Keys of the entities the text already mentions in this network's syntax (or by name)."""

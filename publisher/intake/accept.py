@@ -16,6 +16,11 @@ from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
 from publisher.i18n import _, local_time
+<<<<<<< HEAD
+=======
+from publisher.intake.media import store_media
+from publisher.intake.mentions import check_mentions
+>>>>>>> 81693b0 (No literal typos: an @word that is neither a directory key nor a known handle is refused at acceptance with the closest key suggested; \@word publishes the word as written; preview marks both)
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
 from publisher.plan.cadence import parse_slot
@@ -45,6 +50,7 @@ class Intake:
             return post, []
         if self.store is None:  # preview: say now what acceptance would refuse
             self.check_dates(post, self.clock())
+        check_mentions(post, self.directory())
         return post, render_all(post, self.directory())
 
     def read(self, path: Path, inbox_root: Path | None = None) -> Post:

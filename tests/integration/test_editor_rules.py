@@ -87,3 +87,18 @@ def test_author_defaults_to_approved_by(intake: Intake, tmp_path: Path) -> None:
     assert intake.store is not None
     assert intake.store.get_post(a.outcome.post_id).author == "Ольга"  # type: ignore[union-attr]
     assert intake.store.get_post(b.outcome.post_id).author == "Анна"  # type: ignore[union-attr]
+
+
+def test_an_unknown_mention_is_refused_with_a_suggestion_and_an_escape_publishes_it_as_written(
+    intake: Intake, tmp_path: Path
+) -> None:
+    with pytest.raises(InputError) as caught:
+        intake.submit(drop(tmp_path, "typo.md", "Студенты @fmpp и @fitr на выставке"))
+    assert "@fmpp: not in the directory — did you mean @fmmp?" in str(caught.value)
+    assert "\\@fmpp" in caught.value.fix
+
+    done = intake.submit(drop(tmp_path, "escaped.md", "Пишите нам: \\@fmpp_fan и @fitr_bntu"))
+    texts = {r.target: r.text for r in done.renders}
+    assert texts["telegram"].startswith("Пишите нам: @fmpp_fan и @fitr_bntu")
+    assert not any("fmpp" in w for r in done.renders for w in r.warnings)
+    assert "[club12345|ФИТР БНТУ]" not in texts["vk"] or "@fmpp_fan" in texts["vk"]
