@@ -105,14 +105,14 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
         print(_("rejected: {reason}").format(reason=exc), file=sys.stderr)
         return USAGE
     problems: list[InputError] = []
-    for check in (
-        lambda: intake.check_dates(post, datetime.now(UTC)),
-        lambda: check_mentions(post, intake.directory()),
-    ):
-        try:
-            check()
-        except InputError as exc:
-            problems.append(exc)
+    try:
+        intake.check_dates(post, datetime.now(UTC))
+    except InputError as exc:
+        problems.append(exc)
+    try:
+        check_mentions(post, intake.directory())
+    except InputError as exc:
+        problems.append(exc)
     renders: list[tuple[str, Any]] = []
     for target in post.targets:
         try:

@@ -16,11 +16,7 @@ from publisher.compose.composer import render_all
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
 from publisher.i18n import _, local_time
-<<<<<<< HEAD
-=======
-from publisher.intake.media import store_media
 from publisher.intake.mentions import check_mentions
->>>>>>> 81693b0 (No literal typos: an @word that is neither a directory key nor a known handle is refused at acceptance with the closest key suggested; \@word publishes the word as written; preview marks both)
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post, Rendered
 from publisher.plan.cadence import parse_slot
