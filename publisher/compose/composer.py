@@ -111,6 +111,10 @@ def measure(
 
 # An @word: not inside an e-mail address or a URL, not a domain ("@bntu.by"), greedy to the word's end.
 _AT_WORD = re.compile(r"(?<![\w@.+\-/&#])@(\w++)(?![.\-]\w|@)")
+# A mention in the editor's own words, ``[студентам ФИТР](@fitr)``, or a plain @word (as above).
+_MENTION = re.compile(
+    r"\[(?P<words>[^\[\]\n|]{1,200})\]\(@(?P<key>\w+)\)|(?<![\w@.+\-/&#])@(?P<word>\w++)(?![.\-]\w|@)"
+)
 # A hashtag already in the text, including VK's community form "#tag@screen_name"; not a URL fragment.
 _BODY_TAG = re.compile(r"(?<![\w&/#])#(\w+)(?:@[\w.]+)?")
 _VK_LINK = re.compile(r"\[([A-Za-z0-9_.]+)\|([^\[\]|\n]*)\]")
@@ -177,7 +181,9 @@ class _Writer:
         rendered: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
-            word = match.group(1)
+            if match.group("words") is not None:
+                return in_words(match)
+            word = match.group("word")
             if word[0].isdigit():  # "@2x", "@10:00": not a mention
                 return match.group(0)
             if match.start() > 0 and text[match.start() - 1] == "\\":
@@ -192,7 +198,25 @@ class _Writer:
             warnings.append(f"@{word} is not in the directory: left as written")
             return match.group(0)
 
-        return _AT_WORD.sub(replace, text).replace("\\@", "@"), keys, rendered
+        def in_words(match: re.Match[str]) -> str:
+            """``[студентам ФИТР](@fitr)``: the editor's own words (in the right case) for the mention."""
+            words, key = match.group("words").strip(), match.group("key")
+            entity = self.directory.entity(key) if key.isascii() else None
+            if entity is None:
+                warnings.append(f"@{key} is not in the directory: written as the words alone")
+                return words
+            keys.add(entity.key)
+            handle = entity.handle(self.network)
+            if self.network == "facebook" or handle is None:
+                written = words  # Facebook names pages by their name; no account here: the words say it
+            elif self.network == "vk":
+                written = f"[{handle}|{words}]"
+            else:
+                written = f"{words} (@{handle})"
+            rendered.append(written)
+            return written
+
+        return _MENTION.sub(replace, text).replace("\\@", "@"), keys, rendered
 
     def mentioned(self, text: str) -> set[str]:
         """Keys of the entities the text already mentions in this network's syntax (or by name)."""

@@ -27,8 +27,8 @@ def intake(tmp_path: Path, store_url: str, clock: FakeClock) -> Iterator[Intake]
     store.close()
 
 
-def drop(folder: Path, name: str, body: str, **front: str) -> Path:
-    lines = ["---", "networks: [vk, telegram]", "approved_by: Анна", *(f"{k}: {v}" for k, v in front.items())]
+def drop(folder: Path, name: str, body: str, networks: str = "[vk, telegram]", **front: str) -> Path:
+    lines = ["---", f"networks: {networks}", "approved_by: Анна", *(f"{k}: {v}" for k, v in front.items())]
     path = folder / name
     path.write_text("\n".join([*lines, "---", body, ""]), encoding="utf-8")
     return path
@@ -102,3 +102,23 @@ def test_an_unknown_mention_is_refused_with_a_suggestion_and_an_escape_publishes
     assert texts["telegram"].startswith("Пишите нам: @fmpp_fan и @fitr_bntu")
     assert not any("fmpp" in w for r in done.renders for w in r.warnings)
     assert "[club12345|ФИТР БНТУ]" not in texts["vk"] or "@fmpp_fan" in texts["vk"]
+
+
+def test_a_mention_in_the_editors_own_words(intake: Intake, tmp_path: Path) -> None:
+    done = intake.submit(
+        drop(
+            tmp_path,
+            "words.md",
+            "Приглашаем [студентам ФИТР](@fitr) на выставку",
+            networks="[vk, x, facebook, telegram]",
+        )
+    )
+    texts = {r.target: r.text.split("\n")[0] for r in done.renders}
+    assert texts["vk"] == "Приглашаем [club12345|студентам ФИТР] на выставку"
+    assert texts["x"] == "Приглашаем студентам ФИТР (@fitr_bntu) на выставку"
+    assert texts["telegram"] == "Приглашаем студентам ФИТР (@fitr_bntu) на выставку"
+    assert texts["facebook"] == "Приглашаем студентам ФИТР на выставку"
+    assert all("ФИТР БНТУ" not in r.text for r in done.renders)  # not mentioned a second time by name
+    with pytest.raises(InputError) as caught:
+        intake.submit(drop(tmp_path, "typo.md", "Приглашаем [студентов](@fmpp)"))
+    assert "did you mean @fmmp" in str(caught.value)
