@@ -227,3 +227,22 @@ def test_the_monthly_report_goes_to_the_team_chat_once(world: World) -> None:
     html = message["_data"].decode("utf-8")
     assert "Ноябрьский пост" in html and "<svg" in html
     assert "not available from the Bot API" in html and "vk" in html
+
+
+def test_publishing_goes_first_on_a_target(world: World) -> None:
+    w = world
+    w.publish("a", "Пост, чьи цифры подождут")
+    w.clock.advance(hours=1)
+    # A new post is waiting to go out on every network: this round asks no network for figures.
+    (w.inbox / "b.md").write_text(
+        "---\nnetworks: [vk, x, facebook, telegram]\napproved_by: редактор\n---\nНовый пост\n",
+        encoding="utf-8",
+    )
+    w.daemon.ingest()
+    stats = w.daemon.metrics.run()
+    assert metric_calls(w) == {"vk": 0, "x": 0, "facebook": 0} and stats.taken == 0
+    assert set(stats.skipped.values()) == {"publishing first"}
+    # Once it is out, the figures are taken.
+    w.daemon.dispatcher.run_until_idle()
+    stats = w.daemon.metrics.run()
+    assert stats.taken == 4 and metric_calls(w) == {"vk": 1, "x": 1, "facebook": 2}
