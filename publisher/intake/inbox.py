@@ -48,7 +48,7 @@ from publisher.intake.folders import (
     open_subfolder,
     write_note,
 )
-from publisher.intake.postfile import RESERVED_NAMES, declared_media_names
+from publisher.intake.postsource import RESERVED_NAMES, declared_media_names
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 

@@ -10,13 +10,12 @@ file are collected into one ``InputErrors`` where the rest of the file could sti
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
 import stat
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -24,8 +23,15 @@ from zoneinfo import ZoneInfo
 
 from publisher.errors import InputError, combine_errors
 from publisher.i18n import _
+from publisher.intake.fieldcheck import FieldChecker, suggest
 from publisher.intake.frontmatter import decode_post, load_front_matter
-from publisher.intake.media import open_regular, read_limited, read_media
+from publisher.intake.media import read_media
+from publisher.intake.postsource import (
+    RESERVED_NAMES,
+    plain_name_problem,
+    read_post_file,
+)
+from publisher.intake.postsource import declared_media_names as declared_media_names  # old import path
 from publisher.models import MediaItem, Post, network_of
 from publisher.ops.safetext import printable
 
@@ -46,12 +52,6 @@ ALLOWED_KEYS = (
     "allow_duplicate",
 )
 MAX_MEDIA = 20
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD = timedelta(days=731)
-RESERVED_NAMES = frozenset({"processed", "rejected"})
-_TIME_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
-)
 _HASHTAG_RE = re.compile(r"^\w+$")
 _POST_ID_RE = re.compile(r"^\w[\w.-]{0,99}$")
 _YES, _NO = ("true", "yes", "да"), ("false", "no", "нет")
@@ -69,181 +69,6 @@ def _rubric_networks(directory: DirectoryLike | None, key: object) -> tuple[str,
     rubric = getattr(directory, "rubric", None)
     found = rubric(key) if callable(rubric) and isinstance(key, str) else None
     return tuple(getattr(found, "networks", ()))
-
-
-def read_post_file(path: Path, max_bytes: int) -> tuple[bytes, int]:
-    """The file's bytes and an open descriptor of its directory (the caller closes it)."""
-    source = path.name
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InputError(
-            source, "", _("its folder cannot be opened ({reason})").format(reason=exc.strerror)
-        ) from None
-    try:
-        fd, _size = open_regular(
-            dir_fd,
-            path.name,
-            source=source,
-            field="",
-            label="the post file",
-            max_bytes=max_bytes,
-            missing_fix=_("check the file name"),
-        )
-        try:
-            raw = read_limited(fd, max_bytes)
-        finally:
-            os.close(fd)
-    except BaseException:
-        os.close(dir_fd)
-        raise
-    if len(raw) > max_bytes:
-        os.close(dir_fd)
-        raise InputError(
-            source, "", _("the post file grew past {size} bytes while being read").format(size=max_bytes)
-        )
-    return raw, dir_fd
-
-
-def declared_media_names(path: Path, max_bytes: int) -> list[str]:
-    """Best effort, never raises: the plain media names a post file lists (for moving them with it)."""
-    try:
-        raw, dir_fd = read_post_file(path, max_bytes)
-        os.close(dir_fd)
-        data, _body = load_front_matter(decode_post(raw, path.name), path.name)
-    except (InputError, OSError):
-        return []
-    media = data.get("media")
-    items = [media] if isinstance(media, str) else media if isinstance(media, list) else []
-    return [m for m in items if isinstance(m, str) and plain_name_problem(m) is None]
-
-
-def plain_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a plain file name next to the post, or None."""
-    if not name or name.strip() != name:
-        return _("is empty or has spaces around it")
-    if name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
-        return _("is an absolute path")
-    if "/" in name or name in (".", ".."):
-        return _("is a path, not a plain file name")
-    if "\x00" in name or any(ord(c) < 32 for c in name):
-        return _("contains control characters")
-    if name.startswith(".") or name.lower().endswith(".md") or name in RESERVED_NAMES:
-        return _("is not a media file name")
-    return None
-
-
-class _Checker:
-    """Collects problems so an editor sees all of them at once."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[InputError] = []
-
-    def add(self, field: str, problem: str, fix: str = "") -> None:
-        self.problems.append(InputError(self.source, field, problem, fix))
-
-    def clean(self, field: str, value: str, *, allowed: str = "") -> bool:
-        """False (and a problem) when ``value`` holds a control character: invisible in an editor, it would be
-        published as garbage or act on a terminal (an ANSI escape sequence)."""
-        for char in value:
-            if char not in allowed and (ord(char) < 32 or 0x7F <= ord(char) <= 0x9F):
-                self.add(
-                    field,
-                    _("contains an invisible control character (U+{code})").format(code=f"{ord(char):04X}"),
-                    _("retype the text or paste it as plain text, without special characters"),
-                )
-                return False
-        return True
-
-    def text(self, data: Mapping[str, Any], key: str, *, required: str = "", limit: int = 500) -> str | None:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            if len(value) > limit:
-                self.add(key, _("is too long (at most {limit} characters)").format(limit=limit))
-                return None
-            if not self.clean(key, value):
-                return None
-            return value.strip()
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.add(key, _("is missing") if key not in data else _("is empty"), required)
-            return None
-        self.add(key, _("must be a single text value"), _("write '{key}: <text>'").format(key=key))
-        return None
-
-    def names(self, data: Mapping[str, Any], key: str) -> list[str]:
-        value = data.get(key)
-        if value is None:
-            return []
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
-            self.add(key, _("must be a list of names"), _("write '{key}: [first, second]'").format(key=key))
-            return []
-        if key != "media" and not all(self.clean(key, v) for v in items):  # media names: plain_name_problem
-            return []
-        return [v.strip() for v in items]
-
-    def when(self, data: Mapping[str, Any], key: str, zone: ZoneInfo, now: datetime) -> datetime | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        fix = _("write '{key}: 2026-12-01 18:00' (local time) or '2026-12-01T18:00+03:00'").format(key=key)
-        if key == "publish_at":
-            fix += _(" or 'slot' (the next free posting slot of the rubric)")
-        match = _TIME_RE.match(value.strip()) if isinstance(value, str) else None
-        if match is None:
-            self.add(key, _("is not a date and time: {value}").format(value=repr(str(value)[:40])), fix)
-            return None
-        day, clock, offset = match.groups()
-        offset = "" if offset is None else "+00:00" if offset == "Z" else offset
-        try:
-            clock = "0" + clock if clock[1] == ":" else clock
-            parsed = datetime.fromisoformat(f"{day}T{clock}{offset}")
-        except ValueError:
-            self.add(key, _("is not a valid date and time: {value}").format(value=repr(value.strip())), fix)
-            return None
-        if not EARLIEST.year <= parsed.year <= now.year + 3:
-            self.add(
-                key, _("is out of range ({year}): a typo?").format(year=parsed.year), _("check the year")
-            )
-            return None
-        aware = self._local(key, parsed, zone) if parsed.tzinfo is None else parsed
-        if aware is None:
-            return None
-        try:
-            result = aware.astimezone(UTC)
-        except OverflowError:
-            self.add(key, _("is out of range"), _("check the date"))
-            return None
-        if not EARLIEST <= result <= now + MAX_AHEAD:
-            self.add(
-                key,
-                _("is out of range ({date}): a typo?").format(date=f"{result:%Y-%m-%d}"),
-                _("use a date within two years"),
-            )
-            return None
-        return result
-
-    def _local(self, key: str, naive: datetime, zone: ZoneInfo) -> datetime | None:
-        """Local wall time -> aware; refuses a time skipped or repeated by a DST change (PEP 495 fold)."""
-        early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-        if early.utcoffset() == late.utcoffset():
-            return early
-        fix = _("write the time with an explicit UTC offset, e.g. '2026-03-29T02:30+01:00'")
-        roundtrip = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-        if roundtrip != naive:
-            problem = _("{time} does not exist in {zone} (clocks jump forward)")
-            self.add(key, problem.format(time=f"{naive:%Y-%m-%d %H:%M}", zone=zone.key), fix)
-        else:
-            problem = _("{time} happens twice in {zone} (clocks go back)")
-            self.add(key, problem.format(time=f"{naive:%Y-%m-%d %H:%M}", zone=zone.key), fix)
-        return None
-
-
-def _suggest(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return _("did you mean '{word}'? ").format(word=close[0]) if close else ""
 
 
 def parse_post_file(
@@ -275,7 +100,7 @@ def parse_post_file(
     raw, dir_fd = read_post_file(path, max_bytes)
     try:
         data, body = load_front_matter(decode_post(raw, source), source)
-        check = _Checker(source)
+        check = FieldChecker(source)
         post = _validate(
             check, data, body, path, dir_fd, zone, known_targets, now, directory, max_media_bytes
         )
@@ -300,7 +125,7 @@ def parse_post_file(
 
 
 def _validate(
-    check: _Checker,
+    check: FieldChecker,
     data: dict[Any, Any],
     body: str,
     path: Path,
@@ -317,7 +142,7 @@ def _validate(
         check.add(
             f"'{key}'",
             _("is not a known field"),
-            _suggest(key, ALLOWED_KEYS) + _("allowed fields: {names}").format(names=", ".join(ALLOWED_KEYS)),
+            suggest(key, ALLOWED_KEYS) + _("allowed fields: {names}").format(names=", ".join(ALLOWED_KEYS)),
         )
     approved_by = check.text(
         data,
@@ -348,7 +173,7 @@ def _validate(
         check.add(
             "rubric",
             _("'{key}' is not in the directory").format(key=rubric),
-            _suggest(rubric, getattr(directory, "rubrics", ()))
+            suggest(rubric, getattr(directory, "rubrics", ()))
             + _("use a rubric key from the directory file"),
         )
     hashtags = [h.lstrip("#") for h in check.names(data, "hashtags")]
@@ -365,7 +190,7 @@ def _validate(
             check.add(
                 "mentions",
                 _("'{key}' is not in the directory").format(key=key),
-                _suggest(key, getattr(directory, "entities", ()))
+                suggest(key, getattr(directory, "entities", ()))
                 + _("use an entity key from the directory file"),
             )
     link = check.text(data, "link", limit=2000)
@@ -412,7 +237,7 @@ _WITHDRAWN: dict[str, Any] = {
 }
 
 
-def _flag(check: _Checker, data: Mapping[str, Any], key: str) -> bool:
+def _flag(check: FieldChecker, data: Mapping[str, Any], key: str) -> bool:
     value = data.get(key)
     if value is None:
         return False
@@ -422,7 +247,7 @@ def _flag(check: _Checker, data: Mapping[str, Any], key: str) -> bool:
     return False
 
 
-def _identity(check: _Checker, data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def _identity(check: FieldChecker, data: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """The post's identity (``id:``, else the file name), ``withdraw`` and ``allow_duplicate``."""
     given = data.get("id")
     key = path.name[: -len(".md")] if path.name.lower().endswith(".md") else path.stem
@@ -445,7 +270,7 @@ def _identity(check: _Checker, data: Mapping[str, Any], path: Path) -> dict[str,
 
 
 def _targets(
-    check: _Checker, data: Mapping[str, Any], known: Collection[str], rubric_default: tuple[str, ...] = ()
+    check: FieldChecker, data: Mapping[str, Any], known: Collection[str], rubric_default: tuple[str, ...] = ()
 ) -> list[str]:
     fix = _("add 'networks: [vk, x, facebook, telegram]' (the targets to publish to)")
     if "networks" not in data and rubric_default:
@@ -461,14 +286,16 @@ def _targets(
             check.add(
                 "networks",
                 _("'{name}' is not a configured target").format(name=name),
-                _suggest(name, known) + _("known: {names}").format(names=", ".join(sorted(known))),
+                suggest(name, known) + _("known: {names}").format(names=", ".join(sorted(known))),
             )
         elif name not in targets:
             targets.append(name)
     return targets
 
 
-def _media(check: _Checker, data: Mapping[str, Any], path: Path, dir_fd: int, limit: int) -> list[MediaItem]:
+def _media(
+    check: FieldChecker, data: Mapping[str, Any], path: Path, dir_fd: int, limit: int
+) -> list[MediaItem]:
     names = check.names(data, "media")
     if len(names) > MAX_MEDIA:
         check.add(
@@ -504,7 +331,7 @@ def _media(check: _Checker, data: Mapping[str, Any], path: Path, dir_fd: int, li
     return items
 
 
-def _folder(check: _Checker, path: Path, dir_fd: int) -> int | None:
+def _folder(check: FieldChecker, path: Path, dir_fd: int) -> int | None:
     """The media folder named like the post (``kino/``), opened without following symlinks."""
     if path.stem in RESERVED_NAMES:
         return None
@@ -530,7 +357,7 @@ def _exists(dir_fd: int, name: str) -> bool:
     return True
 
 
-def _overrides(check: _Checker, data: Mapping[str, Any], targets: list[str]) -> dict[str, str]:
+def _overrides(check: FieldChecker, data: Mapping[str, Any], targets: list[str]) -> dict[str, str]:
     value = data.get("overrides")
     if value is None:
         return {}
