@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import stat
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ NOTE_MODE = 0o640
 #: Linux file systems limit one name to 255 bytes (NAME_MAX); sub-folder names keep a margin for ".NN".
 NAME_MAX = 255
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+log = logging.getLogger("publisher.inbox")  # the inbox's log: resolve_rejection reports as the inbox did
 
 
 @dataclass
@@ -190,3 +193,51 @@ def write_note(dir_fd: int, name: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)  # our own temporary note, never an editor's file
         raise
+
+
+def resolve_rejection(rejected: int, name: str) -> None:
+    """A file is accepted: move its earlier rejection notes (and stale copies) to ``rejected/resolved/``.
+
+    ``rejected`` is the open descriptor of ``rejected/``.
+    Best effort: ``rejected/`` then shows only what still needs work; a failure here is logged, never
+    held against the accepted post.
+    """
+    note = note_name(name)
+    stem = name[: -len(".md")] if name.lower().endswith(".md") else name
+    try:
+        found = [n for n in (note, name) if exists(rejected, n)] if exists(rejected, note) else []
+        found += [
+            e.name
+            for e in os.scandir(rejected)
+            if e.is_dir(follow_symlinks=False)
+            and e.name.startswith(stem + ".")
+            and e.name[len(stem) + 1 :].isdigit()
+            and exists_in(rejected, e.name, note)
+        ]
+        if not found:
+            return
+        resolved = open_subfolder(rejected, "resolved")
+        try:
+            target, fresh = resolved, None
+            if any(exists(resolved, n) for n in found):
+                target, fresh = fresh_folder(resolved, name)
+            try:
+                for item in found:
+                    os.rename(item, item, src_dir_fd=rejected, dst_dir_fd=target)
+            finally:
+                if fresh is not None:
+                    os.close(target)
+        finally:
+            os.close(resolved)
+        log.info(
+            "inbox: earlier rejection of %s moved to rejected/resolved/",
+            printable(name),
+            extra={"event": "ingest_resolved"},
+        )
+    except OSError as exc:
+        log.warning(
+            "inbox: could not move the earlier rejection of %s to rejected/resolved/: %s",
+            printable(name),
+            exc,
+            extra={"event": "ingest_resolve_failed"},
+        )

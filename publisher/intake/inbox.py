@@ -41,11 +41,10 @@ from publisher.intake.folders import (
     RECEIPT_SUFFIX,
     Folders,
     exists,
-    exists_in,
     fresh_folder,
     note_name,
     open_folders,
-    open_subfolder,
+    resolve_rejection,
     write_note,
 )
 from publisher.intake.postsource import RESERVED_NAMES, declared_media_names
@@ -193,7 +192,8 @@ class Inbox:
         except Exception as exc:  # not the editor's fault: the store, a move, a bug
             self._failed(name, group, key, exc, report)
             return
-        self._resolve(name)
+        if self._folders is not None and "rejected" in self._folders.own:
+            resolve_rejection(self._folders.own["rejected"], name)
         report.accepted.append((name, str(post_id)))
         log.info(
             "inbox: %s accepted as post %s",
@@ -357,55 +357,6 @@ class Inbox:
         if not moved and fresh is not None:
             with contextlib.suppress(OSError):
                 os.rmdir(fresh, dir_fd=dest)  # the fresh folder we made for nothing: empty, ours
-
-    def _resolve(self, name: str) -> None:
-        """A file is accepted: move its earlier rejection notes (and stale copies) to ``rejected/resolved/``.
-
-        Best effort: ``rejected/`` then shows only what still needs work; a failure here is logged, never
-        held against the accepted post.
-        """
-        if self._folders is None or "rejected" not in self._folders.own:
-            return
-        rejected = self._folders.own["rejected"]
-        note = note_name(name)
-        stem = name[: -len(".md")] if name.lower().endswith(".md") else name
-        try:
-            found = [n for n in (note, name) if exists(rejected, n)] if exists(rejected, note) else []
-            found += [
-                e.name
-                for e in os.scandir(rejected)
-                if e.is_dir(follow_symlinks=False)
-                and e.name.startswith(stem + ".")
-                and e.name[len(stem) + 1 :].isdigit()
-                and exists_in(rejected, e.name, note)
-            ]
-            if not found:
-                return
-            resolved = open_subfolder(rejected, "resolved")
-            try:
-                target, fresh = resolved, None
-                if any(exists(resolved, n) for n in found):
-                    target, fresh = fresh_folder(resolved, name)
-                try:
-                    for item in found:
-                        os.rename(item, item, src_dir_fd=rejected, dst_dir_fd=target)
-                finally:
-                    if fresh is not None:
-                        os.close(target)
-            finally:
-                os.close(resolved)
-            log.info(
-                "inbox: earlier rejection of %s moved to rejected/resolved/",
-                printable(name),
-                extra={"event": "ingest_resolved"},
-            )
-        except OSError as exc:
-            log.warning(
-                "inbox: could not move the earlier rejection of %s to rejected/resolved/: %s",
-                printable(name),
-                exc,
-                extra={"event": "ingest_resolve_failed"},
-            )
 
 
 def _note_text(name: str, message: str, now: float, zone: ZoneInfo) -> str:
