@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class QueueStore(Protocol):
-    """What the daemon, the CLI and the tests may ask of the queue store."""
+    """What the daemon, the CLI and the tests may ask of the queue store (each body is its docstring alone)."""
 
     # --- intake ----------------------------------------------------------------------------------
 
@@ -43,7 +43,6 @@ class QueueStore(Protocol):
 
         Idempotent on ``post.source_key``: a second add returns the first post's id and ``created=False``.
         """
-        ...
 
     def add_post_in_slot(
         self, post: Post, now: datetime, candidates: Sequence[datetime], expiry: timedelta | None
@@ -52,28 +51,23 @@ class QueueStore(Protocol):
 
         Returns ``(post_id, created, chosen time)``; the time is None when no candidate was free.
         """
-        ...
 
     def submit_post(self, post: Post, now: datetime, *, actor: str = "") -> PostOutcome:
         """Store a post, or replace the waiting post with the same identity; idempotent on its content.
 
         Only deliveries not yet sent are replaced; what is published or in flight stays as it is.
         """
-        ...
 
     def withdraw_post(self, key: str, now: datetime, *, actor: str, source: str = "") -> PostOutcome | None:
         """Cancel what is not yet sent of the post with identity ``key``; None when there is no such post."""
-        ...
 
     def content_known(self, content_key: str, key: str | None) -> bool:
         """The post ``key`` (or a post from before ids) is stored with exactly this content already."""
-        ...
 
     def same_text(
         self, body: str, targets: Collection[str], since: datetime, exclude_key: str | None
     ) -> list[tuple[str, str, datetime]]:
         """Other posts with this text to one of ``targets`` since ``since``, not cancelled (editors' check)."""
-        ...
 
     # --- claiming and an attempt's results -------------------------------------------------------
 
@@ -91,14 +85,12 @@ class QueueStore(Protocol):
         Commits ``publishing`` with a new attempt id and a lease before any network call. Rows another
         daemon is claiming are skipped, never waited for.
         """
-        ...
 
     def renew_leases(self, attempt_ids: Collection[str], now: datetime, lease_seconds: float) -> set[str]:
         """Extend the leases of claims still held (a call is in flight); the attempt ids renewed.
 
         A claim already reaped or settled is not revived: its id is missing from the answer.
         """
-        ...
 
     def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, rendered_text: str) -> bool:
         """Commit, just before the network call, what this attempt is about to send.
@@ -106,7 +98,6 @@ class QueueStore(Protocol):
         False when the claim was lost (reaped): then nothing may be sent. A lease that expires after this
         makes the delivery ``in_doubt`` rather than ``queued``.
         """
-        ...
 
     def record_published(
         self,
@@ -117,7 +108,6 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any],
     ) -> bool:
         """``publishing`` (or ``in_doubt`` under the same attempt: a late answer) -> ``published``."""
-        ...
 
     def record_retry(
         self,
@@ -132,7 +122,6 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """``publishing`` -> ``retry_wait`` at ``not_before`` (or ``queued`` when no attempt is burnt)."""
-        ...
 
     def record_failed(
         self,
@@ -143,7 +132,6 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """``publishing`` -> ``failed`` (permanent error, attempts exhausted)."""
-        ...
 
     def record_in_doubt(
         self,
@@ -156,13 +144,11 @@ class QueueStore(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """``publishing`` -> ``in_doubt``, to be looked up at ``reconcile_at`` (None: never automatically)."""
-        ...
 
     def release(
         self, delivery_id: int, attempt_id: str, now: datetime, reason: str, *, error: str | None = None
     ) -> bool:
         """Give back a claim that never reached the network: ``publishing`` -> ``queued``, no attempt burnt."""
-        ...
 
     # --- housekeeping ----------------------------------------------------------------------------
 
@@ -171,15 +157,12 @@ class QueueStore(Protocol):
 
         Locks the expired rows (skipping those another reaper holds); returns only what this call changed.
         """
-        ...
 
     def expire_overdue(self, now: datetime) -> list[Delivery]:
         """Waiting deliveries whose post expired -> ``failed``; returns what this call changed."""
-        ...
 
     def in_doubt_due(self, now: datetime, limit: int = 50) -> list[Claim]:
         """In-doubt deliveries whose next look-up is due (each with the attempt it is in doubt under)."""
-        ...
 
     def settle_in_doubt(
         self,
@@ -197,15 +180,12 @@ class QueueStore(Protocol):
 
         Fenced on ``attempt_id``: a verdict about an earlier attempt changes nothing (returns False).
         """
-        ...
 
     def next_due_at(self, now: datetime) -> datetime | None:
         """When the next claimable delivery of a target not on hold falls due (or a hold ends); None."""
-        ...
 
     def overdue_count(self, now: datetime, cutoff: datetime) -> int:
         """Claimable deliveries of targets not on hold that were due before ``cutoff`` (a stalled queue)."""
-        ...
 
     # --- the operator's commands -----------------------------------------------------------------
 
@@ -214,11 +194,9 @@ class QueueStore(Protocol):
 
         Raises StoreError naming the state when the delivery is in another state or does not exist.
         """
-        ...
 
     def cancel(self, delivery_id: int, now: datetime, actor: str) -> Delivery:
         """Waiting, failed or in-doubt -> ``cancelled``; closes its incidents. StoreError as for ``retry``."""
-        ...
 
     def resolve(
         self, delivery_id: int, now: datetime, *, published_as: RemoteRef | None, actor: str
@@ -227,18 +205,15 @@ class QueueStore(Protocol):
 
         StoreError as for ``retry``.
         """
-        ...
 
     def cancel_post(self, post_id: int, now: datetime, *, actor: str) -> PostOutcome:
         """The operator's ``post cancel``: every delivery of the post not yet sent -> ``cancelled``.
 
         StoreError when the post does not exist.
         """
-        ...
 
     def reschedule_post(self, post_id: int, when: datetime, now: datetime, *, actor: str) -> PostOutcome:
         """Move every waiting delivery of the post to ``when``. StoreError when the post does not exist."""
-        ...
 
     # --- targets, incidents, daemons -------------------------------------------------------------
 
@@ -247,33 +222,26 @@ class QueueStore(Protocol):
 
         A pause outranks a rate-limit hold: holding a paused target changes nothing.
         """
-        ...
 
     def release_target(self, target: str, now: datetime, actor: str) -> bool:
         """Lift a target's hold; True when there was one."""
-        ...
 
     def holds(self, now: datetime) -> list[Hold]:
         """Targets on hold now, by name."""
-        ...
 
     def open_incident(self, key: str, now: datetime) -> bool:
         """True the first time an incident opens (so exactly one alert goes out per incident)."""
-        ...
 
     def close_incident(self, key: str, now: datetime) -> None:
         """Close an incident: the next failure of its kind alerts again."""
-        ...
 
     def heartbeat(
         self, daemon_id: str, now: datetime, *, host: str, pid: int, status: str, stopped: bool = False
     ) -> None:
         """Record that a daemon is alive (``publisher status`` reads it), or that it stopped."""
-        ...
 
     def heartbeats(self) -> list[Heartbeat]:
         """Every daemon's last heartbeat, newest first."""
-        ...
 
     # --- shared between daemons: the pace per target, media ------------------------------------
 
@@ -284,19 +252,15 @@ class QueueStore(Protocol):
         ``interval`` seconds apart. None, taking nothing, when the slot is further off or the target is on
         hold (a pause, or a rate-limit hold any daemon learnt). ``now`` is real time, shared between hosts.
         """
-        ...
 
     def has_media(self, sha256: str) -> bool:
         """Whether media with this content hash is stored."""
-        ...
 
     def put_media(self, sha256: str, mime: str, data: bytes, now: datetime) -> bool:
         """Store media under its content hash unless it is there already (written once); True when new."""
-        ...
 
     def media_bytes(self, sha256: str) -> bytes | None:
         """The stored bytes of media with this content hash, or None."""
-        ...
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -312,11 +276,9 @@ class QueueStore(Protocol):
         limit: int | None = None,
     ) -> list[Delivery]:
         """Deliveries by due time, optionally only some states or one post's."""
-        ...
 
     def counts_by_state(self, states: Collection[DeliveryState] | None = None) -> dict[str, int]:
         """Deliveries per state; with ``states`` only those, through the state index (cost flat with history)."""
-        ...
 
     def events(
         self,
@@ -330,19 +292,15 @@ class QueueStore(Protocol):
         newest_first: bool = False,
     ) -> list[Event]:
         """The publish log, oldest first (``limit`` keeps the newest ``limit`` rows)."""
-        ...
 
     def log_event(self, now: datetime, status: str, **fields: Any) -> None:
         """Append a log row that is not a delivery's state change (e.g. a rejected post file)."""
-        ...
 
     def last_event_id(self) -> int:
         """The newest publish-log id (0 when empty)."""
-        ...
 
     def find_post_id(self, ref: str) -> int | None:
         """A post by its identity (``kino``) or its number (``12``)."""
-        ...
 
     def post_summaries(
         self,
@@ -353,29 +311,23 @@ class QueueStore(Protocol):
         post_ids: Collection[int] | None = None,
     ) -> list[PostSummary]:
         """Posts whose earliest delivery falls due in ``[due_from, due_to)``, earliest first."""
-        ...
 
     def planned_posts(self, start: datetime, end: datetime) -> list[PlannedPost]:
         """Posts with a delivery due in ``[start, end)``, cancelled ones left out (the content plan)."""
-        ...
 
     def rubric_stats(self, now: datetime) -> dict[str, RubricStats]:
         """Per rubric: the last post due up to ``now`` and the next after it."""
-        ...
 
     def change_marker(self) -> int:
         """The newest publish-log id: it grows with every change (cheap "anything new?" check)."""
-        ...
 
     # --- metrics of published posts -------------------------------------------------------------
 
     def record_snapshots(self, taken: Sequence[tuple[int, Snapshot]]) -> int:
         """Append one snapshot per ``(delivery_id, snapshot)`` in one transaction; how many."""
-        ...
 
     def snapshot_history(self, delivery_id: int) -> list[Snapshot]:
         """Every snapshot of a delivery, oldest first."""
-        ...
 
     def metrics_rows(
         self,
@@ -387,24 +339,19 @@ class QueueStore(Protocol):
         delivery_ids: Collection[int] | None = None,
     ) -> list[MetricsRow]:
         """Published deliveries (published in ``[published_from, published_to)``) with their newest snapshot."""
-        ...
 
     def post_facts(self, post_ids: Collection[int]) -> dict[int, PostFacts]:
         """Title, rubric, author and mentions of the given posts (for ``log --json``)."""
-        ...
 
     def due_targets(self, now: datetime) -> set[str]:
         """Targets with deliveries due now: their metrics wait (publishing comes first)."""
-        ...
 
     # --- the database itself ---------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
         """Apply pending schema migrations; the versions applied. RuntimeError for a newer schema."""
-        ...
 
     def schema_version(self) -> int: ...
 
     def close(self) -> None:
         """Release the connection pool."""
-        ...
