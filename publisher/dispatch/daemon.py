@@ -21,13 +21,11 @@ Signal handlers only set flags or stop the scheduler; the work happens after ``s
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,6 +34,9 @@ from publisher.adapters.pool import AdapterPool
 from publisher.compose.composer import render
 from publisher.compose.reloadable import DirectoryHolder
 from publisher.dispatch.dispatcher import Dispatcher
+from publisher.dispatch.health import Health
+from publisher.dispatch.jobs import add_jobs
+from publisher.dispatch.reload import reread_settings
 from publisher.errors import ConfigurationError, PublisherError
 from publisher.intake.accept import Intake
 from publisher.intake.failures import StoredFailures
@@ -48,11 +49,10 @@ from publisher.ops.editors_chat import EditorsFeed
 from publisher.ops.incidents import Incidents
 from publisher.ops.safetext import printable
 from publisher.ops.sdnotify import Notifier
-from publisher.plan.cadence import parse_slot
 from publisher.plan.remind import Reminders
 from publisher.plan.service import PlanSource
-from publisher.settings import Settings, load_settings
-from publisher.store import UNFINISHED, Store
+from publisher.settings import Settings
+from publisher.store import Store
 from publisher.store.sqlite import private_dir
 
 log = logging.getLogger("publisher.dispatch.daemon")
@@ -88,7 +88,6 @@ class Daemon:
             failures=StoredFailures(self.store, clock),
             zone=settings.zone,
         )
-        self._inbox_problem: str | None = "not checked yet"
         self.intake = Intake(self.store, settings, self.directory, clock)
         alerter = Alerter(settings)
         self.incidents = Incidents(self.store, alerter if alerter.configured else None, clock)
@@ -112,14 +111,13 @@ class Daemon:
             incidents=self.incidents,
         )
         self.notifier = Notifier()
+        self.health = Health(self.store, self.dispatcher, self.incidents, self.notifier, clock)
         self.editors = EditorsFeed(settings, self.store, clock)
         self.editors.poll()  # from now on: what happened before this start is not announced again
-        self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
         self.scheduler: Any = None  # apscheduler's BlockingScheduler, created by run()
         self._progress = time.monotonic()
         self._reload_requested = threading.Event()
         self._stop_requested = threading.Event()
-        self._stalled = False
         self._overrides: dict[str, Any] = {}
 
     def _render(self, post: Post, target: str) -> Rendered:
@@ -132,23 +130,10 @@ class Daemon:
         for name, message in report.rejected:
             self.editors.rejected(printable(name), message)
             self.store.log_event(self.clock(), "rejected", error=message, detail={"file": printable(name)})
-        self._inbox_health(report.broken)
+        self.health.inbox(report.broken)
         self._progress = time.monotonic()
         self.wake()
         return report
-
-    def _inbox_health(self, broken: list[str]) -> None:
-        """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows."""
-        problem = "\n".join(broken) or None
-        if problem == self._inbox_problem:
-            return
-        self._inbox_problem = problem
-        if problem is None:
-            self.incidents.resolve("inbox")
-            self.store.log_event(self.clock(), "inbox_repaired")
-            return
-        self.store.log_event(self.clock(), "inbox_broken", error=problem)
-        self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
 
     def _accept(self, path: Path) -> Taken:
         done = self.intake.submit(path, self.inbox_dir)
@@ -185,10 +170,10 @@ class Daemon:
         try:
             self.dispatcher.reap()
             self.dispatcher.reconcile()
-            self._check_stalled()
+            self.health.check_stalled(self.settings.alerts.stalled_after_seconds)
             self.refresh_calendar()
         finally:
-            self._heartbeat()
+            self.health.heartbeat()
         self.wake()
 
     def refresh_calendar(self) -> None:
@@ -281,7 +266,7 @@ class Daemon:
         self.dispatcher.reconcile()
         self.dispatcher.stop(timeout=self._stop_grace())
         self.refresh_calendar()
-        self._heartbeat(stopped=True)
+        self.health.heartbeat(stopped=True)
         self.incidents.close()
         self.editors.close()
         log.info(
@@ -306,27 +291,9 @@ class Daemon:
         self._install_signals()
         self.ingest()
         self.dispatcher.reap()
-        self._heartbeat()
-        scheduler.add_job(self.ingest, "interval", seconds=self.settings.ingest_interval, id="ingest")
-        scheduler.add_job(self.drain, "interval", seconds=30, id="drain", next_run_time=datetime.now(UTC))
-        scheduler.add_job(
-            self.housekeeping, "interval", seconds=self.settings.housekeeping_interval, id="housekeeping"
-        )
-        scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
-        if self.settings.remind_at != "off":
-            at = parse_slot(self.settings.remind_at)
-            scheduler.add_job(self.remind, "cron", hour=at.hour, minute=at.minute, id="remind")
-            if self.clock().astimezone(self.settings.zone).time() >= at:
-                scheduler.add_job(self.remind, id="remind-catch-up")  # started after today's time: remind now
-        if self.settings.metrics.enabled:
-            scheduler.add_job(
-                self.collect_metrics, "interval", seconds=self.settings.metrics.interval, id="metrics"
-            )
-        if self.settings.report.telegram_chat_id:
-            scheduler.add_job(
-                self.send_monthly_report, "cron", day=1, hour=self.settings.report.hour, id="report"
-            )
-        self.notifier.ready(self.status_line())
+        self.health.heartbeat()
+        add_jobs(scheduler, self)
+        self.notifier.ready(self.health.status_line())
         log.info(
             "publisher started: inbox %s, database %s, dry run %s",
             self.inbox_dir,
@@ -342,7 +309,7 @@ class Daemon:
         self.notifier.stopping("stopping: finishing deliveries in flight")
         log.info("stopping: finishing deliveries in flight", extra={"event": "stopping"})
         clean = self.dispatcher.stop(timeout=self._stop_grace())
-        self._heartbeat(stopped=True)
+        self.health.heartbeat(stopped=True)
         self.incidents.close()
         self.editors.close()
         self.store.close()
@@ -383,26 +350,14 @@ class Daemon:
         message = self.directory.reload()
         level = logging.WARNING if message.startswith("directory not reloaded") else logging.INFO
         log.log(level, message, extra={"event": "reloaded"})
-        self.notifier.ready(self.status_line())
+        self.notifier.ready(self.health.status_line())
 
     def _reload_settings(self) -> None:
-        try:
-            fresh = load_settings(self.settings_file, **self._overrides)
-        except PublisherError as exc:
-            log.warning(
-                "settings not reloaded, keeping the previous ones: %s", exc, extra={"event": "reloaded"}
-            )
+        reread = reread_settings(self.settings_file, self._overrides, self.settings)
+        if reread is None:
             return
-        old, new = self.settings.model_dump(), fresh.model_dump()
-        changed = sorted(k for k in new if new[k] != old[k])
-        if not changed:
-            log.info("settings reloaded: no changes", extra={"event": "reloaded"})
-            return
-        restart = [k for k in changed if k in RESTART_ONLY]
-        applied = [k for k in changed if k not in RESTART_ONLY]
+        merged, applied, restart = reread
         if applied:
-            kept = {k: getattr(self.settings, k) for k in RESTART_ONLY}
-            merged = fresh.model_copy(update=kept)
             self.settings = merged
             self.intake.settings = merged
             self.dispatcher.reconfigure(merged)
@@ -418,61 +373,6 @@ class Daemon:
             f"; needs a restart to apply: {', '.join(restart)}" if restart else "",
             extra={"event": "reloaded"},
         )
-
-    # --- status ----------------------------------------------------------------------------------
-
-    def status_line(self) -> str:
-        """Unfinished work (counted through the state index: flat however long the history) and this
-        daemon's own results since it started (from memory), e.g. for systemd's STATUS= and heartbeats."""
-        counts = self.store.counts_by_state(UNFINISHED)
-        stats = self.dispatcher.stats
-        waiting = ", ".join(f"{s.value} {counts[s.value]}" for s in UNFINISHED)
-        return f"{waiting}; since start: published {stats.published}, failed {stats.failed}"
-
-    def _heartbeat(self, stopped: bool = False) -> None:
-        status = self.status_line()
-        self.store.heartbeat(
-            self.daemon_id,
-            self.clock(),
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            status=status,
-            stopped=stopped,
-        )
-        if not stopped:
-            self.notifier.status(status)
-
-    def _check_stalled(self) -> None:
-        """Alert when due deliveries wait far longer than they should (a stuck network or lane)."""
-        now = self.clock()
-        limit = timedelta(seconds=self.settings.alerts.stalled_after_seconds)
-        waiting = self.store.overdue_count(now, now - limit)
-        if waiting and not self._stalled:
-            self._stalled = True
-            self.incidents.report(
-                "stalled",
-                "stalled",
-                "publishing has stalled",
-                f"{waiting} deliveries are overdue by more than {limit}; check 'publisher status' and the logs",
-            )
-        elif not waiting and self._stalled:
-            self._stalled = False
-            self.incidents.resolve("stalled")
-
-
-#: settings a running daemon cannot change under its feet (open files, pools, the scheduler's zone)
-RESTART_ONLY = frozenset(
-    {
-        "data_dir",
-        "database_url",
-        "inbox_dir",
-        "workers",
-        "timezone",
-        "log_format",
-        "remind_at",
-        "media_storage",
-    }
-)
 
 
 def run_daemon(

@@ -1,0 +1,90 @@
+"""What the daemon tells about itself: its status line (systemd's STATUS=, heartbeats), the heartbeat row
+``publisher status`` reads, and the two incidents it watches for (a stalled queue, a broken inbox).
+
+Split from ``daemon`` so the daemon reads as wiring and jobs; each incident is reported once and resolved
+when the condition clears.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.ops.incidents import Incidents
+from publisher.ops.sdnotify import Notifier
+from publisher.store import UNFINISHED, Store
+
+
+class Health:
+    """One daemon's status, heartbeat and the stalled-queue and inbox incidents."""
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        incidents: Incidents,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.incidents = incidents
+        self.notifier = notifier
+        self.clock = clock
+        self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._stalled = False
+        self._inbox_problem: str | None = "not checked yet"
+
+    def status_line(self) -> str:
+        """Unfinished work (counted through the state index: flat however long the history) and this
+        daemon's own results since it started (from memory), e.g. for systemd's STATUS= and heartbeats."""
+        counts = self.store.counts_by_state(UNFINISHED)
+        stats = self.dispatcher.stats
+        waiting = ", ".join(f"{s.value} {counts[s.value]}" for s in UNFINISHED)
+        return f"{waiting}; since start: published {stats.published}, failed {stats.failed}"
+
+    def heartbeat(self, stopped: bool = False) -> None:
+        status = self.status_line()
+        self.store.heartbeat(
+            self.daemon_id,
+            self.clock(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            status=status,
+            stopped=stopped,
+        )
+        if not stopped:
+            self.notifier.status(status)
+
+    def check_stalled(self, stalled_after_seconds: float) -> None:
+        """Alert when due deliveries wait far longer than they should (a stuck network or lane)."""
+        now = self.clock()
+        limit = timedelta(seconds=stalled_after_seconds)
+        waiting = self.store.overdue_count(now, now - limit)
+        if waiting and not self._stalled:
+            self._stalled = True
+            self.incidents.report(
+                "stalled",
+                "stalled",
+                "publishing has stalled",
+                f"{waiting} deliveries are overdue by more than {limit}; check 'publisher status' and the logs",
+            )
+        elif not waiting and self._stalled:
+            self._stalled = False
+            self.incidents.resolve("stalled")
+
+    def inbox(self, broken: list[str]) -> None:
+        """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows."""
+        problem = "\n".join(broken) or None
+        if problem == self._inbox_problem:
+            return
+        self._inbox_problem = problem
+        if problem is None:
+            self.incidents.resolve("inbox")
+            self.store.log_event(self.clock(), "inbox_repaired")
+            return
+        self.store.log_event(self.clock(), "inbox_broken", error=problem)
+        self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
