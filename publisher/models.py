@@ -14,9 +14,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-#: The networks the service knows, in display order. A *target* is a network's default account
-#: (``"vk"``) or a named extra account of it (``"vk:bntu"``).
-NETWORKS: tuple[str, ...] = ("vk", "x", "facebook", "telegram")
+from publisher.adapters import ADAPTERS
+
+#: The networks the service knows, in display order: the adapters table's. A *target* is a network's
+#: default account (``"vk"``) or a named extra account of it (``"vk:bntu"``).
+NETWORKS: tuple[str, ...] = tuple(ADAPTERS)
 
 
 def network_of(target: str) -> str:
@@ -133,6 +135,42 @@ class Rendered:
             "warnings": list(self.warnings),
             "link": self.link,
         }
+
+
+@dataclass(frozen=True)
+class SentPost:
+    """Exactly what an attempt sent, recorded when the delivery is marked as sending.
+
+    Enough for ``Adapter.reconcile`` to recognise the post later in the shape the network stores it
+    (e.g. a Facebook photo post carries the link in its text): the final text, the link, the media names
+    and the parse mode.
+    """
+
+    text: str
+    link: str | None = None
+    media: tuple[str, ...] = ()
+    parse_mode: str | None = None
+
+    @classmethod
+    def of(cls, rendered: Rendered) -> SentPost:
+        return cls(rendered.text, rendered.link, tuple(m.name for m in rendered.media), rendered.parse_mode)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "link": self.link,
+            "media": list(self.media),
+            "parse_mode": self.parse_mode,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SentPost:
+        return cls(
+            text=str(data.get("text") or ""),
+            link=data.get("link") or None,
+            media=tuple(str(m) for m in data.get("media") or ()),
+            parse_mode=data.get("parse_mode") or None,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -52,7 +52,15 @@ class HttpTimeouts(_Section):
 
 
 class NetworkSettings(_Section):
-    """What every network section shares."""
+    """What every network section shares, and how a network declares its accounts.
+
+    A network's section is its one declaration: its fields, ``account_fields`` (what a named account
+    ``ACCOUNTS__<NAME>__`` may set; everything else comes from the section) and ``credentials`` (what a
+    real publish needs). A named account is validated as the same class, limited to those fields.
+    """
+
+    account_fields: ClassVar[tuple[str, ...]] = ()
+    credentials: ClassVar[tuple[str, ...]] = ()
 
     api_url: str = ""
     dry_run: bool = False
@@ -61,88 +69,73 @@ class NetworkSettings(_Section):
         None, gt=0, description="publish at most this many posts a minute to one target (None: no pacing)"
     )
 
+    @field_validator("accounts", check_fields=False)
+    @classmethod
+    def _only_account_fields(cls, accounts: dict[str, NetworkSettings]) -> dict[str, NetworkSettings]:
+        allowed = {*cls.account_fields, "dry_run"}
+        for name, account in accounts.items():
+            extra = sorted(account.model_fields_set - allowed)
+            if extra:
+                raise ValueError(
+                    f"account {name!r} may set only {', '.join(sorted(allowed))}; not {', '.join(extra)}"
+                )
+        return accounts
+
     def secrets(self) -> list[SecretStr]:
         return [v for v in self.__dict__.values() if isinstance(v, SecretStr)]
 
     def credentials_missing(self) -> list[str]:
         """Names of the fields a real publish needs that are not set (empty list when complete)."""
-        return []
+        return [n for n in self.credentials if getattr(self, n) in (None, "")]
+
+    def account_overrides(self) -> dict[str, NetworkSettings]:
+        accounts: dict[str, NetworkSettings] = getattr(self, "accounts", {})
+        return accounts
 
 
-class VkAccount(_Section):
-    access_token: SecretStr | None = None
-    group_id: int | None = Field(None, gt=0, description="community id, without the minus sign")
-    dry_run: bool | None = None
+# One declaration per network. Variable names: PUBLISHER_<NETWORK>__<FIELD>, and for a named account
+# PUBLISHER_<NETWORK>__ACCOUNTS__<NAME>__<FIELD>.
 
 
 class VkSettings(NetworkSettings):
+    account_fields = credentials = ("access_token", "group_id")
     api_url: str = "https://api.vk.ru"
     api_version: str = "5.199"
     access_token: SecretStr | None = None
-    group_id: int | None = Field(None, gt=0)
-    accounts: dict[str, VkAccount] = {}
-
-    def credentials_missing(self) -> list[str]:
-        return [n for n in ("access_token", "group_id") if getattr(self, n) is None]
-
-
-class XAccount(_Section):
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
-    access_token: SecretStr | None = None
-    access_token_secret: SecretStr | None = None
-    username: str | None = None
-    dry_run: bool | None = None
+    group_id: int | None = Field(None, gt=0, description="community id, without the minus sign")
+    accounts: dict[str, VkSettings] = {}
 
 
 class XSettings(NetworkSettings):
+    credentials = ("api_key", "api_secret", "access_token", "access_token_secret")
+    account_fields = (*credentials, "username")
     api_url: str = "https://api.x.com"
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     access_token: SecretStr | None = None
     access_token_secret: SecretStr | None = None
     username: str | None = Field(None, description="the account's handle, for post URLs")
-    accounts: dict[str, XAccount] = {}
-
-    def credentials_missing(self) -> list[str]:
-        names = ("api_key", "api_secret", "access_token", "access_token_secret")
-        return [n for n in names if getattr(self, n) is None]
-
-
-class FacebookAccount(_Section):
-    page_id: str | None = None
-    page_access_token: SecretStr | None = None
-    dry_run: bool | None = None
+    accounts: dict[str, XSettings] = {}
 
 
 class FacebookSettings(NetworkSettings):
+    account_fields = credentials = ("page_id", "page_access_token")
     api_url: str = "https://graph.facebook.com"
     graph_version: str = "v24.0"
     page_id: str | None = None
     page_access_token: SecretStr | None = None
-    accounts: dict[str, FacebookAccount] = {}
-
-    def credentials_missing(self) -> list[str]:
-        return [n for n in ("page_id", "page_access_token") if getattr(self, n) is None]
-
-
-class TelegramAccount(_Section):
-    bot_token: SecretStr | None = None
-    chat_id: str | None = None
-    dry_run: bool | None = None
+    accounts: dict[str, FacebookSettings] = {}
 
 
 class TelegramSettings(NetworkSettings):
+    account_fields = credentials = ("bot_token", "chat_id")
     api_url: str = "https://api.telegram.org"
     # Bot API FAQ: "no more than 20 messages per minute to the same group" (channels alike);
     # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
     max_per_minute: float | None = Field(20.0, gt=0)
     bot_token: SecretStr | None = None
     chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
-    accounts: dict[str, TelegramAccount] = {}
-
-    def credentials_missing(self) -> list[str]:
-        return [n for n in ("bot_token", "chat_id") if getattr(self, n) is None]
+    accounts: dict[str, TelegramSettings] = {}
 
 
 class AlertSettings(_Section):
@@ -379,8 +372,7 @@ class Settings(BaseSettings):
         targets: list[str] = []
         for name in NETWORKS:
             targets.append(name)
-            accounts: dict[str, Any] = getattr(self.network(name), "accounts", {})
-            targets.extend(f"{name}:{account}" for account in sorted(accounts))
+            targets.extend(f"{name}:{account}" for account in sorted(self.network(name).account_overrides()))
         return targets
 
     def target(self, target: str) -> NetworkSettings:
@@ -390,11 +382,12 @@ class Settings(BaseSettings):
         if ":" not in target:
             return section
         account_name = target.split(":", 1)[1]
-        accounts: dict[str, BaseModel] = getattr(section, "accounts", {})
+        accounts = section.account_overrides()
         if account_name not in accounts:
-            var = f"{ENV_PREFIX}{name.upper()}__ACCOUNTS__{account_name.upper()}__..."
+            var = target_variable(target, "...")
             raise ConfigurationError(f"target {target!r} is not configured: set {var}")
-        update = {k: v for k, v in accounts[account_name].model_dump().items() if v is not None}
+        account = accounts[account_name]
+        update = {k: getattr(account, k) for k in account.model_fields_set}
         return section.model_copy(update={**update, "accounts": {}})
 
     def is_dry_run(self, target: str) -> bool:
@@ -405,8 +398,8 @@ class Settings(BaseSettings):
         for name in NETWORKS:
             section = self.network(name)
             found.extend(section.secrets())
-            for account in getattr(section, "accounts", {}).values():
-                found.extend(v for v in account.__dict__.values() if isinstance(v, SecretStr))
+            for account in section.account_overrides().values():
+                found.extend(account.secrets())
         found.extend(v for v in self.alerts.__dict__.values() if isinstance(v, SecretStr))
         return found
 
@@ -450,6 +443,13 @@ def _refuse(problems: list[str], env_file: Path | None) -> None:
 def env_var_for(loc: tuple[str | int, ...]) -> str:
     """``("vk", "group_id")`` -> ``PUBLISHER_VK__GROUP_ID``."""
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def target_variable(target: str, name: str) -> str:
+    """The variable of one target's setting: ``("facebook:bntu", "page_id")`` ->
+    ``PUBLISHER_FACEBOOK__ACCOUNTS__BNTU__PAGE_ID`` (a named account has its own, not the default's)."""
+    network, _, account = target.partition(":")
+    return env_var_for((network, "accounts", account, name) if account else (network, name))
 
 
 def load_settings(settings_file: Path | str | None = None, **overrides: Any) -> Settings:

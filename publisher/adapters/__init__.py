@@ -1,21 +1,26 @@
-"""Network adapters: an explicit table from network name to adapter class (no plugin discovery).
+"""Network adapters: one explicit table from network name to its module (no plugin discovery).
 
-Adding a network: write ``publisher/adapters/<name>.py`` with a subclass of ``Adapter``, add it here,
-add its settings section and its composer profile. See docs/adding-a-network.md.
+Adding a network = one module ``publisher/adapters/<name>.py`` (its ``PROFILE`` and its ``Adapter``
+subclass) + one line in ``ADAPTERS`` + its settings declaration. See docs/adding-a-network.md.
+
+This package's ``__init__`` imports nothing heavy: ``publisher.models`` derives ``NETWORKS`` from the
+table, and a network's module (with its client library) is imported only when that network is first used.
 """
 
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from publisher.adapters.base import Adapter
-from publisher.adapters.dryrun import DryRunAdapter
 from publisher.errors import ConfigurationError
-from publisher.models import network_of
-from publisher.settings import Settings
 
-#: network -> "module:Class". Imported on first use so a broken optional client library only
-#: affects its own network.
+if TYPE_CHECKING:
+    from publisher.adapters.base import Adapter
+    from publisher.adapters.profile import NetworkProfile
+    from publisher.settings import Settings
+
+#: network -> "module:Class", in display order.
 ADAPTERS: dict[str, str] = {
     "vk": "publisher.adapters.vk:VkAdapter",
     "x": "publisher.adapters.x:XAdapter",
@@ -24,15 +29,26 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def adapter_class(network: str) -> type[Adapter]:
+def _module(network: str) -> tuple[ModuleType, str]:
     try:
         module_name, class_name = ADAPTERS[network].split(":")
     except KeyError:
         raise ConfigurationError(
             f"no adapter for network {network!r}; known: {', '.join(ADAPTERS)}"
         ) from None
-    cls: type[Adapter] = getattr(importlib.import_module(module_name), class_name)
+    return importlib.import_module(module_name), class_name
+
+
+def adapter_class(network: str) -> type[Adapter]:
+    module, class_name = _module(network)
+    cls: type[Adapter] = getattr(module, class_name)
     return cls
+
+
+def profile_of(network: str) -> NetworkProfile:
+    """The network's ``PROFILE``. Raises ``ConfigurationError`` for a network not in the table."""
+    profile: NetworkProfile = _module(network)[0].PROFILE
+    return profile
 
 
 def build_adapter(settings: Settings, target: str) -> Adapter:
@@ -40,18 +56,18 @@ def build_adapter(settings: Settings, target: str) -> Adapter:
 
     Raises ``ConfigurationError`` naming the variables to set when the target's credentials are missing.
     """
+    from publisher.adapters.dryrun import DryRunAdapter
+    from publisher.models import network_of
+    from publisher.settings import target_variable
+
     section = settings.target(target)
     if settings.is_dry_run(target):
         return DryRunAdapter(target, section)
     missing = section.credentials_missing()
     if missing:
-        net = network_of(target)
-        prefix = f"PUBLISHER_{net.upper()}__"
-        if ":" in target:
-            prefix += f"ACCOUNTS__{target.split(':', 1)[1].upper()}__"
-        names = ", ".join(prefix + m.upper() for m in missing)
+        names = ", ".join(target_variable(target, m) for m in missing)
         raise ConfigurationError(f"target {target} is not configured: set {names} (or enable dry run)")
     return adapter_class(network_of(target))(target, section)
 
 
-__all__ = ["ADAPTERS", "Adapter", "DryRunAdapter", "adapter_class", "build_adapter"]
+__all__ = ["ADAPTERS", "adapter_class", "build_adapter", "profile_of"]

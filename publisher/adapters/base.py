@@ -1,36 +1,59 @@
-"""The adapter contract, and the HTTP mechanics every adapter shares.
+"""The adapter contract as a template: the base owns the sequence, a network module fills narrow hooks.
 
-An adapter knows one network's API and nothing about the store or the scheduler. It receives a
-``Rendered`` post (the composer already wrote the text in the network's syntax and checked its length)
-and either returns a ``PublishResult`` or raises one error from :mod:`publisher.errors`. It never sleeps
-to wait out a rate limit and never retries a non-idempotent call by itself: the dispatcher decides.
+An adapter knows one network's API and nothing about the store or the scheduler. ``publish`` is the same
+for every network (the way django-anymail's ``backends/base.py`` drives every provider)::
 
-Shared mechanics live here so that each network module stays small:
+    check_capabilities(rendered)           media count and kinds against the network's PROFILE
+    upload_media(rendered)     -> media    hook; preparatory calls, never in doubt (no post exists yet)
+    send_post(rendered, media, key) -> Answer   hook; the one call that creates the post
+    parse_answer(answer, media) -> Posted  hook; the post's ids (and URL) from the answer
 
-* ``make_session`` builds the one ``requests.Session`` an adapter (and the client library it wraps) uses:
-  connect and read timeouts on every request, an overall deadline per exchange, and the origin rewrite
-  that points a library with a hard-coded host (vk-api, tweepy) at ``api_url`` from the settings.
-* ``transport_errors`` turns ``requests`` exceptions into ``TransientError`` (certainly not sent) or
-  ``InDoubtError`` (possibly applied), with messages that never contain the URL (tokens live in URLs).
-* ``response_excerpt`` gives a short, scrubbed piece of a response for the operator.
+and transport failures are mapped here, once: a request that never left is ``TransientError``; one that
+may have reached the network during ``send_post`` is ``InDoubtError``. API answers (error bodies) are
+mapped by the network module, which knows their shape. An adapter never sleeps to wait out a rate limit
+and never retries a non-idempotent call by itself: the dispatcher decides.
+
+``reconcile`` (hooks ``recent_posts``, ``texts_as_posted``, ``comparable``) and ``fetch_metrics`` (hook
+``read_metrics``) are templates too; see their docstrings.
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from publisher.adapters.published import PublishedForm
-from publisher.errors import InDoubtError, PublishError, TransientError
+from publisher.adapters.answers import (
+    as_dict,
+    as_utc,
+    clean_text,
+    count,
+    data_excerpt,
+    parse_time,
+    retry_after,
+)
+from publisher.adapters.http import (
+    json_body,
+    make_session,
+    requests_started,
+    response_excerpt,
+    transport_errors,
+)
+from publisher.adapters.profile import NetworkProfile
+from publisher.errors import (
+    ConfigurationError,
+    ContentRejected,
+    InDoubtError,
+    PermanentError,
+    PublishError,
+    TransientError,
+)
 from publisher.models import (
     AccountInfo,
     PublishResult,
@@ -38,67 +61,198 @@ from publisher.models import (
     ReconcileStatus,
     RemoteRef,
     Rendered,
+    SentPost,
     Snapshot,
 )
-from publisher.ops.redact import scrub
-from publisher.settings import HttpTimeouts, NetworkSettings
+from publisher.ops.redact import register_secret
+from publisher.settings import NetworkSettings, Settings, target_variable
+
+#: How far before the attempt a post found by ``reconcile`` may have been created (clocks differ).
+CLOCK_SKEW = timedelta(minutes=2)
+#: A safety valve for ``reconcile``: an API that never stops paging ends the search as "unknown".
+MAX_LOOKUP_POSTS = 5000
+E = TypeVar("E", bound=PublishError)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``send_post`` got back: the parsed body and a scrubbed excerpt for the publish log."""
+
+    body: Any
+    excerpt: str = ""
+    status: int | None = None
+    #: which call made the post, when the answer's shape depends on it (e.g. "photo")
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The post the answer names: its id first, then the ids of its parts (photos, album messages)."""
+
+    ids: tuple[str, ...]
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    """One post read back from the network by ``recent_posts``."""
+
+    id: str
+    text: str
+    created_at: datetime | None
+    #: a pinned post stands first whatever its age: it does not end the search
+    pinned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Adapter(ABC):
     """One network's publishing API, for one target (a network's account).
 
-    Class attributes describe the network so that the composer and dispatcher need not ask:
-    ``max_images`` how many images one post may carry; ``deduplicates`` whether the network itself drops
-    a repeated publish with the same idempotency key (then an in-doubt delivery may be re-sent safely).
+    Class attributes describe the network so that the composer and dispatcher need not ask: ``profile``
+    (the module's ``PROFILE``, from which the rest follows); ``deduplicates`` whether the network itself drops a repeated publish with
+    the same idempotency key (then an in-doubt delivery may be re-sent safely), for
+    ``dedup_window_seconds`` (None: for ever); ``can_look_up`` whether ``recent_posts`` is implemented.
     """
 
-    network: ClassVar[str]
-    max_images: ClassVar[int] = 10
+    profile: ClassVar[NetworkProfile]
     deduplicates: ClassVar[bool] = False
-    #: how long after the first send the network still drops a repeat (None: for ever)
     dedup_window_seconds: ClassVar[float | None] = None
-    #: the real API origin the client library calls; ``api_url`` from the settings replaces it.
+    # Derived from ``profile`` when a subclass names it (``__init_subclass__``):
+    network: ClassVar[str]
+    #: the network's settings declaration: the ``Settings`` field named after the network
+    settings_class: ClassVar[type[NetworkSettings]] = NetworkSettings
+    #: the real API origin (the declaration's default ``api_url``); the configured ``api_url`` replaces it
     default_origin: ClassVar[str] = ""
-    #: what ``resolve --published-as`` accepts for this network (None: nothing can be checked)
-    published_form: ClassVar[PublishedForm | None] = None
+    #: True when the subclass implements ``recent_posts``
+    can_look_up: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        profile: NetworkProfile | None = cls.__dict__.get("profile")
+        if profile is not None:
+            cls.network = profile.network
+            cls.settings_class = Settings.model_fields[profile.network].annotation  # type: ignore[assignment]
+            cls.default_origin = str(cls.settings_class.model_fields["api_url"].default)
+        cls.can_look_up = cls.recent_posts is not Adapter.recent_posts
 
     def __init__(self, target: str, settings: NetworkSettings, session: requests.Session | None = None):
-        self.target = target
-        self.settings = settings
-        self.session = session or make_session(settings, self.default_origin)
+        """Check the target's settings (naming the variables to set) and build the HTTP session.
 
-    @abstractmethod
+        Raises ``ConfigurationError`` for another network's section or missing credentials.
+        """
+        self.target = target
+        if not isinstance(settings, self.settings_class):
+            raise ConfigurationError(f"target {target}: {self.settings_class.__name__} expected")
+        missing = settings.credentials_missing()
+        if missing:
+            names = ", ".join(self.variable(name) for name in missing)
+            raise ConfigurationError(f"target {target} is not configured: set {names}")
+        for secret in settings.secrets():  # load_settings does this too; settings built in code may not
+            register_secret(secret.get_secret_value())
+        self.settings = settings
+        self.session = session or self.new_session()
+
+    def new_session(self) -> requests.Session:
+        """Hook: the HTTP session (``make_session``: timeouts, deadline, origin rewrite to ``api_url``)."""
+        return make_session(self.settings, self.default_origin)
+
+    # --- publish: the template ---------------------------------------------------------------------
+
     def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
         """Publish and return where the post now lives.
 
-        Raises ``TransientError`` / ``RateLimited`` (not applied), ``AuthError`` / ``ContentRejected``
-        (permanent) or ``InDoubtError`` (may have been applied).
+        Raises ``ContentRejected`` before any call for what the network cannot take, ``TransientError`` /
+        ``RateLimited`` (not applied), ``AuthError`` / ``ContentRejected`` / ``PermanentError`` from the
+        answer, or ``InDoubtError`` (may have been applied).
         """
+        self.check_capabilities(rendered)
+        try:
+            with self.transport(unsafe=False):
+                media = self.upload_media(rendered)
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        answer = self._send(rendered, media, idempotency_key)
+        posted = self.parse_answer(answer, media)
+        if posted is None or not posted.ids:
+            raise self.error(
+                InDoubtError,
+                "the answer carried no post id; the post may have been published",
+                status=answer.status,
+                excerpt=answer.excerpt,
+            )
+        return PublishResult(
+            remote_id=posted.ids[0],
+            url=self.post_url(posted.ids[0]),
+            published_at=posted.published_at or datetime.now(UTC),
+            remote_ids=posted.ids,
+            excerpt=answer.excerpt,
+        )
+
+    def _send(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
+        """Call ``send_post``; only an error after the request left this process may be in doubt."""
+        before = requests_started()
+        with self.transport(unsafe=True):
+            try:
+                return self.send_post(rendered, media, idempotency_key)
+            except (PublishError, requests.RequestException):
+                raise
+            except OSError as exc:  # a media file that cannot be read: open() comes before the request
+                raise self._unreadable(exc) from None
+            except Exception as exc:
+                kind = type(exc).__name__
+                if requests_started() == before:
+                    raise self.error(
+                        TransientError, f"the post could not be sent ({kind}); nothing was sent"
+                    ) from None
+                raise self.error(
+                    InDoubtError,
+                    f"unexpected failure after sending the post ({kind}); it may have been published",
+                ) from None
+
+    def _unreadable(self, exc: OSError) -> PublishError:
+        name = Path(exc.filename).name if isinstance(exc.filename, str) else "a media file"
+        return self.error(PermanentError, f"cannot read the image {name} ({exc.strerror}); nothing was sent")
+
+    def check_capabilities(self, rendered: Rendered) -> None:
+        """Refuse before any call what the network would refuse after the uploads."""
+        profile = self.profile
+        unsupported = [
+            m.name
+            for m in rendered.media
+            if not (m.is_image or (profile.video and m.mime.startswith("video/")))
+        ]
+        if unsupported:
+            raise self.error(
+                ContentRejected,
+                f"only images can be attached by this service, not {', '.join(unsupported)}",
+            )
+        if len(rendered.media) > profile.max_images:
+            raise self.error(
+                ContentRejected,
+                f"a post carries at most {profile.max_images} images, this one has {len(rendered.media)}",
+            )
+
+    def upload_media(self, rendered: Rendered) -> list[str]:
+        """Hook: preparatory calls before the post (e.g. photo uploads); returns what ``send_post`` needs."""
+        return []
+
+    @abstractmethod
+    def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
+        """Hook: the one call that creates the post. Maps the network's error answers to the error tree."""
+
+    @abstractmethod
+    def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
+        """Hook: the ids the answer names (None or no ids: the base reports the post as in doubt)."""
+
+    def post_url(self, remote_id: str) -> str | None:
+        """Hook: the public address of a post."""
+        return None
+
+    # --- check, describe ---------------------------------------------------------------------------
 
     @abstractmethod
     def check(self) -> AccountInfo:
         """A cheap "who am I and may I post here" call for ``publisher check``. Raises ``PublishError``."""
-
-    def reconcile(
-        self, rendered: Rendered, attempt_started_at: datetime, idempotency_key: str
-    ) -> ReconcileResult:
-        """Look for a post an in-doubt attempt may have made. The default cannot tell."""
-        return ReconcileResult(ReconcileStatus.UNKNOWN, detail=f"{self.network} cannot look posts up")
-
-    #: how many posts one metrics call may ask about (the API's batch limit)
-    metrics_batch: ClassVar[int] = 100
-
-    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
-        """Figures of published posts, one ``Snapshot`` per ref, in as few calls as the API allows.
-
-        The caller passes at most ``metrics_batch`` refs. A post the network no longer shows, or a figure
-        it will not give, is a snapshot marked unavailable with the reason, never an exception. Raises
-        ``RateLimited`` / ``TransientError`` (try later) or ``AuthError`` (pause the target) for the call.
-        The default: this network's figures cannot be read.
-        """
-        now = datetime.now(UTC)
-        reason = f"{self.network}: reading figures is not supported"
-        return [Snapshot(r.remote_id, now, available=False, reason=reason) for r in refs]
 
     def describe(self) -> str:
         """Safe for logs: the target and its account or chat id, never a token."""
@@ -110,143 +264,138 @@ class Adapter(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
+    # --- reconcile: the template -------------------------------------------------------------------
 
-# --- HTTP session --------------------------------------------------------------------------------
+    def reconcile(self, sent: SentPost, attempt_started_at: datetime) -> ReconcileResult:
+        """Look for a post an in-doubt attempt may have made, given exactly what it sent.
 
-
-class DeadlineExceeded(requests.exceptions.ReadTimeout):
-    """The whole exchange took longer than ``timeouts.total`` (the request had been sent)."""
-
-
-class BoundedHTTPAdapter(HTTPAdapter):
-    """A transport that applies default timeouts, an overall deadline and an origin rewrite.
-
-    ``rewrite`` maps a real origin (``https://api.vk.ru``) to the configured one
-    (``http://127.0.0.1:8001``); only the origin changes, path and query stay as the library built them.
-    Urllib3 retries are off (``max_retries=0``): a retry of a POST is the dispatcher's decision.
-    """
-
-    def __init__(self, timeouts: HttpTimeouts, rewrite: Mapping[str, str] | None = None):
-        super().__init__(max_retries=0)
-        self.timeouts = timeouts
-        self.rewrite = dict(rewrite or {})
-
-    def send(  # type: ignore[override]
-        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
-    ) -> requests.Response:
-        if request.url:
-            for real, configured in self.rewrite.items():
-                if request.url.startswith(real + "/") or request.url == real:
-                    request.url = configured + request.url[len(real) :]
-                    break
-        if timeout is None:
-            timeout = (self.timeouts.connect, self.timeouts.read)
-        started = time.monotonic()
-        response = super().send(request, stream=True, timeout=timeout, **kwargs)
-        if stream:
-            return response
-        # Read the body ourselves so that a server trickling bytes cannot hold us past the deadline.
-        chunks: list[bytes] = []
+        Pages back through ``recent_posts`` until a post older than the attempt (less ``CLOCK_SKEW``):
+        the search is bounded by that time window, not by a count. Of several matches the oldest wins.
+        """
+        if not self.can_look_up:
+            return ReconcileResult(ReconcileStatus.UNKNOWN, detail=self.cannot_look_up())
+        since = as_utc(attempt_started_at) - CLOCK_SKEW
+        wanted = {self.comparable(text) for text in self.texts_as_posted(sent)}
+        matches: list[RemotePost] = []
+        seen = 0
         try:
-            for chunk in response.raw.stream(16384, decode_content=True):
-                chunks.append(chunk)
-                if time.monotonic() - started > self.timeouts.total:
-                    response.close()
-                    raise DeadlineExceeded("overall deadline exceeded", request=request)
-        except (ProtocolError, ReadTimeoutError) as exc:
-            response.close()
-            raise requests.exceptions.ConnectionError(exc, request=request) from None
-        response._content = b"".join(chunks)
-        response._content_consumed = True  # type: ignore[attr-defined]
-        response.close()
-        return response
+            with self.transport(unsafe=False):
+                for post in self.recent_posts(since):
+                    seen += 1
+                    if seen > MAX_LOOKUP_POSTS:
+                        detail = (
+                            f"looked through {MAX_LOOKUP_POSTS} posts without reaching the attempt's start"
+                        )
+                        return ReconcileResult(ReconcileStatus.UNKNOWN, detail=detail)
+                    if post.created_at is not None and post.created_at < since:
+                        if post.pinned:
+                            continue
+                        break
+                    if self.comparable(post.text) in wanted:
+                        matches.append(post)
+        except PublishError as exc:
+            detail = f"{self.profile.title} lookup failed: {exc}"
+            return ReconcileResult(ReconcileStatus.UNKNOWN, detail=detail)
+        if not matches:
+            return ReconcileResult(
+                ReconcileStatus.ABSENT,
+                detail=f"no post with this text since {since:%Y-%m-%d %H:%M:%S}Z ({seen} looked at)",
+            )
+        oldest = min(matches, key=lambda p: p.created_at or datetime.max.replace(tzinfo=UTC))
+        return ReconcileResult(
+            ReconcileStatus.FOUND, RemoteRef(oldest.id, self.post_url(oldest.id)), detail="found by its text"
+        )
 
+    # --- metrics: the template ---------------------------------------------------------------------
 
-def make_session(
-    settings: NetworkSettings, default_origin: str, extra_origins: Mapping[str, str] | None = None
-) -> requests.Session:
-    """The one session factory: every adapter's HTTP goes through a ``BoundedHTTPAdapter``.
+    #: how many posts one metrics call may ask about (the API's batch limit)
+    metrics_batch: ClassVar[int] = 100
 
-    ``extra_origins`` adds rewrites for libraries that call more than one host (e.g. an upload host).
-    """
-    rewrite: dict[str, str] = {}
-    configured = settings.api_url.rstrip("/")
-    if default_origin and configured and configured != default_origin:
-        rewrite[default_origin] = configured
-    rewrite.update(extra_origins or {})
-    session = requests.Session()
-    transport = BoundedHTTPAdapter(settings.timeouts, rewrite)
-    session.mount("http://", transport)
-    session.mount("https://", transport)
-    session.headers["User-Agent"] = "publisher/0.1 (+library social media team)"
-    return session
+    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
+        """Figures of published posts, one ``Snapshot`` per ref, in as few calls as the API allows.
 
+        The caller passes at most ``metrics_batch`` refs. A post the network no longer shows, or a figure
+        it will not give, is a snapshot marked unavailable with the reason, never an exception. Raises
+        ``RateLimited`` / ``TransientError`` (try later) or ``AuthError`` (pause the target) for the call.
+        """
+        now = datetime.now(UTC)
+        with self.transport(unsafe=False):
+            found = self.read_metrics(refs, now)
+        gone = f"{self.profile.title} did not return this post (deleted, or not visible to the account)"
+        return [
+            found.get(r.remote_id) or Snapshot(r.remote_id, now, available=False, reason=gone) for r in refs
+        ]
 
-# --- error mapping -------------------------------------------------------------------------------
+    def read_metrics(self, refs: Sequence[RemoteRef], now: datetime) -> dict[str, Snapshot]:
+        """Hook: the snapshots the network gave, by remote id. The default: figures cannot be read."""
+        reason = self.no_metrics()
+        return {r.remote_id: Snapshot(r.remote_id, now, available=False, reason=reason) for r in refs}
 
+    def no_metrics(self) -> str:
+        return f"{self.network}: reading figures is not supported"
 
-def _host(exc: requests.RequestException) -> str:
-    url = getattr(getattr(exc, "request", None), "url", None) or ""
-    return urlsplit(url).netloc or "the network"
+    def cannot_look_up(self) -> str:
+        return f"{self.profile.title} cannot look posts up"
 
+    def recent_posts(self, since: datetime) -> Iterator[RemotePost]:
+        """Hook: the account's posts, newest first, page after page (at least back to ``since``)."""
+        return iter(())
 
-def _not_sent(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach the server (refused, DNS, connect timeout)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason: Any = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)
-        return isinstance(reason, NewConnectionError | ConnectTimeoutError)
-    return isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema)
+    def texts_as_posted(self, sent: SentPost) -> list[str]:
+        """Hook: the texts the network may hold for what was sent (e.g. with the link written in)."""
+        return [sent.text]
 
+    def comparable(self, text: str) -> str:
+        """Hook: a text as it can be compared with what the network returns (whitespace collapsed)."""
+        return " ".join(text.split())
 
-@contextmanager
-def transport_errors(network: str, target: str, *, unsafe: bool) -> Iterator[None]:
-    """Map transport failures of the calls inside to the error tree.
+    # --- shared helpers ----------------------------------------------------------------------------
 
-    ``unsafe`` marks a call that changes something on the network (a publishing POST): a timeout or a
-    dropped connection after sending it is ``InDoubtError``. For reads it is ``TransientError``.
-    Messages name the host and the kind of failure only: ``str()`` of a requests error carries the URL.
-    """
-    try:
-        yield
-    except requests.RequestException as exc:
-        host = _host(exc)
-        kind = type(exc).__name__
-        if _not_sent(exc):
-            raise TransientError(
-                f"could not reach {host} ({kind}); nothing was sent", network=network, target=target
-            ) from None
+    def error(self, cls: type[E], message: str, **context: Any) -> E:
+        """An error of ``cls`` with the network's name in front and the target's context."""
+        return cls(f"{self.profile.title}: {message}", network=self.network, target=self.target, **context)
+
+    def unsure(self, unsafe: bool, message: str, **context: Any) -> PublishError:
+        """In doubt when the request changes something on the network and may have been applied, else
+        transient (a read, an upload before the post: nothing was published)."""
         if unsafe:
-            raise InDoubtError(
-                f"no answer from {host} after the request was sent ({kind}); it may have been published",
-                network=network,
-                target=target,
-            ) from None
-        raise TransientError(f"no answer from {host} ({kind})", network=network, target=target) from None
+            return self.error(InDoubtError, f"{message}; the post may have been published", **context)
+        return self.error(TransientError, message, **context)
+
+    def variable(self, name: str) -> str:
+        """The settings variable an operator edits for this target (a named account has its own)."""
+        return target_variable(self.target, name)
+
+    def transport(self, *, unsafe: bool) -> AbstractContextManager[None]:
+        """Transport failures of the calls inside mapped to the error tree (``unsafe``: may be applied)."""
+        return transport_errors(self.network, self.target, unsafe=unsafe)
+
+    def json(self, response: requests.Response, *, unsafe: bool) -> Any:
+        """The JSON body; malformed JSON after a publishing call is in doubt (the server got it)."""
+        return json_body(response, self.network, self.target, unsafe=unsafe)
+
+    excerpt = staticmethod(response_excerpt)
+
+    clean_text = staticmethod(clean_text)
+    data_excerpt = staticmethod(data_excerpt)
+
+    as_dict = staticmethod(as_dict)
+    retry_after = staticmethod(retry_after)
+    parse_time = staticmethod(parse_time)
+    count = staticmethod(count)
 
 
-def response_excerpt(response: requests.Response, limit: int = 300) -> str:
-    """A short piece of the response body for the operator, with secrets masked."""
-    try:
-        text = response.content[: limit * 8].decode("utf-8", "replace")
-    except Exception:  # content could not be read at all
-        return ""
-    # Scrub before cutting: a token straddling the cut would otherwise survive as a prefix.
-    return scrub(text)[:limit]
-
-
-def json_body(response: requests.Response, network: str, target: str, *, unsafe: bool) -> Any:
-    """Parse a JSON response. Malformed JSON after a publishing call is in doubt: the server got it."""
-    try:
-        return response.json()
-    except ValueError:
-        cls: type[PublishError] = InDoubtError if unsafe else TransientError
-        raise cls(
-            "the network answered with malformed JSON",
-            network=network,
-            target=target,
-            status=response.status_code,
-            excerpt=response_excerpt(response),
-        ) from None
+#: ``make_session``, ``transport_errors``, ``response_excerpt`` and ``json_body`` live in ``http.py`` and
+#: are re-exported for code that imports them from here.
+__all__ = [
+    "CLOCK_SKEW",
+    "Adapter",
+    "Answer",
+    "Posted",
+    "RemotePost",
+    "as_utc",
+    "json_body",
+    "make_session",
+    "response_excerpt",
+    "transport_errors",
+]

@@ -1,6 +1,6 @@
 """What ``publisher resolve ID --published-as VALUE`` accepts for a network: a URL of one post there, or an id.
 
-Each adapter declares its ``published_form``: the hosts of its post URLs, the path (and for VK the query) that
+Each network's PROFILE declares ``published``: the hosts of its post URLs, the path (and for VK the query) that
 names one post, and the form of a remote id as the adapter itself records it. Anything else - a ``javascript:``
 URL, a VK link for a Telegram delivery, 120 KB of text - is refused with the form that would be accepted, so a
 delivery is never settled as published with a reference nobody can open.

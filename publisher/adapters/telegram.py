@@ -16,44 +16,67 @@ API reference: https://core.telegram.org/bots/api — sections cited where used.
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import requests
 
-from publisher.adapters.base import Adapter, json_body, response_excerpt, transport_errors
+from publisher import errors
+from publisher.adapters.base import Adapter, Answer, Posted
+from publisher.adapters.profile import NetworkProfile, utf16_length
 from publisher.adapters.published import PublishedForm
-from publisher.errors import (
-    AuthError,
-    ConfigurationError,
-    ContentRejected,
-    InDoubtError,
-    PermanentError,
-    PublishError,
-    RateLimited,
-    TransientError,
-)
-from publisher.models import (
-    AccountInfo,
-    MediaItem,
-    PublishResult,
-    ReconcileResult,
-    ReconcileStatus,
-    RemoteRef,
-    Rendered,
-    Snapshot,
-)
-from publisher.ops.redact import register_secret, scrub
+from publisher.models import AccountInfo, Rendered
 from publisher.settings import NetworkSettings, TelegramSettings
 
-#: why a Telegram post has no figures (shown in ``publisher metrics`` and the report)
-NO_METRICS = "not available from the Bot API"
+# Telegram accepts only these named entities and numeric ones; any other "&" must be escaped.
+# https://core.telegram.org/bots/api#html-style
+_BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d{1,6}|#x[0-9a-fA-F]{1,5});)")
+
+
+def escape_html(text: str) -> str:
+    """Escape ``& < >`` for Telegram's HTML mode, leaving entities that are already escaped alone.
+
+    Leaving ``&amp;`` as is keeps rendering idempotent; the price is that a body which literally means the
+    five characters ``&amp;`` shows ``&`` on Telegram.
+    """
+    return _BARE_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def visible_text(text: str) -> str:
+    """What a reader sees of an HTML-mode text: tags removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text))
+
+
+PROFILE = NetworkProfile(
+    network="telegram",
+    title="Telegram",
+    # sendMessage text 1-4096 and captions 0-1024 characters after entities parsing, in UTF-16 code units
+    # (https://core.telegram.org/bots/api#sendmessage , https://core.telegram.org/api/entities).
+    limit=4096,
+    caption_limit=1024,
+    counting="UTF-16 code units of the visible text",
+    measure=lambda text: utf16_length(visible_text(text)),
+    max_images=10,  # sendMediaGroup takes 2-10 items (#sendmediagroup)
+    link_in_text=True,
+    parse_mode="HTML",
+    escape=escape_html,
+    # 5-32 characters, https://core.telegram.org/method/account.checkUsername
+    handle=re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}"),
+    handle_fix="write the Telegram username (5-32 characters)",
+    #: resolve --published-as: https://t.me/<channel>/<message id> (t.me/c/<id>/<n> for a private one)
+    published=PublishedForm(
+        hosts=("t.me", "www.t.me", "telegram.me", "www.telegram.me"),
+        path=re.compile(r"/(?:c/\d{1,20}|[A-Za-z][A-Za-z0-9_]{3,31})/(\d{1,12})"),
+        remote_id=re.compile(r"\d{1,12}"),
+        example="https://t.me/bntu_library/123",
+    ),
+)
 #: Descriptions of a 400 that mean "this bot cannot post to this chat" rather than "bad content":
-#: every post to the target would fail the same way, so it is paused (AuthError) instead.
+#: every post to the target would fail the same way, so it is paused (errors.AuthError) instead.
 _TARGET_PROBLEMS = (
     "chat not found",
     "need administrator rights",
@@ -62,153 +85,92 @@ _TARGET_PROBLEMS = (
 )
 
 
-def _variable(target: str, field: str) -> str:
-    """The settings variable an operator edits for this target (named accounts have their own)."""
-    prefix = "PUBLISHER_TELEGRAM__"
-    if ":" in target:
-        prefix += f"ACCOUNTS__{target.split(':', 1)[1].upper()}__"
-    return prefix + field.upper()
-
-
 class TelegramAdapter(Adapter):
     """Posts to one Telegram channel as a bot that is an administrator there with "Post messages"."""
 
-    network = "telegram"
-    #: resolve --published-as: https://t.me/<channel>/<message id> (t.me/c/<id>/<n> for a private one)
-    published_form = PublishedForm(
-        hosts=("t.me", "www.t.me", "telegram.me", "www.telegram.me"),
-        path=re.compile(r"/(?:c/\d{1,20}|[A-Za-z][A-Za-z0-9_]{3,31})/(\d{1,12})"),
-        remote_id=re.compile(r"\d{1,12}"),
-        example="https://t.me/bntu_library/123",
-    )
-    default_origin = "https://api.telegram.org"
-    max_images = 10  # sendMediaGroup takes 2-10 items (#sendmediagroup)
-    deduplicates = False
+    profile = PROFILE
 
-    def __init__(
-        self, target: str, settings: NetworkSettings, session: requests.Session | None = None
-    ) -> None:
-        if not isinstance(settings, TelegramSettings) or settings.bot_token is None or not settings.chat_id:
-            raise ConfigurationError(
-                f"target {target} needs {_variable(target, 'bot_token')} and {_variable(target, 'chat_id')}"
-            )
+    def __init__(self, target: str, settings: NetworkSettings, session: requests.Session | None = None):
         super().__init__(target, settings, session)
-        token = settings.bot_token.get_secret_value()
-        # load_settings registers it already; settings built in code (alerts, tests) must be safe too.
-        register_secret(token)
+        assert isinstance(settings, TelegramSettings) and settings.bot_token and settings.chat_id  # checked
         self.chat_id = settings.chat_id.strip()
-        self._base = f"{(settings.api_url or self.default_origin).rstrip('/')}/bot{token}"
+        base = (settings.api_url or self.default_origin).rstrip("/")
+        self._base = f"{base}/bot{settings.bot_token.get_secret_value()}"
         #: channel username for post URLs: None = not asked yet, "" = the channel has none (private)
         self._username: str | None = self.chat_id[1:] if self.chat_id.startswith("@") else None
 
     def describe(self) -> str:
         return f"{self.target} (chat {self.chat_id})"
 
-    # --- publish -----------------------------------------------------------------------------------
+    # --- publish hooks -----------------------------------------------------------------------------
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
-        """Send the post; see the module docstring for which method each shape uses.
+    def upload_media(self, rendered: Rendered) -> list[str]:
+        """Nothing to upload ahead (files travel with the post); the preparatory call here is the channel's
+        public username for post URLs, cached, so its failure leaves nothing published."""
+        if self._username is None:
+            chat, _ = self._call("getChat", payload={"chat_id": self.chat_id}, unsafe=False)
+            username = chat.get("username") if isinstance(chat, dict) else None
+            self._username = username if isinstance(username, str) else ""
+        return []
 
-        Raises ``ContentRejected`` before any call for media Telegram cannot take here (non-images, more
-        than ``max_images``), ``RateLimited`` / ``TransientError`` / ``AuthError`` / ``ContentRejected`` /
-        ``PermanentError`` from the API's answer, and ``InDoubtError`` when the send may have gone through.
-        """
-        media = rendered.media
-        not_images = [m.name for m in media if not m.is_image]
-        if not_images:
-            raise self._error(
-                ContentRejected,
-                f"only images can be attached to a Telegram post, not {', '.join(not_images)}",
-            )
-        if len(media) > self.max_images:
-            raise self._error(
-                ContentRejected,
-                f"a Telegram album holds at most {self.max_images} images, this post has {len(media)}",
-            )
-        # Preparatory and cached: the channel's public username for the post URL. It runs before the
-        # send, so a failure here leaves nothing published (Transient/Auth, never in doubt).
-        username = self._channel_username()
+    def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
+        """``sendMessage`` for text, ``sendPhoto`` for one image, ``sendMediaGroup`` (an album whose
+        caption rides on the first item) for 2-10. Telegram keeps no idempotency key."""
+        items = rendered.media
         fields: dict[str, Any] = {"chat_id": self.chat_id}
         if rendered.parse_mode == "HTML":
             fields["parse_mode"] = "HTML"
-
         with ExitStack() as stack:
-            if not media:
+            if not items:
                 fields["text"] = rendered.text
                 if rendered.link:
                     # Preview the post's own link rather than the first URL Telegram finds (#linkpreviewoptions).
                     fields["link_preview_options"] = {"url": rendered.link}
                 result, excerpt = self._call("sendMessage", payload=fields, unsafe=True)
-            elif len(media) == 1:
-                files = {"photo": (media[0].name, self._open(stack, media[0]), media[0].mime)}
+            elif len(items) == 1:
+                files = {"photo": (items[0].name, stack.enter_context(items[0].open()), items[0].mime)}
                 fields["caption"] = rendered.text
                 result, excerpt = self._call("sendPhoto", data=fields, files=files, unsafe=True)
             else:
                 # InputMediaPhoto items refer to multipart parts by name (#inputmediaphoto, #sending-files).
-                items: list[dict[str, Any]] = []
+                album: list[dict[str, Any]] = []
                 files = {}
-                for n, item in enumerate(media):
-                    part = f"photo{n}"
-                    files[part] = (item.name, self._open(stack, item), item.mime)
-                    entry: dict[str, Any] = {"type": "photo", "media": f"attach://{part}"}
+                for n, item in enumerate(items):
+                    files[f"photo{n}"] = (item.name, stack.enter_context(item.open()), item.mime)
+                    entry: dict[str, Any] = {"type": "photo", "media": f"attach://photo{n}"}
                     if n == 0 and rendered.text:
                         entry["caption"] = rendered.text
                         if "parse_mode" in fields:
                             entry["parse_mode"] = fields["parse_mode"]
-                    items.append(entry)
-                data = {"chat_id": self.chat_id, "media": json.dumps(items, ensure_ascii=False)}
+                    album.append(entry)
+                data = {"chat_id": self.chat_id, "media": json.dumps(album, ensure_ascii=False)}
                 result, excerpt = self._call("sendMediaGroup", data=data, files=files, unsafe=True)
+        return Answer(result, excerpt)
 
-        messages = result if isinstance(result, list) else [result]
+    def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
+        messages = answer.body if isinstance(answer.body, list) else [answer.body]
         found = [m.get("message_id") if isinstance(m, dict) else None for m in messages]
-        ids: list[int] = [i for i in found if isinstance(i, int) and not isinstance(i, bool)]
+        ids = [i for i in found if isinstance(i, int) and not isinstance(i, bool)]
         if not ids or len(ids) != len(messages):
-            raise self._error(
-                InDoubtError,
-                "the answer was ok but carried no message id; the post may have been published",
-                excerpt=excerpt,
-            )
-        first = messages[0]
-        date = first.get("date")
-        published_at = datetime.fromtimestamp(date, UTC) if isinstance(date, int) else datetime.now(UTC)
-        return PublishResult(
-            remote_id=str(ids[0]),
-            url=self._post_url(username, ids[0]),
-            published_at=published_at,
-            remote_ids=tuple(str(i) for i in ids),
-            excerpt=excerpt,
-        )
+            return None
+        date = messages[0].get("date")
+        published_at = datetime.fromtimestamp(date, UTC) if isinstance(date, int) else None
+        return Posted(tuple(str(i) for i in ids), published_at)
 
-    def _open(self, stack: ExitStack, item: MediaItem) -> IO[bytes]:
-        try:
-            handle: IO[bytes] = stack.enter_context(item.open())
-        except OSError as exc:
-            raise self._error(
-                PermanentError, f"cannot read the image {item.name} ({exc.strerror}); nothing was sent"
-            ) from None
-        return handle
-
-    def _post_url(self, username: str, message_id: int) -> str | None:
+    def post_url(self, remote_id: str) -> str | None:
         """``t.me/<name>/<id>`` for a public channel, ``t.me/c/<id>/<id>`` (members only) for a private one."""
-        if username:
-            return f"https://t.me/{username}/{message_id}"
+        if self._username:
+            return f"https://t.me/{self._username}/{remote_id}"
         if self.chat_id.startswith("-100") and self.chat_id[4:].isdigit():
-            return f"https://t.me/c/{self.chat_id[4:]}/{message_id}"
+            return f"https://t.me/c/{self.chat_id[4:]}/{remote_id}"
         return None
-
-    def _channel_username(self) -> str:
-        if self._username is None:
-            chat, _ = self._call("getChat", payload={"chat_id": self.chat_id}, unsafe=False)
-            username = chat.get("username") if isinstance(chat, dict) else None
-            self._username = username if isinstance(username, str) else ""
-        return self._username
 
     # --- check and reconcile -----------------------------------------------------------------------
 
     def check(self) -> AccountInfo:
         """getMe, getChat, getChatMember: is the bot an administrator allowed to post in the channel?
 
-        A rejected token raises ``AuthError``. When the bot is known but cannot see or post to the chat,
+        A rejected token raises ``errors.AuthError``. When the bot is known but cannot see or post to the chat,
         the answer is ``can_post=False`` with what to fix, so ``publisher check`` can list every target.
         """
         me, _ = self._call("getMe", unsafe=False)
@@ -220,7 +182,7 @@ class TelegramAdapter(Adapter):
             member, _ = self._call(
                 "getChatMember", payload={"chat_id": self.chat_id, "user_id": bot_id}, unsafe=False
             )
-        except AuthError as exc:
+        except errors.AuthError as exc:
             return AccountInfo(self.target, account, can_post=False, detail=str(exc))
         chat = chat if isinstance(chat, dict) else {}
         member = member if isinstance(member, dict) else {}
@@ -246,33 +208,20 @@ class TelegramAdapter(Adapter):
             return AccountInfo(self.target, account, can_post=False, detail=detail)
         return AccountInfo(self.target, account, can_post=True, detail=f"{bot} may post ({status})")
 
-    def reconcile(
-        self, rendered: Rendered, attempt_started_at: datetime, idempotency_key: str
-    ) -> ReconcileResult:
+    def no_metrics(self) -> str:
+        # No Bot API method reads a channel post's views or reactions (https://core.telegram.org/bots/api);
+        # views are readable only by a user account over MTProto (messages.getMessagesViews).
+        return "not available from the Bot API"
+
+    def cannot_look_up(self) -> str:
         # No Bot API method returns a channel's past posts (getUpdates only delivers new updates to a
         # bot that polls, and channel_post updates are not kept for us), so we cannot tell.
-        return ReconcileResult(
-            ReconcileStatus.UNKNOWN,
-            detail=(
-                "the Telegram Bot API cannot read a channel's history: open the channel and check "
-                f"whether the post is there ({self.chat_id})"
-            ),
+        return (
+            "the Telegram Bot API cannot read a channel's history: open the channel and check "
+            f"whether the post is there ({self.chat_id})"
         )
 
     # --- HTTP --------------------------------------------------------------------------------------
-
-    def fetch_metrics(self, refs: Sequence[RemoteRef]) -> list[Snapshot]:
-        """No call: the Bot API has no method that reads a channel post's views or reactions counts.
-
-        https://core.telegram.org/bots/api lists no such method (``getChat``/``forwardMessage`` do not
-        carry view counts); views are readable only through a user account over MTProto
-        (``messages.getMessagesViews``), a possible later extension, not faked here.
-        """
-        now = datetime.now(UTC)
-        return [Snapshot(r.remote_id, now, available=False, reason=NO_METRICS) for r in refs]
-
-    def _error(self, cls: type[PublishError], message: str, **kwargs: Any) -> PublishError:
-        return cls(f"Telegram: {message}", network=self.network, target=self.target, **kwargs)
 
     def _call(
         self,
@@ -284,76 +233,57 @@ class TelegramAdapter(Adapter):
         unsafe: bool,
     ) -> tuple[Any, str]:
         """One Bot API call; returns (result, excerpt) or raises from the error tree."""
-        with transport_errors(self.network, self.target, unsafe=unsafe):
+        with self.transport(unsafe=unsafe):
             response = self.session.post(f"{self._base}/{method}", json=payload, data=data, files=files)
-        excerpt = response_excerpt(response)
+        kw: dict[str, Any] = {"status": response.status_code, "excerpt": self.excerpt(response)}
         if response.status_code >= 500:
             # A 5xx after a send may still have posted (Telegram's front end times out on a busy backend).
-            cls: type[PublishError] = InDoubtError if unsafe else TransientError
-            what = "the post may have been published" if unsafe else "nothing was changed"
-            raise self._error(
-                cls, f"server error on {method}; {what}", status=response.status_code, excerpt=excerpt
-            )
-        body = json_body(response, self.network, self.target, unsafe=unsafe)
+            raise self.unsure(unsafe, f"server error on {method}", **kw)
+        body = self.json(response, unsafe=unsafe)
         if isinstance(body, dict) and body.get("ok") is True and "result" in body:
-            return body["result"], excerpt
+            return body["result"], kw["excerpt"]
         if not isinstance(body, dict) or body.get("ok") is not False:
-            cls = InDoubtError if unsafe else TransientError
-            raise self._error(
-                cls, f"unexpected answer to {method}", status=response.status_code, excerpt=excerpt
-            )
-        raise self._api_error(method, body, response, excerpt)
+            raise self.unsure(unsafe, f"unexpected answer to {method}", **kw)
+        raise self._api_error(method, body, kw, response.headers.get("Retry-After"))
 
     def _api_error(
-        self, method: str, body: dict[str, Any], response: requests.Response, excerpt: str
-    ) -> PublishError:
+        self, method: str, body: dict[str, Any], kw: dict[str, Any], header_wait: str | None
+    ) -> errors.PublishError:
         """Map ``{"ok": false, "error_code", "description", "parameters"}`` (#making-requests)."""
         code = body.get("error_code")
-        code = code if isinstance(code, int) else response.status_code
-        description = scrub(str(body.get("description") or "no description"))[:200]
-        raw_parameters = body.get("parameters")
-        parameters: dict[str, Any] = raw_parameters if isinstance(raw_parameters, dict) else {}
+        code = code if isinstance(code, int) else kw["status"]
+        description = self.clean_text(str(body.get("description") or "no description"))[:200]
+        parameters = self.as_dict(body.get("parameters"))
         said = f"(error {code}: {description})"
-        common: dict[str, Any] = {"status": response.status_code, "code": code, "excerpt": excerpt}
+        kw = {**kw, "code": code}
         if code == 429:
             # Flood control: ResponseParameters.retry_after seconds (#responseparameters).
-            retry_after = parameters.get("retry_after") or response.headers.get("Retry-After")
-            try:
-                seconds: float | None = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                seconds = None
+            seconds = self.retry_after(parameters.get("retry_after") or header_wait)
             wait = f"wait {seconds:g} s" if seconds is not None else "wait"
-            return RateLimited(
-                f"Telegram: too many messages, {wait} before posting to {self.chat_id} again {said}",
-                retry_after=seconds,
-                scope="chat",
-                network=self.network,
-                target=self.target,
-                **common,
-            )
+            message = f"too many messages, {wait} before posting to {self.chat_id} again {said}"
+            return self.error(errors.RateLimited, message, retry_after=seconds, scope="chat", **kw)
         if code in (401, 404):
             # 401 for a revoked token, 404 for a malformed one (no such bot).
-            return self._error(
-                AuthError,
+            return self.error(
+                errors.AuthError,
                 "the bot token was rejected (revoked or mistyped): take the current token from @BotFather "
-                f"and set {_variable(self.target, 'bot_token')} {said}",
-                **common,
+                f"and set {self.variable('bot_token')} {said}",
+                **kw,
             )
-        lowered = description.lower()
-        if code == 403 or (code == 400 and any(p in lowered for p in _TARGET_PROBLEMS)):
-            return self._error(
-                AuthError,
+        if code == 403 or (code == 400 and any(p in description.lower() for p in _TARGET_PROBLEMS)):
+            return self.error(
+                errors.AuthError,
                 f"the bot may not post to {self.chat_id} — add it to the channel as an administrator with "
-                f"the 'Post messages' right, and check {_variable(self.target, 'chat_id')} {said}",
-                **common,
+                f"the 'Post messages' right, and check {self.variable('chat_id')} {said}",
+                **kw,
             )
         if code == 400 and "migrate_to_chat_id" in parameters:
-            return self._error(
-                AuthError,
-                f"the group {self.chat_id} became a supergroup: set {_variable(self.target, 'chat_id')} to "
+            return self.error(
+                errors.AuthError,
+                f"the group {self.chat_id} became a supergroup: set {self.variable('chat_id')} to "
                 f"{parameters['migrate_to_chat_id']} {said}",
-                **common,
+                **kw,
             )
         if code == 400 and method.startswith("send"):
-            return self._error(ContentRejected, f"the post was refused {said}", **common)
-        return self._error(PermanentError, f"{method} failed {said}", **common)
+            return self.error(errors.ContentRejected, f"the post was refused {said}", **kw)
+        return self.error(errors.PermanentError, f"{method} failed {said}", **kw)

@@ -155,7 +155,7 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     ref = None
     if args.published_as is not None:
-        from publisher.adapters import adapter_class
+        from publisher.adapters import profile_of
         from publisher.adapters.published import remote_ref
 
         d = store.get_delivery(args.id)
@@ -166,7 +166,7 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
             )
             return FAILURE
         network = network_of(d.target)
-        ref = remote_ref(network, adapter_class(network).published_form, args.published_as)
+        ref = remote_ref(network, profile_of(network).published, args.published_as)
     now = datetime.now(UTC)
     done = store.resolve(args.id, now, published_as=ref, actor=actor())
     print(f"delivery {done.id} to {done.target}: {done.state.value}")

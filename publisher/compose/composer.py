@@ -1,7 +1,7 @@
 """The composer: one post, written once by an editor, rewritten in each network's own syntax. Pure, no I/O.
 
-For every target it renders ``@key`` mentions (VK wiki links, X and Telegram ``@handles``, Facebook names),
-adds the ``mentions:`` the body does not already make on a closing line, appends hashtags (the post's own,
+Every network's rules come from its ``PROFILE`` (``publisher/adapters/<network>.py``): this module holds no
+network names. For every target it renders ``@key`` mentions in the network's syntax (or as plain names), adds the ``mentions:`` the body does not already make on a closing line, appends hashtags (the post's own,
 the rubric's, the library's standard ones; de-duplicated against each other and the body), and measures the
 result the way the network does. Too long: drop optional hashtags (standard, then the post's own; never the
 rubric's), then fall back to the post's override text, then refuse with a message that says by how much.
@@ -10,12 +10,12 @@ Rendering is idempotent: a rendered text fed back as the body comes out unchange
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
+from publisher.adapters import ADAPTERS, profile_of
+from publisher.adapters.profile import NetworkProfile
 from publisher.compose.directory import (
     Directory,
     Entity,
@@ -25,112 +25,25 @@ from publisher.compose.directory import (
 from publisher.errors import InputError, InputErrors, combine_errors
 from publisher.models import NETWORKS, Post, Rendered, network_of
 
-#: VK's wall.post documentation (https://dev.vk.com/method/wall.post) states no limit for ``message``;
-#: 16,384 characters is the figure community references and libraries use (e.g. the VK limits table at
-#: https://github.com/SevereCloud/vk-limits and VK clients that cap posts at 16384). Configurable per
-#: directory: ``networks.vk.max_length``.
-DEFAULT_VK_MAX_LENGTH = 16384
-
-
-@dataclass(frozen=True)
-class NetworkProfile:
-    """What a network accepts in one post and how it counts text."""
-
-    network: str
-    title: str
-    limit: int
-    max_images: int
-    counting: str
-    #: the limit for a caption when the post carries media (Telegram), else ``limit`` applies
-    caption_limit: int | None = None
-    #: the network has no separate link field, so the composer writes ``post.link`` into the text
-    link_in_text: bool = False
-    parse_mode: str | None = None
-    #: the directory may raise the limit (VK's is not documented), not only lower it
-    limit_configurable: bool = False
-
-
-NETWORK_PROFILES: MappingProxyType[str, NetworkProfile] = MappingProxyType(
-    {
-        # VK: up to 10 attachments per wall post (https://dev.vk.com/method/wall.post, "attachments").
-        # Counted in UTF-16 code units, which is never less than the characters VK counts.
-        "vk": NetworkProfile("vk", "VK", DEFAULT_VK_MAX_LENGTH, 10, "characters", limit_configurable=True),
-        # X: 280 weighted characters as twitter-text counts them: URLs 23, emoji and CJK 2
-        # (https://docs.x.com/resources/fundamentals/counting-characters); up to 4 images per post.
-        "x": NetworkProfile(
-            "x", "X", 280, 4, "weighted characters (links 23, emoji and CJK 2)", link_in_text=True
-        ),
-        # Facebook: 63,206 characters per post; the Graph API documents no cap on attached_media, 10 keeps
-        # posts reviewable. https://developers.facebook.com/docs/graph-api/reference/page/feed/
-        "facebook": NetworkProfile("facebook", "Facebook", 63206, 10, "characters"),
-        # Telegram Bot API: sendMessage text 1-4096 and captions 0-1024 characters after entities parsing;
-        # sendMediaGroup takes 2-10 items. Entity offsets and lengths are in UTF-16 code units.
-        # https://core.telegram.org/bots/api#sendmessage  https://core.telegram.org/api/entities
-        "telegram": NetworkProfile(
-            "telegram",
-            "Telegram",
-            4096,
-            10,
-            "UTF-16 code units of the visible text",
-            caption_limit=1024,
-            link_in_text=True,
-            parse_mode="HTML",
-        ),
-    }
-)
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def visible_telegram_text(text: str) -> str:
-    """What a Telegram reader sees of an HTML-mode text: tags removed, entities decoded."""
-    return html.unescape(re.sub(r"<[^>]*>", "", text))
-
 
 def measure(
     network: str, text: str, *, has_media: bool, directory: Directory | None = None
 ) -> tuple[int, int]:
     """``(length, limit)`` of ``text`` as ``network`` counts it; ``directory`` supplies configured limits."""
-    profile = NETWORK_PROFILES[network]
+    profile = profile_of(network)
     limit = profile.caption_limit if has_media and profile.caption_limit else profile.limit
     configured = directory.policy(network).max_length if directory is not None else None
     if configured is not None:
         limit = configured if profile.limit_configurable else min(limit, configured)
-    if network == "x":
-        # Imported here: twitter-text compiles its emoji tables on import (~0.3 s), which every
-        # command would otherwise pay even when no post goes to X.
-        from twitter_text import parse_tweet
-
-        return parse_tweet(text).weightedLength, limit
-    if network == "telegram":
-        return _utf16_len(visible_telegram_text(text)), limit
-    return _utf16_len(text), limit
+    return profile.measure(text), limit
 
 
-# An @word: not inside an e-mail address or a URL, not a domain ("@bntu.by"), greedy to the word's end.
-_AT_WORD = re.compile(r"(?<![\w@.+\-/&#])@(\w++)(?![.\-]\w|@)")
 # A mention in the editor's own words, ``[студентам ФИТР](@fitr)``, or a plain @word (as above).
 _MENTION = re.compile(
     r"\[(?P<words>[^\[\]\n|]{1,200})\]\(@(?P<key>\w+)\)|(?<![\w@.+\-/&#])@(?P<word>\w++)(?![.\-]\w|@)"
 )
 # A hashtag already in the text, including VK's community form "#tag@screen_name"; not a URL fragment.
 _BODY_TAG = re.compile(r"(?<![\w&/#])#(\w+)(?:@[\w.]+)?")
-_VK_LINK = re.compile(r"\[([A-Za-z0-9_.]+)\|([^\[\]|\n]*)\]")
-_FB_MENTION = re.compile(r"@\[(\d+)\]")
-# Telegram accepts only these named entities and numeric ones; any other "&" must be escaped.
-# https://core.telegram.org/bots/api#html-style
-_BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d{1,6}|#x[0-9a-fA-F]{1,5});)")
-
-
-def escape_telegram_html(text: str) -> str:
-    """Escape ``& < >`` for Telegram's HTML mode, leaving entities that are already escaped alone.
-
-    Leaving ``&amp;`` as is keeps rendering idempotent; the price is that a body which literally means the
-    five characters ``&amp;`` shows ``&`` on Telegram.
-    """
-    return _BARE_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -146,22 +59,23 @@ class _Draft:
 class _Writer:
     """Renders texts for one network with one directory."""
 
-    def __init__(self, network: str, directory: Directory) -> None:
-        self.network = network
+    def __init__(self, profile: NetworkProfile, directory: Directory) -> None:
+        self.network = profile.network
         self.directory = directory
-        self.profile = NETWORK_PROFILES[network]
-        self.policy = directory.policy(network)
-        self.esc: Callable[[str], str] = escape_telegram_html if network == "telegram" else (lambda s: s)
+        self.profile = profile
+        self.policy = directory.policy(profile.network)
+        self.esc = profile.escape
+        option = profile.handle_mentions_option
+        #: mentions are plain names unless the directory turns the network's handle mentions on
+        self.names_only = option is not None and not getattr(self.policy, option, False)
 
     def by_name(self, entity: Entity) -> bool:
         """True when this network shows the entity as its plain name rather than a handle."""
-        if self.network == "facebook" and not self.policy.page_mentions:
-            return True
-        return entity.handle(self.network) is None
+        return self.names_only or entity.handle(self.network) is None
 
     def mention(self, entity: Entity, warnings: list[str]) -> str:
         handle = entity.handle(self.network)
-        if self.network == "facebook" and not self.policy.page_mentions:
+        if self.names_only:
             return entity.name  # the normal form there, not a fallback: no warning
         if handle is None:
             warnings.append(
@@ -169,11 +83,7 @@ class _Writer:
                 f"written as its name «{entity.name}»"
             )
             return self.esc(entity.name)
-        if self.network == "vk":
-            return f"[{handle}|{entity.name}]"
-        if self.network == "facebook":
-            return f"@[{handle}]"
-        return f"@{handle}"
+        return self.profile.write_mention(handle, entity.name)
 
     def render_body_mentions(self, text: str, warnings: list[str]) -> tuple[str, set[str], list[str]]:
         """Replace ``@key`` with the network's mention; leave other @words as written (with a warning)."""
@@ -193,7 +103,7 @@ class _Writer:
                 keys.add(entity.key)
                 rendered.append(self.mention(entity, warnings))
                 return rendered[-1]
-            if self.network in ("x", "telegram") and self.directory.entity_by_handle(self.network, word):
+            if self.profile.at_handles and self.directory.entity_by_handle(self.network, word):
                 return match.group(0)  # already this network's handle (a rendered text fed back)
             warnings.append(f"@{word} is not in the directory: left as written")
             return match.group(0)
@@ -207,12 +117,8 @@ class _Writer:
                 return words
             keys.add(entity.key)
             handle = entity.handle(self.network)
-            if self.network == "facebook" or handle is None:
-                written = words  # Facebook names pages by their name; no account here: the words say it
-            elif self.network == "vk":
-                written = f"[{handle}|{words}]"
-            else:
-                written = f"{words} (@{handle})"
+            # No account here: the words say it; else the network's form (Facebook: the words alone).
+            written = words if handle is None else self.profile.write_mention_in_words(handle, words)
             rendered.append(written)
             return written
 
@@ -222,8 +128,7 @@ class _Writer:
         """Keys of the entities the text already mentions in this network's syntax (or by name)."""
         found: set[str] = set()
         masked = text
-        patterns = {"vk": _VK_LINK, "x": _AT_WORD, "telegram": _AT_WORD, "facebook": _FB_MENTION}
-        for match in patterns[self.network].finditer(text):
+        for match in self.profile.mention_pattern.finditer(text):
             entity = self.directory.entity_by_handle(self.network, match.group(1))
             if entity is not None and not self.by_name(entity):
                 found.add(entity.key)
@@ -238,9 +143,8 @@ class _Writer:
         return found
 
     def tag(self, kind: str, tag: str) -> str:
-        if kind == "rubric" and self.network == "vk" and self.policy.community_hashtags:
-            return f"#{tag}@{self.policy.screen_name}"
-        return f"#{tag}"
+        community = kind == "rubric" and self.policy.community_hashtags
+        return self.profile.write_hashtag(tag, self.policy.screen_name if community else None)
 
     def compose(
         self,
@@ -340,7 +244,7 @@ def _post_inputs(
 
 
 def render(post: Post, target: str, directory: Directory) -> Rendered:
-    """Write ``post`` for ``target`` ("vk", "x", "facebook", "telegram" or "network:account").
+    """Write ``post`` for ``target`` (a network, or "network:account").
 
     Raises ``InputError`` (``InputErrors`` for several problems; ``source=post.source_name``) when the post
     cannot be written for that network: an unknown rubric or mention, an invalid hashtag, too many images,
@@ -348,17 +252,17 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
     """
     network = network_of(target)
     source = post.source_name
-    if network not in NETWORK_PROFILES:
+    if network not in ADAPTERS:
         fix = f"use one of: {', '.join(NETWORKS)}"
         raise InputError(source, "targets", f"names {target!r}: {network!r} is not a known network", fix)
-    profile = NETWORK_PROFILES[network]
+    profile = profile_of(network)
     errors: list[InputError] = []
     rubric_tags, own, keys = _post_inputs(post, directory, errors)
     if len(post.media) > profile.max_images:
         problem = f"has {len(post.media)} files; {profile.title} takes at most {profile.max_images}"
         fix = f"remove {len(post.media) - profile.max_images} or drop {target} from targets"
         errors.append(InputError(source, "media", problem, fix))
-    videos = [m.name for m in post.media if not m.is_image]
+    videos = [m.name for m in post.media if not m.is_image and profile.video is None]
     if videos:
         # No adapter uploads video yet (each network needs its own chunked upload): refuse it now, while
         # the editor is at the desk, rather than fail at publishing time.
@@ -366,7 +270,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         errors.append(
             InputError(source, "media", problem, "publish the video by hand, or leave it out of the post")
         )
-    writer = _Writer(network, directory)
+    writer = _Writer(profile, directory)
     has_media = bool(post.media)
     tags = {"own": own, "rubric": rubric_tags, "standard": list(directory.standard_hashtags(network))}
     draft = writer.compose(post.body, tags, keys, post.link)

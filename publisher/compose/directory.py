@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from publisher.adapters import profile_of
 from publisher.errors import InputError, combine_errors
 from publisher.models import NETWORKS, network_of
 from publisher.plan.cadence import Cadence, CadenceError, parse_cadence, parse_slot
@@ -27,15 +28,6 @@ Placement = Literal["end", "inline"]
 T = TypeVar("T")
 _NO_TAGS: tuple[str, ...] = ()
 
-# Handle shapes per network, stored without a leading "@". X: https://help.x.com/en/managing-your-account/
-# x-username-rules; Telegram: 5-32 characters, https://core.telegram.org/method/account.checkUsername
-_VK_HANDLE = re.compile(r"(?:club|public|id)\d+|[A-Za-z0-9_.]{2,32}")
-_HANDLE_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
-    "vk": (_VK_HANDLE, "write club123, public123, id123 or the screen name (the part after vk.com/)"),
-    "x": (re.compile(r"[A-Za-z0-9_]{1,15}"), "write the X username: up to 15 Latin letters, digits or _"),
-    "telegram": (re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}"), "write the Telegram username (5-32 characters)"),
-    "facebook": (re.compile(r"\d{5,25}"), "write the numeric page id (Page > About > Page transparency)"),
-}
 ENTITY_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -207,7 +199,6 @@ _OWNER_KEYS = ("name", "telegram")
 _AT_HANDLE = re.compile(r"@([A-Za-z][A-Za-z0-9_]{3,31})\b")
 _ENTITY_KEYS = ("name", "note", *NETWORKS)
 _POLICY_KEYS = ("hashtags", "hashtag_placement", "max_hashtags", "max_length")
-_POLICY_EXTRA = {"vk": ("community_hashtags", "screen_name"), "facebook": ("page_mentions",)}
 
 
 def _resolve_owner(rubric: Rubric, entities: Mapping[str, Entity]) -> Rubric:
@@ -378,7 +369,8 @@ class _Reader:
             fields = self.mapping(node, path, _OWNER_KEYS)
             name = self.opt(fields, "name", path, self.text, "")
             handle = self.opt(fields, "telegram", path, self.text, "").removeprefix("@") or None
-            pattern, fix = _HANDLE_RULES["telegram"]
+            contact = profile_of("telegram")  # owners are reminded in the team's Telegram
+            pattern, fix = contact.handle, contact.handle_fix
             if handle is not None and not pattern.fullmatch(handle):
                 self.fail(
                     fields["telegram"], f"{path}.telegram", f"{handle!r} is not a Telegram username", fix
@@ -440,10 +432,13 @@ class _Reader:
         handles: dict[str, str] = {}
         for network in (n for n in NETWORKS if n in fields):
             value = self.text(fields[network], f"{path}.{network}").removeprefix("@")
-            pattern, fix = _HANDLE_RULES[network]
-            if not pattern.fullmatch(value) or (network == "vk" and value.replace(".", "").isdigit()):
+            profile = profile_of(network)
+            if not profile.handle.fullmatch(value):
                 self.fail(
-                    fields[network], f"{path}.{network}", f"{value!r} is not a valid {network} handle", fix
+                    fields[network],
+                    f"{path}.{network}",
+                    f"{value!r} is not a valid {network} handle",
+                    profile.handle_fix,
                 )
             else:
                 handles[network] = value
@@ -464,7 +459,7 @@ class _Reader:
                         f"{value!r} is also used by entity {other!r}",
                         "each entity needs its own handles and name",
                     )
-            for network in ("x", "telegram"):
+            for network in (n for n in NETWORKS if profile_of(n).at_handles):
                 handle = (entity.handle(network) or "").lower()
                 if handle in entities and handle != entity.key:
                     self.fail(
@@ -488,7 +483,8 @@ class _Reader:
 
     def policy(self, network: str, node: yaml.Node) -> NetworkPolicy:
         path = f"networks.{network}"
-        fields = self.mapping(node, path, _POLICY_KEYS + _POLICY_EXTRA.get(network, ()))
+        profile = profile_of(network)
+        fields = self.mapping(node, path, _POLICY_KEYS + profile.policy_options)
         screen_name = self.opt(fields, "screen_name", path, self.text, "").removeprefix("@") or None
         policy = NetworkPolicy(
             hashtags=self.opt(fields, "hashtags", path, self.tags, _NO_TAGS),
@@ -499,12 +495,12 @@ class _Reader:
             screen_name=screen_name,
             page_mentions=self.opt(fields, "page_mentions", path, self.flag, False),
         )
-        if screen_name is not None and not _VK_HANDLE.fullmatch(screen_name):
+        if screen_name is not None and not profile.handle.fullmatch(screen_name):
             self.fail(
                 fields["screen_name"],
                 f"{path}.screen_name",
-                f"{screen_name!r} is not a VK screen name",
-                "write the part after vk.com/, e.g. library_bntu",
+                f"{screen_name!r} is not a {profile.title} screen name",
+                profile.handle_fix,
             )
         if policy.community_hashtags and not screen_name:
             self.fail(

@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from publisher.adapters import Adapter
+from publisher.adapters.base import Adapter
 from publisher.adapters.pool import AdapterPool
 from publisher.dispatch.crashpoints import crashpoint
 from publisher.dispatch.retry import Action, Decision, RetryPolicy
 from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, network_of
+from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, SentPost
 from publisher.ops.alerts import IncidentKind
 from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
@@ -497,9 +497,8 @@ class Dispatcher:
                     settled += 1
                 continue
             started = d.sending_at or d.attempt_started_at or d.updated_at
-            rendered = Rendered(d.target, network_of(d.target), d.rendered_text or "", 0, 0)
             try:
-                answer = adapter.reconcile(rendered, started, d.idempotency_key)
+                answer = adapter.reconcile(SentPost(d.rendered_text or ""), started)
             except Exception as exc:  # a failed lookup is simply "unknown"
                 answer_status, detail, ref = ReconcileStatus.UNKNOWN, scrub(str(exc)), None
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from publisher.adapters.base import make_session
+from publisher.adapters.http import make_session
 from publisher.i18n import N_
 from publisher.metrics.report import build_report, month_of, previous
 from publisher.metrics.texts import month_name, translator

@@ -25,7 +25,7 @@ from typing import Literal
 
 import requests
 
-from publisher.adapters.base import make_session
+from publisher.adapters.http import make_session
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import HttpTimeouts, NetworkSettings, Settings
 

@@ -23,7 +23,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered
+from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered, SentPost
 from publisher.ops.redact import register_secret
 from publisher.settings import FacebookSettings, HttpTimeouts
 from tests.fakes.base import Fault
@@ -207,7 +207,7 @@ def test_reconcile_found(fake: FakeFacebook, adapter: FacebookAdapter) -> None:
     started = datetime.now(UTC)
     fake.add_post("Другой пост")
     post = fake.add_post("  " + TEXT.replace(" ", "\n", 1) + " ")  # whitespace differs
-    result = adapter.reconcile(rendered(), started, "k")
+    result = adapter.reconcile(SentPost.of(rendered()), started)
     assert result.status is ReconcileStatus.FOUND
     assert result.ref is not None and result.ref.remote_id == post.id
     assert result.ref.url and post.id.split("_")[1] in result.ref.url
@@ -219,7 +219,7 @@ def test_reconcile_absent_ignores_older_posts_with_same_text(
     started = datetime.now(UTC)
     fake.add_post(TEXT, created_time=started - timedelta(hours=1))
     fake.add_post("Другой пост")
-    result = adapter.reconcile(rendered(), started, "k")
+    result = adapter.reconcile(SentPost.of(rendered()), started)
     assert result.status is ReconcileStatus.ABSENT
     assert fake.requests[-1].query["since"] == str(int((started - timedelta(minutes=2)).timestamp()))
 
@@ -232,16 +232,16 @@ def test_reconcile_finds_an_in_doubt_image_post(
     post = rendered(media=(image(tmp_path),), link="https://lib.example/x")
     with pytest.raises(InDoubtError):
         adapter.publish(post, "k")
-    result = adapter.reconcile(post, started, "k")
+    result = adapter.reconcile(SentPost.of(post), started)
     assert result.status is ReconcileStatus.FOUND
     assert result.ref is not None and result.ref.remote_id == fake.feed[0].id
 
 
 def test_reconcile_unknown_when_lookup_fails(fake: FakeFacebook, adapter: FacebookAdapter) -> None:
     fake.transient_failure(path=FEED_PATH)
-    assert adapter.reconcile(rendered(), datetime.now(UTC), "k").status is ReconcileStatus.UNKNOWN
+    assert adapter.reconcile(SentPost.of(rendered()), datetime.now(UTC)).status is ReconcileStatus.UNKNOWN
     gone = make_adapter(closed_url(), fake.page_id, fake.token)
-    assert gone.reconcile(rendered(), datetime.now(UTC), "k").status is ReconcileStatus.UNKNOWN
+    assert gone.reconcile(SentPost.of(rendered()), datetime.now(UTC)).status is ReconcileStatus.UNKNOWN
 
 
 # --- fault matrix --------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def exercise(fake: FakeFacebook, token: str, case: Case, tmp_path: Path) -> list
         a.check()
     seen += [str(err.value), repr(err.value), err.value.excerpt]
     seen.append(repr(a.publish(rendered(media=(image(tmp_path),)), "k")))
-    seen.append(repr(a.reconcile(rendered(), datetime.now(UTC), "k")))
+    seen.append(repr(a.reconcile(SentPost.of(rendered()), datetime.now(UTC))))
     a.close()
     return seen
 

@@ -25,7 +25,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import MediaItem, ReconcileStatus, Rendered
+from publisher.models import MediaItem, ReconcileStatus, Rendered, SentPost
 from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, TelegramSettings, load_settings
 from tests.fakes.base import Fault
@@ -278,7 +278,7 @@ def test_check_of_a_chat_the_bot_cannot_see(fake: FakeTelegram) -> None:
 
 
 def test_reconcile_is_unknown_without_calling_the_api(fake: FakeTelegram, adapter: TelegramAdapter) -> None:
-    result = adapter.reconcile(rendered("текст"), datetime.now(UTC), "k")
+    result = adapter.reconcile(SentPost.of(rendered("текст")), datetime.now(UTC))
     assert result.status is ReconcileStatus.UNKNOWN
     assert "history" in result.detail
     assert fake.requests == []

@@ -25,7 +25,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import MediaItem, ReconcileStatus, Rendered
+from publisher.models import MediaItem, ReconcileStatus, Rendered, SentPost
 from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, VkSettings
 from tests.fakes.base import Fault
@@ -224,7 +224,7 @@ def test_reconcile_finds_a_post_the_timed_out_attempt_made(fake: FakeVk, adapter
     with pytest.raises(InDoubtError):
         adapter.publish(rendered("Текст  с\nпереносом"), "key-rec")
 
-    found = adapter.reconcile(rendered("Текст с переносом"), started, "key-rec")
+    found = adapter.reconcile(SentPost.of(rendered("Текст с переносом")), started)
 
     assert found.status is ReconcileStatus.FOUND
     assert found.ref is not None and found.ref.url == f"https://vk.com/wall-{GROUP}_{fake.wall[0].id}"
@@ -233,13 +233,13 @@ def test_reconcile_finds_a_post_the_timed_out_attempt_made(fake: FakeVk, adapter
 def test_reconcile_ignores_an_older_post_with_the_same_text(fake: FakeVk, adapter: VkAdapter) -> None:
     fake.add_post(MENTION_TEXT, date=time.time() - 86400)
     fake.add_post("другой текст")
-    result = adapter.reconcile(rendered(), datetime.now(UTC) - timedelta(seconds=5), "k")
+    result = adapter.reconcile(SentPost.of(rendered()), datetime.now(UTC) - timedelta(seconds=5))
     assert result.status is ReconcileStatus.ABSENT
 
 
 def test_reconcile_unknown_when_the_lookup_fails(fake: FakeVk, adapter: VkAdapter) -> None:
     fake.vk_error(10, method="wall.get")
-    result = adapter.reconcile(rendered(), datetime.now(UTC), "k")
+    result = adapter.reconcile(SentPost.of(rendered()), datetime.now(UTC))
     assert result.status is ReconcileStatus.UNKNOWN and "error 10" in result.detail
 
 

@@ -28,7 +28,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered
+from publisher.models import MediaItem, PublishResult, ReconcileStatus, Rendered, SentPost
 from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, XSettings
 from tests.fakes.base import Fault
@@ -255,7 +255,7 @@ def test_reconcile_finds_a_post_whose_answer_was_lost(adapter: XAdapter, fake: F
     # X keeps the text with the URL as a t.co link and '&' escaped: matching must see past that.
     assert fake.tweets[0]["text"] != LINK_TEXT
 
-    result = adapter.reconcile(rendered(LINK_TEXT), started, "k")
+    result = adapter.reconcile(SentPost.of(rendered(LINK_TEXT)), started)
 
     assert result.status is ReconcileStatus.FOUND
     assert result.ref is not None
@@ -268,7 +268,7 @@ def test_reconcile_absent_ignores_older_and_other_posts(adapter: XAdapter, fake:
     started = datetime.now(UTC)
     fake.add_post(LINK_TEXT, created_at=started - timedelta(hours=3))  # same text, long before
     fake.add_post("Другой пост", created_at=started)
-    result = adapter.reconcile(rendered(LINK_TEXT), started, "k")
+    result = adapter.reconcile(SentPost.of(rendered(LINK_TEXT)), started)
     assert result.status is ReconcileStatus.ABSENT
     timeline = [r for r in fake.requests if r.path == f"/2/users/{USER_ID}/tweets"]
     assert timeline and timeline[0].query["start_time"] == (started - timedelta(minutes=2)).strftime(
@@ -282,7 +282,7 @@ def test_reconcile_unknown_when_the_lookup_fails(
 ) -> None:
     fake.add_post("Пост", created_at=datetime.now(UTC))
     getattr(fake, fail)(path=path)
-    result = adapter.reconcile(rendered("Пост"), datetime.now(UTC), "k")
+    result = adapter.reconcile(SentPost.of(rendered("Пост")), datetime.now(UTC))
     assert result.status is ReconcileStatus.UNKNOWN
     assert result.ref is None
 
@@ -405,7 +405,7 @@ def test_no_secret_leaks_through_the_fault_matrix(
                 seen.append(adapter.check())
             except PublishError as exc:
                 seen.append(exc)
-        seen.append(adapter.reconcile(rendered("Пост: drop after apply"), datetime.now(UTC), "k"))
+        seen.append(adapter.reconcile(SentPost.of(rendered("Пост: drop after apply")), datetime.now(UTC)))
         seen.append(adapter)
         # The canaries really travelled: the fake saw the key in the signed header.
         assert any(

@@ -132,10 +132,10 @@ CASES = [
 #: per network: what follows when the publishing call may have been applied (VK re-sends with its guid,
 #: the others wait for reconciliation), and the error's words for a success answer without an id
 AFTER_SEND = {
-    "vk": ("retry", "without a post id"),
+    "vk": ("retry", "no post id"),
     "x": ("in_doubt", "no post id"),
-    "facebook": ("in_doubt", "without a post id"),
-    "telegram": ("in_doubt", "no message id"),
+    "facebook": ("in_doubt", "no post id"),
+    "telegram": ("in_doubt", "no post id"),
 }
 #: the same transport faults on every network's publishing call: (name, fault, cause, posts made)
 SHARED = [

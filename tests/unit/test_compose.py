@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from twitter_text import parse_tweet
 
-from publisher.compose.composer import NETWORK_PROFILES, measure, render, render_all
+from publisher.compose.composer import measure, render, render_all
 from publisher.compose.directory import Directory, load_directory, parse_directory
 from publisher.errors import InputError, InputErrors
-from publisher.models import MediaItem, Post
+from publisher.models import NETWORKS, MediaItem, Post
 
 DIRECTORY_YAML = """
 hashtags: [НаучнаяБиблиотекаБНТУ]
@@ -165,7 +165,7 @@ def test_a_hashtag_is_not_a_mention_by_name(directory: Directory) -> None:
     ["Пишите на library@bntu.by", "Иконки @2x и @3x", "Начало в 18:00 @ актовый зал", "Сайт @bntu.by"],
 )
 def test_email_addresses_and_at_numbers_are_not_mentions(directory: Directory, body: str) -> None:
-    for network in NETWORK_PROFILES:
+    for network in NETWORKS:
         r = render(make_post(body), network, directory)
         assert r.text.startswith(body.replace("&", "&amp;")) and r.warnings == () and r.mentions == ()
 

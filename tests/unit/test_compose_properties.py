@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twitter_text import parse_tweet
 
-from publisher.compose.composer import escape_telegram_html, render
+from publisher.adapters.telegram import escape_html as escape_telegram_html
+from publisher.compose.composer import render
 from publisher.compose.directory import Directory, Entity, NetworkPolicy, Rubric
 from publisher.errors import InputError
 from publisher.models import NETWORKS, MediaItem, Post, Rendered

@@ -1,0 +1,95 @@
+"""What a network accepts in one post and how it writes things: the ``PROFILE`` each network module exports.
+
+The composer and the directory read profiles and hold no network names: a new network brings its profile
+in its own module (see docs/adding-a-network.md). Pure data and pure functions, no I/O, no client library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from publisher.adapters.published import PublishedForm
+
+#: An ``@word`` that may be a mention: not inside an e-mail address or a URL, not a domain ("@bntu.by").
+AT_WORD = re.compile(r"(?<![\w@.+\-/&#])@(\w++)(?![.\-]\w|@)")
+
+
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units: what most APIs count, and never less than the characters shown."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def as_is(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Placeholder for video support: no adapter uploads video yet, so every profile has ``video=None``."""
+
+    max_bytes: int
+    max_seconds: float
+    formats: tuple[str, ...] = ("video/mp4",)
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    """One network's rules for a post, as the composer and the directory need them.
+
+    Mentions: ``mention`` is a format with ``{handle}`` and ``{name}``; ``mention_pattern`` finds a mention
+    already written in that syntax (group 1 is the handle). ``handle_mentions_option`` names the directory
+    option that must be on before handles are used (else the entity's plain name is written, which is then
+    the normal form, not a fallback). Hashtags: ``hashtag`` is a format with ``{tag}``; ``rubric_hashtag``
+    (with ``{screen_name}``) is used for rubric tags when the directory turns ``community_hashtags`` on.
+    """
+
+    network: str
+    title: str
+    #: characters (in the network's own counting) of one post's text
+    limit: int
+    #: how ``measure`` counts, in words for editors ("weighted characters (links 23, ...)")
+    counting: str
+    max_images: int
+    handle: re.Pattern[str]
+    #: what to write in the directory when a handle does not match ``handle``
+    handle_fix: str
+    mention: str = "@{handle}"
+    #: a mention in the editor's own words, ``[студентам ФИТР](@fitr)``: a format with {handle} and {words}
+    mention_in_words: str = "{words} (@{handle})"
+    mention_pattern: re.Pattern[str] = AT_WORD
+    measure: Callable[[str], int] = utf16_length
+    #: the limit of a caption when the post carries media, else ``limit`` applies
+    caption_limit: int | None = None
+    #: the directory may raise the limit (when the network documents none), not only lower it
+    limit_configurable: bool = False
+    video: VideoLimits | None = None
+    #: the network has no separate link field, so the composer writes the post's link into the text
+    link_in_text: bool = False
+    parse_mode: str | None = None
+    #: how plain text is escaped for ``parse_mode`` (e.g. ``& < >`` in Telegram's HTML)
+    escape: Callable[[str], str] = as_is
+    hashtag: str = "#{tag}"
+    rubric_hashtag: str | None = None
+    handle_mentions_option: str | None = None
+    #: directory options under ``networks.<network>`` beyond the common ones
+    policy_options: tuple[str, ...] = ()
+    #: what ``resolve --published-as`` accepts: the network's post URLs and ids (None: nothing can be checked)
+    published: PublishedForm | None = None
+
+    @property
+    def at_handles(self) -> bool:
+        """True when a mention is the bare ``@handle``: then an ``@handle`` in a text is already one."""
+        return self.mention == "@{handle}"
+
+    def write_mention(self, handle: str, name: str) -> str:
+        return self.mention.format(handle=handle, name=name)
+
+    def write_mention_in_words(self, handle: str, words: str) -> str:
+        return self.mention_in_words.format(handle=handle, words=words)
+
+    def write_hashtag(self, tag: str, screen_name: str | None = None) -> str:
+        if screen_name and self.rubric_hashtag:
+            return self.rubric_hashtag.format(tag=tag, screen_name=screen_name)
+        return self.hashtag.format(tag=tag)
