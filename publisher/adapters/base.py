@@ -236,13 +236,15 @@ class Adapter(ABC):
         """Hook: preparatory calls before the post (e.g. photo uploads); returns what ``send_post`` needs."""
         return []
 
-    @abstractmethod
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
-        """Hook: the one call that creates the post. Maps the network's error answers to the error tree."""
+        """Hook: the one call that creates the post. Maps the network's error answers to the error tree.
 
-    @abstractmethod
+        Every network module implements it (test doubles that replace ``publish`` whole need not)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement send_post")
+
     def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
         """Hook: the ids the answer names (None or no ids: the base reports the post as in doubt)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement parse_answer")
 
     def post_url(self, remote_id: str) -> str | None:
         """Hook: the public address of a post."""
