@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from publisher.dispatch.dispatcher import Dispatcher
@@ -18,25 +19,18 @@ from publisher.ops.sdnotify import Notifier
 from publisher.store import UNFINISHED, Store
 
 
+@dataclass
 class Health:
     """One daemon's status, heartbeat and the stalled-queue and inbox incidents."""
 
-    def __init__(
-        self,
-        store: Store,
-        dispatcher: Dispatcher,
-        incidents: Incidents,
-        notifier: Notifier,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.store = store
-        self.dispatcher = dispatcher
-        self.incidents = incidents
-        self.notifier = notifier
-        self.clock = clock
-        self.daemon_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._stalled = False
-        self._inbox_problem: str | None = "not checked yet"
+    store: Store
+    dispatcher: Dispatcher
+    incidents: Incidents
+    notifier: Notifier
+    clock: Callable[[], datetime]
+    daemon_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    _stalled: bool = False
+    _inbox_problem: str | None = "not checked yet"
 
     def status_line(self) -> str:
         """Unfinished work (counted through the state index: flat however long the history) and this

@@ -16,6 +16,7 @@ from publisher.adapters.http import make_session
 from publisher.i18n import N_
 from publisher.metrics.report import build_report, month_of, previous
 from publisher.metrics.texts import month_name, translator
+from publisher.ops.alerts import telegram_refusal
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import Settings
 from publisher.store import Store
@@ -49,15 +50,9 @@ def send_report(store: Store, settings: Settings, now: datetime, *, language: st
         response = session.post(
             f"{api}/bot{secret}/sendDocument", data={"chat_id": chat, "caption": caption}, files=files
         )
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if response.status_code != 200 or not isinstance(answer, dict) or answer.get("ok") is not True:
-        description = answer.get("description") if isinstance(answer, dict) else None
-        raise RuntimeError(
-            scrub(f"Telegram refused the report: HTTP {response.status_code} {description or ''}")
-        )
+    description = telegram_refusal(response)
+    if description is not None:
+        raise RuntimeError(scrub(f"Telegram refused the report: HTTP {response.status_code} {description}"))
     store.log_event(now, "report_sent", detail={"month": month.label, "chat": chat})
     log.info("report for %s sent to %s", month.label, chat, extra={"event": "report_sent"})
     return True

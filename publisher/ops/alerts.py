@@ -205,12 +205,8 @@ class Alerter:
         }
         with make_session(section, "") as session:
             response = session.post(f"{self._api_url}/bot{self._token}/sendMessage", json=payload)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict) or data.get("ok") is not True:
-            description = data.get("description") if isinstance(data, dict) else None
+        description = telegram_refusal(response)
+        if description is not None:
             raise AlertChannelError(
                 f"Telegram answered HTTP {response.status_code}" + (f": {description}" if description else "")
             )
@@ -262,6 +258,19 @@ def make_alerter(settings: Settings, timeout: float = DEFAULT_TIMEOUT) -> Alerte
     """An ``Alerter`` when a channel is configured, else a ``NullAlerter``."""
     alerter = Alerter(settings, timeout=timeout)
     return alerter if alerter.configured else NullAlerter()
+
+
+def telegram_refusal(response: requests.Response) -> str | None:
+    """None when the Bot API took the call (HTTP 200 and ``"ok": true``), else its ``description`` ("" when
+    it gave none). https://core.telegram.org/bots/api#making-requests"""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code == 200 and isinstance(answer, dict) and answer.get("ok") is True:
+        return None
+    description = answer.get("description") if isinstance(answer, dict) else None
+    return str(description or "")
 
 
 class AlertChannelError(Exception):
