@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from publisher.errors import InputError
 from publisher.models import Delivery, Event
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
+
+T = TypeVar("T")
 
 # Exit codes of every command: 0 success, 1 failure, 2 usage or invalid input.
 OK, FAILURE, USAGE = 0, 1, 2
@@ -114,6 +117,21 @@ def event_json(e: Event, facts: Any = None) -> dict[str, Any]:
         "author": facts.author if facts else None,
         "mentions": list(facts.mentions) if facts else [],
     }
+
+
+def listed(items: Sequence[T], as_json: bool, to_json: Callable[[T], dict[str, Any]], empty: str) -> bool:
+    """Print ``items`` as JSON lines (exact, for scripts), or ``empty`` when there are none.
+
+    True when that was all there is to print; False when the caller prints its table.
+    """
+    if as_json:
+        for item in items:
+            print(json.dumps(to_json(item), ensure_ascii=False))
+        return True
+    if not items:
+        print(empty)
+        return True
+    return False
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:

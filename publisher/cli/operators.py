@@ -14,6 +14,7 @@ from publisher.cli.format import (
     OK,
     delivery_json,
     event_json,
+    listed,
     local,
     one_line,
     parse_when,
@@ -48,12 +49,7 @@ def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
 
     states = [DeliveryState(args.state)] if args.state else UNFINISHED
     rows = store.deliveries(states=states)
-    if args.json:
-        for d in rows:
-            print(json.dumps(delivery_json(d), ensure_ascii=False))
-        return OK
-    if not rows:
-        print("nothing waiting")
+    if listed(rows, args.json, delivery_json, "nothing waiting"):
         return OK
     print(
         table(
@@ -81,13 +77,8 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     found = store.events(
         since=since, target=args.target, status=args.status, post_id=args.post, limit=args.limit
     )
-    if args.json:
-        facts = store.post_facts({e.post_id for e in found if e.post_id is not None})
-        for e in found:
-            print(json.dumps(event_json(e, facts.get(e.post_id or 0)), ensure_ascii=False))
-        return OK
-    if not found:
-        print("no events")
+    facts = store.post_facts({e.post_id for e in found if e.post_id is not None}) if args.json else {}
+    if listed(found, args.json, lambda e: event_json(e, facts.get(e.post_id or 0)), "no events"):
         return OK
     rows = []
     for e in found:

@@ -8,12 +8,11 @@ is English; the posts' own texts are shown as the editors wrote them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from publisher.cli.format import FAILURE, OK, local, one_line, parse_when, table
+from publisher.cli.format import FAILURE, OK, listed, local, one_line, parse_when, table
 from publisher.cli.operators import actor, open_store
 from publisher.errors import InputError
 from publisher.settings import Settings
@@ -84,12 +83,7 @@ def cmd_post_list(args: argparse.Namespace, settings: Settings) -> int:
     if due_to is not None and args.due_to and len(args.due_to.strip()) == 10:
         due_to += timedelta(days=1)  # "--to 2026-12-08" includes that day
     found = store.post_summaries(due_from=due_from, due_to=due_to, rubric=args.rubric)
-    if args.json:
-        for s in found:
-            print(json.dumps(summary_json(s, settings), ensure_ascii=False))
-        return OK
-    if not found:
-        print("no posts")
+    if listed(found, args.json, lambda s: summary_json(s, settings), "no posts"):
         return OK
     rows = [
         (

@@ -89,12 +89,7 @@ class Dispatcher:
         self.renderer = renderer
         self.adapters = adapters or AdapterPool(settings)
         self.media = media or media_storage(settings, store)
-        self.policy = policy or RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base_seconds=settings.retry_base_seconds,
-            max_seconds=settings.retry_max_seconds,
-            reconcile_delay=settings.reconcile_delay_seconds,
-        )
+        self.policy = policy or RetryPolicy.from_settings(settings)
         self.incidents: IncidentSink = incidents or LogIncidents()
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -113,12 +108,7 @@ class Dispatcher:
     def reconfigure(self, settings: Settings) -> None:
         """Apply reloaded settings: retry rules, timeouts, tokens (adapters are rebuilt on next use)."""
         self.settings = settings
-        self.policy = RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base_seconds=settings.retry_base_seconds,
-            max_seconds=settings.retry_max_seconds,
-            reconcile_delay=settings.reconcile_delay_seconds,
-        )
+        self.policy = RetryPolicy.from_settings(settings)
         self.adapters.reset(settings)
 
     # --- draining --------------------------------------------------------------------------------

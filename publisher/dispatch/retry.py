@@ -22,6 +22,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
+from publisher.settings import Settings
 
 
 class Action(StrEnum):
@@ -60,6 +61,16 @@ class RetryPolicy:
     #: the n-th inconclusive lookup is followed by another after n times this
     check_backoff_seconds: float = 300.0
     rng: Callable[[], float] = field(default=random.random, compare=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The policy the operator configured (``PUBLISHER_MAX_ATTEMPTS``, ``PUBLISHER_RETRY_*``, ...)."""
+        return cls(
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            reconcile_delay=settings.reconcile_delay_seconds,
+        )
 
     def backoff(self, attempts: int) -> float:
         raw = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from publisher.ops.alerts import Alerter, Incident, IncidentKind
 from publisher.store import Store
@@ -19,38 +18,9 @@ from publisher.store import Store
 log = logging.getLogger("publisher.ops.incidents")
 
 
-class IncidentSink(Protocol):
-    """Where the dispatcher reports what an operator must see (``Incidents`` below, or ``LogIncidents``)."""
-
-    def report(
-        self,
-        key: str,
-        kind: IncidentKind,
-        title: str,
-        text: str,
-        *,
-        target: str | None = None,
-        post_id: int | None = None,
-        delivery_id: int | None = None,
-    ) -> None: ...
-
-
-class LogIncidents:
-    """Incident sink that only logs: used when no alert channel is configured and in tests."""
-
-    def report(self, key: str, kind: IncidentKind, title: str, text: str, **ids: Any) -> None:
-        log.warning("%s: %s", title, text, extra={"event": f"incident_{kind}", "target": ids.get("target")})
-
-
-class Incidents:
-    def __init__(
-        self, store: Store, alerter: Alerter | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ):
-        self.store = store
-        self.alerter = alerter
-        self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
-        self._sending: set[Future[None]] = set()
+class IncidentSink:
+    """Where the dispatcher reports what an operator must see. This base only logs (no alert channel
+    configured, tests); ``Incidents`` also records the incident and alerts once per incident."""
 
     def report(
         self,
@@ -71,21 +41,35 @@ class Incidents:
             text,
             extra={"event": f"incident_{kind}", "target": target, "delivery": delivery_id},
         )
+        self.raised(Incident(key, kind, title, text, target, post_id, delivery_id))
+
+    def raised(self, incident: Incident) -> None:
+        """What happens besides the log line: nothing here."""
+
+
+#: the sink that only logs, by the name its users know
+LogIncidents = IncidentSink
+
+
+class Incidents(IncidentSink):
+    """Incidents recorded in the store, each alerted once, on a background thread."""
+
+    def __init__(
+        self, store: Store, alerter: Alerter | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ):
+        self.store = store
+        self.alerter = alerter
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+        self._sending: set[Future[None]] = set()
+
+    def raised(self, incident: Incident) -> None:
         try:
-            first = self.store.open_incident(key, self.clock())
+            first = self.store.open_incident(incident.key, self.clock())
         except Exception:
-            log.exception("could not record incident %s", key)
+            log.exception("could not record incident %s", incident.key)
             return
         if first and self.alerter is not None:
-            incident = Incident(
-                key=key,
-                kind=kind,
-                title=title,
-                text=text,
-                target=target,
-                post_id=post_id,
-                delivery_id=delivery_id,
-            )
             future = self._pool.submit(self._send, incident)
             self._sending.add(future)
             future.add_done_callback(self._sending.discard)

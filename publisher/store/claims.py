@@ -193,33 +193,37 @@ def insert_post(conn: Connection, post: Post, now: datetime, actor: str = "") ->
     )
     due = post.publish_at or now
     for target in dict.fromkeys(post.targets):
-        delivery_id = new_id(
-            conn,
-            deliveries.insert().values(
-                post_id=post_id,
-                target=target,
-                state=S.QUEUED.value,
-                attempts=0,
-                due_at=due,
-                next_at=due,
-                expires_at=post.expires_at,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        append_event(
-            conn,
-            now,
-            "enqueued",
-            post_id=post_id,
-            delivery_id=delivery_id,
-            target=target,
-            detail={
-                "source": post.source_name,
-                "approved_by": post.approved_by,
-                "due_at": due.isoformat(),
-                **({"slot": True} if post.wants_slot else {}),
-                **({"by": actor} if actor else {}),
-            },
-        )
+        insert_delivery(conn, post, post_id, target, due, now, actor)
     return int(post_id)
+
+
+def insert_delivery(
+    conn: Connection, post: Post, post_id: int, target: str, due: datetime, now: datetime, actor: str = ""
+) -> None:
+    """One queued delivery of ``post`` to ``target`` and its ``enqueued`` event, in the caller's transaction."""
+    delivery_id = new_id(
+        conn,
+        deliveries.insert().values(
+            post_id=post_id,
+            target=target,
+            state=S.QUEUED.value,
+            attempts=0,
+            due_at=due,
+            next_at=due,
+            expires_at=post.expires_at,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    detail: dict[str, object] = {
+        "source": post.source_name,
+        "approved_by": post.approved_by,
+        "due_at": due.isoformat(),
+    }
+    if post.wants_slot:
+        detail["slot"] = True
+    if actor:
+        detail["by"] = actor
+    append_event(
+        conn, now, "enqueued", post_id=post_id, delivery_id=delivery_id, target=target, detail=detail
+    )

@@ -160,19 +160,23 @@ def change_delivery(
     ).rowcount
     if changed != 1:
         return False
-    append_event(
+    log_delivery(
         conn,
         now,
         status,
-        post_id=row.post_id,
-        delivery_id=row.id,
-        target=row.target,
+        row,
         remote_id=values.get("remote_id"),
         url=values.get("remote_url"),
         error=error,
         detail=detail,
     )
     return True
+
+
+def log_delivery(conn: Connection, now: datetime, status: str, row: Row[Any], **fields: Any) -> None:
+    """The publish-log row of a change to the delivery ``row`` (id, post_id, target); ``fields`` as for
+    ``event_row``."""
+    append_event(conn, now, status, post_id=row.post_id, delivery_id=row.id, target=row.target, **fields)
 
 
 #: The incident kinds keyed per delivery (``kind:delivery_id``); a paused target is keyed per target.

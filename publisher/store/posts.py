@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post
-from publisher.store.claims import insert_post
+from publisher.store.claims import insert_delivery, insert_post
 from publisher.store.engine import StoreBase, append_event
-from publisher.store.records import dumps, media_dict, new_id, post_from_row
+from publisher.store.records import dumps, media_dict, post_from_row
 from publisher.store.schema import deliveries, posts
 
 S = DeliveryState
@@ -172,37 +172,6 @@ class PostsMixin(StoreBase):
         targets = tuple(dict.fromkeys(post.targets))
         return PostOutcome(post_id, post.key, "created", added=targets, due_at=post.publish_at or now)
 
-    def _insert_delivery(
-        self,
-        conn: Connection,
-        post_id: int,
-        target: str,
-        due: datetime,
-        post: Post,
-        now: datetime,
-        actor: str,
-    ) -> None:
-        delivery_id = new_id(
-            conn,
-            deliveries.insert().values(
-                post_id=post_id,
-                target=target,
-                state=S.QUEUED.value,
-                attempts=0,
-                due_at=due,
-                next_at=due,
-                expires_at=post.expires_at,
-                created_at=now,
-                updated_at=now,
-            ),
-        )
-        detail = {"source": post.source_name, "approved_by": post.approved_by, "due_at": due.isoformat()}
-        if actor:
-            detail["by"] = actor
-        append_event(
-            conn, now, "enqueued", post_id=post_id, delivery_id=delivery_id, target=target, detail=detail
-        )
-
     def _replace(self, conn: Connection, row: Row[Any], post: Post, now: datetime, actor: str) -> PostOutcome:
         current = self._lock_deliveries(conn, row.id)
         by_target = {d.target: d.state for d in current}
@@ -257,7 +226,7 @@ class PostsMixin(StoreBase):
                     self._event(conn, d, now, "replaced", {**detail, "due_at": due.isoformat()})
         for target in targets:
             if target not in {d.target for d in current}:
-                self._insert_delivery(conn, row.id, target, due, post, now, who)
+                insert_delivery(conn, post, row.id, target, due, now, who)
                 added.append(target)
         return PostOutcome(
             int(row.id),

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, select, update
 
 from publisher.models import Delivery, DeliveryState, PublishResult
-from publisher.store.engine import StoreBase, append_event, change_delivery
+from publisher.store.engine import StoreBase, change_delivery, log_delivery
 from publisher.store.records import CLAIMABLE, load_delivery, source_key
 from publisher.store.schema import deliveries, posts
 
@@ -41,7 +41,7 @@ class ResultsMixin(StoreBase):
                 update(deliveries)
                 .where(_held_by(delivery_id, attempt_id, allowed))
                 .values(**values, updated_at=now)
-                .returning(deliveries.c.post_id, deliveries.c.target)
+                .returning(deliveries.c.id, deliveries.c.post_id, deliveries.c.target)
             ).one_or_none()
             if row is None:
                 log.warning(
@@ -49,15 +49,7 @@ class ResultsMixin(StoreBase):
                     extra={"event": "stale_attempt", "delivery": delivery_id},
                 )
                 return False
-            append_event(
-                conn,
-                now,
-                status,
-                post_id=row.post_id,
-                delivery_id=delivery_id,
-                target=row.target,
-                **(event_fields or {}),
-            )
+            log_delivery(conn, now, status, row, **(event_fields or {}))
             return True
 
         return self._write(work)
