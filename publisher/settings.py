@@ -12,10 +12,10 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NestedSecretsSettingsSource,
@@ -26,6 +26,15 @@ from pydantic_settings import (
 from publisher.errors import ConfigurationError
 from publisher.i18n import set_language
 from publisher.models import NETWORKS, network_of
+from publisher.network_settings import DAY as DAY
+from publisher.network_settings import YEAR as YEAR
+from publisher.network_settings import FacebookSettings as FacebookSettings
+from publisher.network_settings import HttpTimeouts as HttpTimeouts
+from publisher.network_settings import NetworkSettings as NetworkSettings
+from publisher.network_settings import Section
+from publisher.network_settings import TelegramSettings as TelegramSettings
+from publisher.network_settings import VkSettings as VkSettings
+from publisher.network_settings import XSettings as XSettings
 from publisher.ops.redact import register_secret
 from publisher.plan.cadence import parse_slot
 
@@ -33,112 +42,7 @@ ENV_PREFIX = "PUBLISHER_"
 DEFAULT_SETTINGS_FILE = Path("settings.env")
 
 
-#: Upper bounds of time settings: far beyond any sensible value, far below what overflows a timer or a date.
-DAY = 86_400.0
-YEAR = 366 * DAY
-
-
-class _Section(BaseModel):
-    # allow_inf_nan=False: "inf" or "nan" in a number setting is refused with the variable's name.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, allow_inf_nan=False)
-
-
-class HttpTimeouts(_Section):
-    """Every network call is bounded: the client libraries have no timeout of their own."""
-
-    connect: float = Field(5.0, gt=0, le=DAY, description="seconds to open a connection")
-    read: float = Field(30.0, gt=0, le=DAY, description="seconds to wait for each piece of the response")
-    total: float = Field(90.0, gt=0, le=DAY, description="overall deadline of one HTTP exchange")
-
-
-class NetworkSettings(_Section):
-    """What every network section shares, and how a network declares its accounts.
-
-    A network's section is its one declaration: its fields, ``account_fields`` (what a named account
-    ``ACCOUNTS__<NAME>__`` may set; everything else comes from the section) and ``credentials`` (what a
-    real publish needs). A named account is validated as the same class, limited to those fields.
-    """
-
-    account_fields: ClassVar[tuple[str, ...]] = ()
-    credentials: ClassVar[tuple[str, ...]] = ()
-
-    api_url: str = ""
-    dry_run: bool = False
-    timeouts: HttpTimeouts = HttpTimeouts()
-    max_per_minute: float | None = Field(
-        None, gt=0, description="publish at most this many posts a minute to one target (None: no pacing)"
-    )
-
-    @field_validator("accounts", check_fields=False)
-    @classmethod
-    def _only_account_fields(cls, accounts: dict[str, NetworkSettings]) -> dict[str, NetworkSettings]:
-        allowed = {*cls.account_fields, "dry_run"}
-        for name, account in accounts.items():
-            extra = sorted(account.model_fields_set - allowed)
-            if extra:
-                raise ValueError(
-                    f"account {name!r} may set only {', '.join(sorted(allowed))}; not {', '.join(extra)}"
-                )
-        return accounts
-
-    def secrets(self) -> list[SecretStr]:
-        return [v for v in self.__dict__.values() if isinstance(v, SecretStr)]
-
-    def credentials_missing(self) -> list[str]:
-        """Names of the fields a real publish needs that are not set (empty list when complete)."""
-        return [n for n in self.credentials if getattr(self, n) in (None, "")]
-
-    def account_overrides(self) -> dict[str, NetworkSettings]:
-        accounts: dict[str, NetworkSettings] = getattr(self, "accounts", {})
-        return accounts
-
-
-# One declaration per network. Variable names: PUBLISHER_<NETWORK>__<FIELD>, and for a named account
-# PUBLISHER_<NETWORK>__ACCOUNTS__<NAME>__<FIELD>.
-
-
-class VkSettings(NetworkSettings):
-    account_fields = credentials = ("access_token", "group_id")
-    api_url: str = "https://api.vk.ru"
-    api_version: str = "5.199"
-    access_token: SecretStr | None = None
-    group_id: int | None = Field(None, gt=0, description="community id, without the minus sign")
-    accounts: dict[str, VkSettings] = {}
-
-
-class XSettings(NetworkSettings):
-    credentials = ("api_key", "api_secret", "access_token", "access_token_secret")
-    account_fields = (*credentials, "username")
-    api_url: str = "https://api.x.com"
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
-    access_token: SecretStr | None = None
-    access_token_secret: SecretStr | None = None
-    username: str | None = Field(None, description="the account's handle, for post URLs")
-    accounts: dict[str, XSettings] = {}
-
-
-class FacebookSettings(NetworkSettings):
-    account_fields = credentials = ("page_id", "page_access_token")
-    api_url: str = "https://graph.facebook.com"
-    graph_version: str = "v24.0"
-    page_id: str | None = None
-    page_access_token: SecretStr | None = None
-    accounts: dict[str, FacebookSettings] = {}
-
-
-class TelegramSettings(NetworkSettings):
-    account_fields = credentials = ("bot_token", "chat_id")
-    api_url: str = "https://api.telegram.org"
-    # Bot API FAQ: "no more than 20 messages per minute to the same group" (channels alike);
-    # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
-    max_per_minute: float | None = Field(20.0, gt=0)
-    bot_token: SecretStr | None = None
-    chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
-    accounts: dict[str, TelegramSettings] = {}
-
-
-class AlertSettings(_Section):
+class AlertSettings(Section):
     """Where operators are told about incidents (failed, in doubt, paused, stalled)."""
 
     telegram_bot_token: SecretStr | None = None
@@ -149,11 +53,11 @@ class AlertSettings(_Section):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     mail_from: str = "publisher@localhost"
-    mail_to: list[str] = []
+    mail_to: list[str] = []  # noqa: RUF012  (a pydantic field: each instance gets its own copy)
     stalled_after_seconds: int = Field(900, gt=0, le=int(YEAR))
 
 
-class EditorsSettings(_Section):
+class EditorsSettings(Section):
     """The editors' own Telegram group (not the operators' alert chat): what was accepted, refused, published.
 
     The bot token is the alerts' (``alerts.telegram_bot_token``, else ``telegram.bot_token``); the bot must be
@@ -181,7 +85,7 @@ def parse_steps(value: str) -> tuple[timedelta, ...]:
     return tuple(sorted(set(steps)))
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(Section):
     """When the daemon reads back the figures of published posts (a snapshot at each step after publishing)."""
 
     schedule: str = Field("1h,1d,7d,30d", description="steps after publication, e.g. 1h,1d,7d,30d")
@@ -199,7 +103,7 @@ class MetricsSettings(_Section):
         return parse_steps(self.schedule)
 
 
-class ReportSettings(_Section):
+class ReportSettings(Section):
     """The monthly round-table report: sent to the team's Telegram chat on the 1st at ``hour`` local time."""
 
     telegram_chat_id: str | None = None
