@@ -10,6 +10,10 @@ Checked at the end: 0 lost (every delivery published, or in doubt on Telegram, w
 kill, how long until each delivery the dead daemon held was recovered (queued again, published, or in doubt
 and looked up) — the recovery time, printed (``-s``) and bounded at 90 s.
 
+Every other post carries a picture, kept in the database (the default media storage) and deleted from
+disk before the daemons start on it, so each daemon — each with a data folder of its own, as on separate
+hosts — publishes it from the database; every fake must receive those exact bytes.
+
 ``PUBLISHER_CRASH_ROUNDS`` sets the number of kills (CI: 20; ``make crash-test``: 100). Skipped with a
 message when no PostgreSQL server is configured (``PUBLISHER_TEST_POSTGRES_URL``).
 """
@@ -22,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +34,13 @@ import pytest
 
 from publisher.models import DeliveryState, Post
 from publisher.store import Store
+from publisher.store.media import DatabaseMedia
 from tests.crash_helpers import Pending, Recovery, in_flight, markers_at, worker_of
 from tests.daemon_helpers import DaemonProcess, base_env
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import wait_until
+from tests.media import png_file
 
 S = DeliveryState
 TARGETS = ("telegram", "facebook")
@@ -84,6 +91,8 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
     watching.start()
     daemons = [start_daemon(env, tmp_path, n) for n in range(DAEMONS)]
     markers: dict[int, str] = {}
+    pictures: dict[str, bytes] = {}  # marker -> the picture its post carries
+    media = DatabaseMedia(store)
     restarts = DAEMONS
     try:
         for round_no in range(rounds):
@@ -96,6 +105,12 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
                     approved_by="crash test",
                     body=f"Пост {marker}",
                 )
+                if i % 2 == 0:
+                    picture = tmp_path / f"{marker}.png"
+                    item = png_file(picture, seed=round_no * POSTS_PER_ROUND + i)
+                    post = media.keep(replace(post, media=(item,)))
+                    pictures[marker] = picture.read_bytes()
+                    picture.unlink()  # only the database has it now
                 post_id, _ = store.add_post(post, datetime.now(UTC))
                 markers[post_id] = marker
             # Kill a daemon that is inside a network call (or, if none is, any of them).
@@ -137,7 +152,7 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
         f"max {max(times, default=0):.1f} s, mean {sum(times) / max(1, len(times)):.1f} s"
     )
     print(f"\nmulti-daemon crash: {summary}")
-    lost, doubled = [], []
+    lost, doubled, pictureless = [], [], []
     for target, fake in (("telegram", tg), ("facebook", fb)):
         held = markers_at(fake, list(markers.values()))
         doubled += [f"{target} {m} x{n}" for m, n in held.items() if n > 1]
@@ -145,10 +160,18 @@ def test_three_daemons_one_killed_again_and_again_lose_and_double_nothing(
             marker = markers[d.post_id]
             if d.state is S.PUBLISHED:
                 assert held[marker] == 1, f"delivery {d.id} is published but {target} holds no such post"
+                if marker in pictures and pictures[marker] not in received_files(fake):
+                    pictureless.append(f"{target} delivery {d.id}")
             elif not (d.state is S.IN_DOUBT and target == "telegram"):
                 lost.append(f"{target} delivery {d.id} ended {d.state.value}: {d.last_error}")
     store.close()
     watcher.store.close()
     assert not doubled, f"published twice: {doubled} ({summary})"
     assert not lost, f"lost: {lost} ({summary})"
+    assert not pictureless, f"published without the picture kept in the database: {pictureless}"
     assert max(times, default=0) <= SETTLE_LIMIT, f"recovery took longer than {SETTLE_LIMIT} s ({summary})"
+
+
+def received_files(fake: FakeTelegram | FakeFacebook) -> list[bytes]:
+    """The bytes of every file the fake was sent (multipart uploads)."""
+    return [data for request in list(fake.requests) for _name, data, _type in request.files.values()]
