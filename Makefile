@@ -44,7 +44,7 @@ bench: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract --no-location --sort-output -k _ -k N_ -k ngettext:1,2 \
 		-o publisher/locale/publisher.pot publisher
-	$(BIN)/pybabel update --no-location --omit-header --ignore-obsolete -D publisher \
+	$(BIN)/pybabel update --omit-header --ignore-obsolete -D publisher \
 		-i publisher/locale/publisher.pot -d publisher/locale
 
 clean:
