@@ -23,7 +23,16 @@ from publisher.compose.directory import (
     normalize_hashtag,
 )
 from publisher.errors import InputError, InputErrors, combine_errors
+from publisher.i18n import N_, _
 from publisher.models import NETWORKS, Post, Rendered, network_of
+
+#: The profiles' ways of counting (``PROFILE.counting``), marked for the editors' catalogs, which say them in
+#: plain words; a network whose phrase is not here is shown in English.
+_COUNTING = (
+    N_("characters"),
+    N_("weighted characters (links 23, emoji and CJK 2)"),
+    N_("UTF-16 code units of the visible text"),
+)
 
 
 def measure(
@@ -79,8 +88,9 @@ class _Writer:
             return entity.name  # the normal form there, not a fallback: no warning
         if handle is None:
             warnings.append(
-                f"{entity.key} has no {self.profile.title} account in the directory: "
-                f"written as its name «{entity.name}»"
+                _("{key} has no {network} account in the directory: written as its name «{name}»").format(
+                    key=entity.key, network=self.profile.title, name=entity.name
+                )
             )
             return self.esc(entity.name)
         return self.profile.write_mention(handle, entity.name)
@@ -105,7 +115,7 @@ class _Writer:
                 return rendered[-1]
             if self.profile.at_handles and self.directory.entity_by_handle(self.network, word):
                 return match.group(0)  # already this network's handle (a rendered text fed back)
-            warnings.append(f"@{word} is not in the directory: left as written")
+            warnings.append(_("@{word} is not in the directory: left as written").format(word=word))
             return match.group(0)
 
         def in_words(match: re.Match[str]) -> str:
@@ -113,7 +123,9 @@ class _Writer:
             words, key = match.group("words").strip(), match.group("key")
             entity = self.directory.entity(key) if key.isascii() else None
             if entity is None:
-                warnings.append(f"@{key} is not in the directory: written as the words alone")
+                warnings.append(
+                    _("@{key} is not in the directory: written as the words alone").format(key=key)
+                )
                 return words
             keys.add(entity.key)
             handle = entity.handle(self.network)
@@ -203,7 +215,9 @@ class _Writer:
                 if item[0] == kind and in_text + len(kept) > maximum:
                     kept.remove(item)
                     warnings.append(
-                        f"dropped optional hashtag #{item[1]}: {self.profile.title} takes at most {maximum} hashtags"
+                        _("dropped optional hashtag #{tag}: {network} takes at most {count} hashtags").format(
+                            tag=item[1], network=self.profile.title, count=maximum
+                        )
                     )
         if in_text + len(kept) > maximum:
             warnings.append(
@@ -259,8 +273,12 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
     errors: list[InputError] = []
     rubric_tags, own, keys = _post_inputs(post, directory, errors)
     if len(post.media) > profile.max_images:
-        problem = f"has {len(post.media)} files; {profile.title} takes at most {profile.max_images}"
-        fix = f"remove {len(post.media) - profile.max_images} or drop {target} from targets"
+        problem = _("has {count} files; {network} takes at most {limit}").format(
+            count=len(post.media), network=profile.title, limit=profile.max_images
+        )
+        fix = _("remove {count} or drop {target} from networks").format(
+            count=len(post.media) - profile.max_images, target=target
+        )
         errors.append(InputError(source, "media", problem, fix))
     videos = [m.name for m in post.media if not m.is_image and profile.video is None]
     if videos:
@@ -280,25 +298,44 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         tags = {"own": list(draft.own), "rubric": rubric_tags, "standard": list(draft.standard)}
         dropped.append((tags["standard"] or tags["own"]).pop())
         draft = writer.compose(post.body, tags, keys, post.link)
-        length, _ = measure(network, draft.text, has_media=has_media, directory=directory)
-    warnings = [f"dropped optional hashtag #{t} to fit the {profile.title} limit" for t in dropped]
-    unit = profile.counting
+        length, _limit = measure(network, draft.text, has_media=has_media, directory=directory)
+    warnings = [
+        _("dropped optional hashtag #{tag} to fit the {network} limit").format(tag=t, network=profile.title)
+        for t in dropped
+    ]
+    unit = _(profile.counting)  # the phrases are marked in _COUNTING
     override_key = next((k for k in (target, network) if post.overrides.get(k)), None)
     if length > limit and override_key is None:
-        problem = f"is too long for {target}: {length} {unit} of {limit}, even without optional hashtags"
-        fix = f"shorten it by {length - limit} or add overrides.{network}.text with a shorter version"
+        problem = _(
+            "is too long for {target}: {length} {unit} of {limit}, even without optional hashtags"
+        ).format(target=target, length=length, unit=unit, limit=limit)
+        fix = _("shorten it by {count} or add overrides.{network}.text with a shorter version").format(
+            count=length - limit, network=network
+        )
         errors.append(InputError(source, "body", problem, fix))
     elif length > limit and override_key is not None:
-        warnings = [f"used overrides.{override_key}: the full text is {length} {unit} of {limit}"]
-        draft = writer.compose(post.overrides[override_key], {"rubric": rubric_tags}, keys, post.link)
-        length, _ = measure(network, draft.text, has_media=has_media, directory=directory)
-        if length > limit:
-            problem = f"is too long for {target}: {length} {unit} of {limit}"
-            errors.append(
-                InputError(source, f"overrides.{override_key}", problem, f"shorten it by {length - limit}")
+        warnings = [
+            _("used overrides.{key}: the full text is {length} {unit} of {limit}").format(
+                key=override_key, length=length, unit=unit, limit=limit
             )
+        ]
+        draft = writer.compose(post.overrides[override_key], {"rubric": rubric_tags}, keys, post.link)
+        length, _limit = measure(network, draft.text, has_media=has_media, directory=directory)
+        if length > limit:
+            problem = _("is too long for {target}: {length} {unit} of {limit}").format(
+                target=target, length=length, unit=unit, limit=limit
+            )
+            fix = _("shorten it by {count}").format(count=length - limit)
+            errors.append(InputError(source, f"overrides.{override_key}", problem, fix))
     if not draft.text.strip() and not post.media:
-        errors.append(InputError(source, "body", f"is empty for {target}", "write a text or attach media"))
+        errors.append(
+            InputError(
+                source,
+                "body",
+                _("is empty for {target}").format(target=target),
+                _("write a text or attach media"),
+            )
+        )
     if errors:
         raise combine_errors(source, errors)
     return Rendered(
