@@ -23,7 +23,7 @@ from publisher.compose.directory import (
     normalize_hashtag,
 )
 from publisher.errors import InputError, InputErrors, combine_errors
-from publisher.i18n import N_, _
+from publisher.i18n import N_, _, ngettext
 from publisher.models import NETWORKS, Post, Rendered, network_of
 
 #: The profiles' ways of counting (``PROFILE.counting``), marked for the editors' catalogs, which say them in
@@ -309,9 +309,11 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         problem = _(
             "is too long for {target}: {length} {unit} of {limit}, even without optional hashtags"
         ).format(target=target, length=length, unit=unit, limit=limit)
-        fix = _("shorten it by {count} or add overrides.{network}.text with a shorter version").format(
-            count=length - limit, network=network
-        )
+        fix = ngettext(
+            "shorten it by {count} character or add overrides.{network}.text with a shorter version",
+            "shorten it by {count} characters or add overrides.{network}.text with a shorter version",
+            length - limit,
+        ).format(count=length - limit, network=network)
         errors.append(InputError(source, "body", problem, fix))
     elif length > limit and override_key is not None:
         warnings = [
@@ -325,7 +327,9 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
             problem = _("is too long for {target}: {length} {unit} of {limit}").format(
                 target=target, length=length, unit=unit, limit=limit
             )
-            fix = _("shorten it by {count}").format(count=length - limit)
+            fix = ngettext(
+                "shorten it by {count} character", "shorten it by {count} characters", length - limit
+            ).format(count=length - limit)
             errors.append(InputError(source, f"overrides.{override_key}", problem, fix))
     if not draft.text.strip() and not post.media:
         errors.append(
