@@ -7,7 +7,7 @@ Each concern's mixin (claims, results, settlement, upkeep, reading) subclasses `
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from publisher.errors import ConfigurationError, StoreError
 from publisher.store import schema
+from publisher.store.groupcommit import GroupCommit
 from publisher.store.records import dumps
 from publisher.store.schema import deliveries, events, incidents
 from publisher.store.sqlite import sqlite_engine
@@ -32,9 +33,11 @@ class StoreBase:
         database: an unknown scheme or driver, or a file that is not an SQLite database."""
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self._group: GroupCommit | None = None
         try:
             if self.dialect == "sqlite":
                 self.engine: Engine = sqlite_engine(url, pool_size)
+                self._group = GroupCommit(self._transaction)
             else:
                 self.engine = create_engine(
                     url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -67,12 +70,23 @@ class StoreBase:
                 yield conn
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, retrying a few times if the database stays locked."""
+        """Run ``work`` in a write transaction that is committed when this returns.
+
+        On SQLite, writes of several threads at once share a transaction and its commit (``GroupCommit``);
+        on PostgreSQL each runs alone (the server groups commits itself, and rows stay locked briefly).
+        """
+        if self._group is not None:
+            return self._group.run(work)
+        result: T = self._transaction([work])[0]
+        return result
+
+    def _transaction(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        """Run ``works`` in order in one transaction, retrying a few times if the database stays locked."""
         delay = 0.05
         for attempt in range(8):
             try:
                 with self.engine.connect() as conn, conn.begin():
-                    return work(conn)
+                    return [work(conn) for work in works]
             except OperationalError as exc:
                 locked = "locked" in str(exc).lower() or "could not serialize" in str(exc).lower()
                 if not locked or attempt == 7:
@@ -126,9 +140,13 @@ def event_row(
     }
 
 
+#: Built once: constructing a statement per call (coercing every value) cost more than running it.
+_INSERT_EVENT = events.insert()
+
+
 def append_event(conn: Connection, now: datetime, status: str, **fields: Any) -> None:
     """One row of the publish log, in the caller's transaction; ``fields`` as for ``event_row``."""
-    conn.execute(events.insert().values(**event_row(now, status, **fields)))
+    conn.execute(_INSERT_EVENT, event_row(now, status, **fields))
 
 
 def change_delivery(

@@ -1,0 +1,135 @@
+"""Group commit on SQLite: writes asked for at once share one commit, each still durable when it returns.
+
+Real SQLite file; the writes are ``Store._write`` calls as every store method makes them. A gate inside the
+first write holds its transaction open so that the others queue behind it deterministically (no timing).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, event, func, select
+
+from publisher.store import Store
+from publisher.store.engine import append_event
+from publisher.store.schema import events
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def logged(status: str) -> object:
+    def work(conn: Connection) -> str:
+        append_event(conn, NOW, status)
+        return status
+
+    return work
+
+
+def statuses(path: Path) -> list[str]:
+    """What another process would read: a fresh store on the same file."""
+    other = Store(f"sqlite:///{path}", migrate=False)
+    with other.engine.connect() as conn:
+        found = [r[0] for r in conn.execute(select(events.c.status).order_by(events.c.id))]
+    other.close()
+    return found
+
+
+def queued(store: Store, count: int) -> None:
+    """Until a write is in progress and ``count`` more wait behind it."""
+    group = store._group
+    assert group is not None
+    while True:
+        with group._cond:
+            if group._busy and len(group._queue) >= count:
+                return
+        threading.Event().wait(0.001)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'q.db'}")
+
+
+def test_writes_waiting_together_share_one_commit_and_each_is_durable(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    gate = threading.Event()
+
+    def first(conn: Connection) -> str:
+        gate.wait(30)
+        append_event(conn, NOW, "first")
+        return "first"
+
+    results: dict[str, object] = {}
+    leader = threading.Thread(target=lambda: results.update(first=store._write(first)))
+    leader.start()
+    queued(store, 0)  # the first write is in progress
+    others = [
+        threading.Thread(target=lambda s=s: results.update({s: store._write(logged(s))}))
+        for s in ("a", "b", "c")
+    ]
+    for t in others:
+        t.start()
+    queued(store, 3)
+    gate.set()
+    for t in [leader, *others]:
+        t.join()
+    assert results == {"first": "first", "a": "a", "b": "b", "c": "c"}
+    # The three that waited were committed together: two commits for four writes, all of them on disk.
+    assert len(commits) == 2
+    assert sorted(statuses(tmp_path / "q.db")) == ["a", "b", "c", "first"]
+    store.close()
+
+
+def test_a_failing_write_fails_alone(sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
+    gate = threading.Event()
+
+    def first(conn: Connection) -> None:
+        gate.wait(30)
+
+    def broken(conn: Connection) -> None:
+        append_event(conn, NOW, "half-done")
+        raise ValueError("this write fails")
+
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, work: object) -> None:
+        try:
+            outcomes[name] = store._write(work)  # type: ignore[arg-type]
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=run, args=("first", first))]
+    threads[0].start()
+    queued(store, 0)
+    for name, work in (("a", logged("a")), ("broken", broken), ("c", logged("c"))):
+        threads.append(threading.Thread(target=run, args=(name, work)))
+        threads[-1].start()
+    queued(store, 3)
+    gate.set()
+    for t in threads:
+        t.join()
+    assert outcomes["a"] == "a" and outcomes["c"] == "c" and isinstance(outcomes["broken"], ValueError)
+    # The failing write's own change was rolled back; the others of its group were committed.
+    assert sorted(statuses(tmp_path / "q.db")) == ["a", "c"]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar() == 2
+    store.close()
+
+
+def test_a_write_inside_a_write_is_refused_instead_of_waiting_forever(sqlite_store: Store) -> None:
+    store = sqlite_store
+
+    def nested(conn: Connection) -> None:
+        store._write(logged("inner"))
+
+    with pytest.raises(RuntimeError, match="wait for itself"):
+        store._write(nested)
+    store.close()
