@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -120,6 +121,13 @@ def make_session(
     session.mount("http://", transport)
     session.mount("https://", transport)
     session.headers["User-Agent"] = "publisher/0.1 (+library social media team)"
+    # The environment (HTTPS_PROXY / NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: with ``trust_env``
+    # requests re-reads it (and ~/.netrc) on every call, a sixth of a delivery's CPU at high rates.
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(configured or default_origin))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
     return session
 
 

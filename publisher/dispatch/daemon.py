@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from publisher.adapters.pool import AdapterPool
-from publisher.compose.composer import render
+from publisher.compose.composer import preload, render
 from publisher.compose.reloadable import DirectoryHolder
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.health import Health

@@ -24,7 +24,7 @@ import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,15 +145,23 @@ class Dispatcher:
             return len(claims)
 
     def run_until_idle(self, timeout: float = 300.0) -> DrainStats:
-        """Drain repeatedly until nothing is due now and no lane runs (``publisher run --once``, tests)."""
+        """Drain repeatedly until nothing is due now and no lane runs (``publisher run --once``, tests).
+
+        Like the daemon, it drains again as soon as any lane ends (that target is free again), rather than
+        waiting for the slowest lane of a batch while the others' targets sit idle.
+        """
         deadline = self.clock() + timedelta(seconds=timeout)
         while True:
-            lanes_were_running = bool(self.busy_targets())
             started = self.drain()
-            self.wait_idle()
-            idle = started == 0 and not lanes_were_running
-            if idle or self._stopping.is_set() or self.clock() > deadline:
+            with self._lock:
+                running = [f for f in self._futures if not f.done()]
+            if not running and started == 0:
                 return self.stats
+            if self._stopping.is_set() or self.clock() > deadline:
+                self.wait_idle()
+                return self.stats
+            if running:
+                wait(running, return_when=FIRST_COMPLETED)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for the running lanes; True when none is left."""
