@@ -13,7 +13,18 @@ from pathlib import Path
 
 from benchmarks.report import PRESETS, Row, Sizes, table
 
-SCENARIOS = ("throughput", "fanout", "punctuality", "ratelimit", "idle", "scale", "metrics")
+SCENARIOS = (
+    "throughput",
+    "fanout",
+    "punctuality",
+    "ratelimit",
+    "idle",
+    "history",
+    "scale",
+    "daemons",
+    "pace",
+    "metrics",
+)
 
 
 def machine() -> str:
@@ -35,6 +46,7 @@ def run(
     """Run the chosen scenarios at ``sizes`` in ``work``; returns the rows and the query plans."""
     from benchmarks import daemon_scenarios as ds
     from benchmarks import metrics as mt
+    from benchmarks import multi
     from benchmarks import scenarios as sc
     from benchmarks.farm import Farm
 
@@ -49,6 +61,9 @@ def run(
             "punctuality": lambda: ds.punctuality(farm, work, sizes, pace["seconds_per_delivery"]),
             "ratelimit": lambda: ds.rate_limits(farm, work, sizes),
             "idle": lambda: ds.idle(farm, work, sizes),
+            "history": lambda: ds.idle_history(farm, work, sizes),
+            "daemons": lambda: multi.several_daemons(farm, work, sizes),
+            "pace": lambda: multi.shared_pace(farm, work, sizes),
             "scale": lambda: sc.scale(work, sizes, plans),
             "metrics": lambda: mt.metrics(work, sizes),
         }
@@ -72,8 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--dir", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="PostgreSQL server for the several-daemons scenarios (default: $PUBLISHER_BENCH_POSTGRES_URL, "
+        "then $PUBLISHER_TEST_POSTGRES_URL); each run uses a fresh schema and drops it",
+    )
     args = parser.parse_args(argv)
     sizes = PRESETS[args.size or "full"]
+    if args.postgres:
+        os.environ["PUBLISHER_BENCH_POSTGRES_URL"] = args.postgres
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -209,3 +209,48 @@ def idle(farm: Farm, work: Path, sizes: Sizes) -> list[Row]:
         ),
         Row("Resident memory (VmRSS)", rss_mb, "MB", base_rss / 1024, "≤ 100", rss_mb <= 100, command),
     ]
+
+
+def idle_history(farm: Farm, work: Path, sizes: Sizes) -> list[Row]:
+    """Idle CPU as the history grows: 10^4, 10^5, 10^6 published deliveries under one idle daemon.
+
+    Months of published posts must not make housekeeping (heartbeat counts, reaping, expiry) cost more.
+    """
+    farm.configure()
+    data = work / "history"
+    store = fresh_store(data)
+    start = datetime.now(UTC) - timedelta(days=365)
+    rows: list[Row] = []
+    per_minute: list[float] = []
+    have = 0
+    command = CMD + "history" + sizes.flags
+    for size in sizes.history:
+        bulk_queue(store, size - have, start, timedelta(days=365), f"h{size}", state="published")
+        have = size
+        with DaemonProcess(data, farm.env()) as daemon:
+            daemon.wait_started(store)
+            time.sleep(min(5.0, sizes.idle_window))
+            cpu = daemon.cpu_seconds()
+            time.sleep(sizes.idle_window)
+            cpu = daemon.cpu_seconds() - cpu
+        per_minute.append(cpu * 60 / sizes.idle_window)
+        rows.append(Row(f"Idle CPU, {size:,} published", per_minute[-1], "CPU s per minute", command=command))
+    store.close()
+    # CPU time is counted in clock ticks: with no tick at all in a window the ratio means nothing (NaN).
+    spread = max(per_minute) / min(per_minute) if min(per_minute) > 0 else math.nan
+    rows.append(
+        Row(
+            "Idle CPU, largest ÷ smallest history",
+            spread,
+            "×",
+            None,
+            "≤ 2",
+            spread <= 2 if math.isfinite(spread) else None,
+            command,
+            [
+                f"history: {', '.join(f'{s:,}' for s in sizes.history)} published deliveries (no queued work); "
+                f"CPU over {sizes.idle_window:g} s each: {', '.join(f'{c:.3f}' for c in per_minute)} s per minute"
+            ],
+        )
+    )
+    return rows

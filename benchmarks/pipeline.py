@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher.compose.composer import render
+from publisher.compose.composer import preload, render
 from publisher.compose.directory import load_directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.models import NETWORKS, Post
@@ -50,6 +50,7 @@ def make_post(tag: str, i: int, targets: Sequence[str], due: datetime | None = N
 
 def dispatcher(store: Store, settings: Settings) -> Dispatcher:
     directory = load_directory(None)
+    preload()  # as the daemon does at start
     return Dispatcher(store, settings, lambda post, target: render(post, target, directory))
 
 
@@ -62,8 +63,11 @@ def sqlite_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def bulk_queue(store: Store, count: int, first_due: datetime, spread: timedelta, tag: str) -> None:
-    """Insert ``count`` queued deliveries (one post each, networks in turn) in one transaction.
+def bulk_queue(
+    store: Store, count: int, first_due: datetime, spread: timedelta, tag: str, state: str = "queued"
+) -> None:
+    """Insert ``count`` deliveries (one post each, networks in turn) in one transaction, ``queued`` or
+    ``published`` (history: no next time).
 
     Only for setup speed at 10^5..10^6 rows: the rows are the ones ``Store.add_post`` would write (the
     ``enqueued`` events are left out; no query measured here reads them).
@@ -89,7 +93,8 @@ def bulk_queue(store: Store, count: int, first_due: datetime, spread: timedelta,
             rows = []
             for i in ids:
                 due = sqlite_time(first_due + step * (i - start))
-                rows.append((i, NETWORKS[i % 4], "queued", 0, due, due, 0, now, now))
+                next_at = due if state == "queued" else None
+                rows.append((i, NETWORKS[i % 4], state, 0, due, next_at, 0, now, now))
             conn.executemany(
                 "INSERT INTO deliveries (post_id, target, state, attempts, due_at, next_at,"
                 " reconcile_checks, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",

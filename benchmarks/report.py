@@ -26,6 +26,9 @@ class Sizes:
     enqueue: int = 1_000  # posts added through Store.add_post per measurement
     metrics_deliveries: int = 1_000  # published deliveries in one snapshot round
     report_deliveries: int = 10_000  # deliveries in the month of the report
+    profiled: int = 1_000  # deliveries published again under cProfile for the top five costs
+    multi: int = 4_000  # deliveries published by 1, 2 and 4 daemons on PostgreSQL
+    history: tuple[int, ...] = (10_000, 100_000, 1_000_000)  # published rows under the idle daemon
     flags: str = ""  # the command-line flags that select these sizes
 
 
@@ -41,6 +44,9 @@ QUICK = Sizes(
     scale=(10_000, 100_000),
     enqueue=200,
     report_deliveries=2_000,
+    profiled=400,
+    multi=800,
+    history=(10_000, 100_000),
     flags=" --quick",
 )
 #: for the smoke test only: every code path, a few seconds, figures meaningless
@@ -59,6 +65,9 @@ TINY = Sizes(
     enqueue=20,
     metrics_deliveries=40,
     report_deliveries=200,
+    profiled=40,
+    multi=40,
+    history=(1_000, 3_000),
     flags=" --tiny",
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}

@@ -19,8 +19,10 @@ from sqlalchemy import event
 from benchmarks.baseline import CRON_PERIOD, PlainPublisher, cron_pass
 from benchmarks.farm import Farm
 from benchmarks.pipeline import bench_settings, bulk_queue, dispatcher, make_post, sqlite_path
+from benchmarks.profiling import profiled_lanes, top_costs
 from benchmarks.report import Row, Sizes
 from publisher.models import NETWORKS
+from publisher.settings import Settings
 from publisher.store import Store
 
 CMD = "python -m benchmarks --only "
@@ -45,7 +47,11 @@ def throughput(farm: Farm, work: Path, sizes: Sizes, baseline_rate: dict[str, fl
     n = sizes.throughput - sizes.throughput % len(NETWORKS)
     fill(store, "tp", n)
     farm.arrivals()
-    run = dispatcher(store, bench_settings(farm.info, work / "throughput"))
+    # The fakes take any pace: no pacing at all (a huge max_per_minute would still take a slot per request).
+    info = {name: dict(values) for name, values in farm.info.items()}
+    info["telegram"]["max_per_minute"] = None
+    settings = bench_settings(info, work / "throughput")
+    run = dispatcher(store, settings)
     wall, cpu = time.perf_counter(), time.process_time()
     stats = run.run_until_idle(timeout=3600)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -54,6 +60,7 @@ def throughput(farm: Farm, work: Path, sizes: Sizes, baseline_rate: dict[str, fl
     store.close()
     if stats.published != n or received != n:
         raise RuntimeError(f"throughput run published {stats.published}, fakes accepted {received} of {n}")
+    costs = _profile(farm, work, sizes, settings)
 
     base = fresh_store(work / "throughput-baseline")
     fill(base, "tpb", n)
@@ -76,9 +83,28 @@ def throughput(farm: Farm, work: Path, sizes: Sizes, baseline_rate: dict[str, fl
             "≥ 500",
             n / wall >= 500,
             command,
+            [
+                f"throughput: one in-process daemon, SQLite (WAL, synchronous=FULL), fakes answering at once; "
+                f"top five costs (own CPU time by package, {sizes.profiled:,} deliveries under cProfile): "
+                + "; ".join(f"{label} {share:.0%}" for label, share in costs)
+            ],
         ),
         Row("CPU per 1,000 deliveries", cpu / n * 1000, "CPU s", b_cpu / n * 1000, "", None, command),
     ]
+
+
+def _profile(farm: Farm, work: Path, sizes: Sizes, settings: Settings) -> list[tuple[str, float]]:
+    """Publish ``sizes.profiled`` deliveries again with every thread under cProfile; the top five costs."""
+    store = fresh_store(work / "throughput-profiled")
+    fill(store, "tpp", sizes.profiled - sizes.profiled % len(NETWORKS))
+    farm.arrivals()
+    run = dispatcher(store, settings)
+    with profiled_lanes() as profiles:
+        run.run_until_idle(timeout=3600)
+    run.stop(10)
+    store.close()
+    farm.arrivals()
+    return top_costs(profiles, 5)
 
 
 def fanout(farm: Farm, work: Path, sizes: Sizes) -> list[Row]:
