@@ -99,6 +99,7 @@ class Daemon:
             clock=clock,
             on_lane_done=self.wake,
         )
+        preload()
         self.plan = PlanSource(self.store, settings, self.directory)
         self.reminders = Reminders(self.plan, self.store, alerter, clock)
         # Metrics use their own adapters (own HTTP sessions): a metrics call never waits for a publish.
