@@ -272,6 +272,8 @@ class Delivery:
     idempotency_key: str
     sending_at: datetime | None = None
     rendered_text: str | None = None
+    #: exactly what the last attempt sent (recorded with ``mark_sending``), for reconciliation
+    sent: SentPost | None = None
 
     @property
     def network(self) -> str:

@@ -162,7 +162,7 @@ class World:
         self.settings = self._settings()
         self.dispatcher.adapters.reset(self.settings)
 
-    def add(self, *targets: str, media: int = 0) -> int:
+    def add(self, *targets: str, media: int = 0, link: str | None = None) -> int:
         """Queue one post (a distinct text each time) to ``targets``; returns the first delivery id."""
         self.added += 1
         items: tuple[MediaItem, ...] = ()
@@ -176,6 +176,7 @@ class World:
             approved_by="редактор дня",
             body=f"Выставка редких книг в читальном зале №{self.added} — приходите!",
             media=items,
+            link=link,
         )
         post_id, _ = self.store.add_post(post, self.clock())
         (first,) = [d.id for d in self.store.deliveries(post_id=post_id) if d.target == targets[0]]

@@ -6,7 +6,8 @@ pool, so one post fans out to four networks at once and a slow network holds up 
 
 Order of commits for one attempt (see docs/operations.md):
 1. ``claim_due`` commits ``publishing`` with an attempt id and a lease;
-2. the post is rendered; ``mark_sending`` commits the rendered text just before the network call;
+2. the post is rendered; ``mark_sending`` commits what will be sent (text, link, media names) just before
+   the network call;
 3. the adapter publishes; the result and the new state are committed together.
 A crash between 1 and 2 leaves a claim that the reaper returns to the queue (nothing was sent); a crash
 after 2 leaves one that becomes ``in_doubt`` and is reconciled, never re-sent blindly.
@@ -317,7 +318,7 @@ class Dispatcher:
         except ConfigurationError as exc:
             return self._apply(claim, Decision(Action.PAUSE_TARGET, str(exc), burn_attempt=False), exc)
         dry_run = self.settings.is_dry_run(d.target)
-        if not self.store.mark_sending(d.id, attempt, self.clock(), rendered.text):
+        if not self.store.mark_sending(d.id, attempt, self.clock(), SentPost.of(rendered)):
             log.warning("claim lost before sending", extra={"event": "claim_lost", **ids})
             return False
         log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
@@ -496,7 +497,7 @@ class Dispatcher:
                 continue
             started = d.sending_at or d.attempt_started_at or d.updated_at
             try:
-                answer = adapter.reconcile(SentPost(d.rendered_text or ""), started)
+                answer = adapter.reconcile(d.sent or SentPost(d.rendered_text or ""), started)
             except Exception as exc:  # a failed lookup is simply "unknown"
                 answer_status, detail, ref = ReconcileStatus.UNKNOWN, scrub(str(exc)), None
             else:

@@ -24,7 +24,16 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from publisher.models import Delivery, DeliveryState, Event, Post, PublishResult, RemoteRef, Snapshot
+from publisher.models import (
+    Delivery,
+    DeliveryState,
+    Event,
+    Post,
+    PublishResult,
+    RemoteRef,
+    SentPost,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
     from publisher.store.metrics import MetricsRow, PostFacts
@@ -92,8 +101,9 @@ class QueueStore(Protocol):
         A claim already reaped or settled is not revived: its id is missing from the answer.
         """
 
-    def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, rendered_text: str) -> bool:
-        """Commit, just before the network call, what this attempt is about to send.
+    def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, sent: SentPost | str) -> bool:
+        """Commit, just before the network call, what this attempt is about to send (``SentPost``: text,
+        link, media names, parse mode; a bare text for callers that have only that).
 
         False when the claim was lost (reaped): then nothing may be sent. A lease that expires after this
         makes the delivery ``in_doubt`` rather than ``queued``.

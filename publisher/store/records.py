@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from publisher.models import Delivery, DeliveryState, Event, MediaItem, Post
+from publisher.models import Delivery, DeliveryState, Event, MediaItem, Post, SentPost
 from publisher.store.schema import deliveries, posts
 
 S = DeliveryState
@@ -141,6 +141,7 @@ def delivery_from_row(row: Row[Any], key: str) -> Delivery:
         idempotency_key=f"pub-{key[:16]}-{row.id}",
         sending_at=row.sending_at,
         rendered_text=row.rendered_text,
+        sent=SentPost.from_dict(json.loads(row.sent)) if row.sent else None,
     )
 
 

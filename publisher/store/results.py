@@ -8,6 +8,7 @@ rendered text just before the network call, which is what tells a reaped claim "
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ClauseElement, ColumnElement, Connection, Update, and_, bindparam, select, update
 
-from publisher.models import Delivery, DeliveryState, PublishResult
+from publisher.models import Delivery, DeliveryState, PublishResult, SentPost
 from publisher.store.engine import StoreBase, change_delivery, log_delivery
 from publisher.store.records import CLAIMABLE, load_delivery, source_key
 from publisher.store.schema import deliveries, posts
@@ -67,15 +68,18 @@ class ResultsMixin(StoreBase):
 
         return self._write(work)
 
-    def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, rendered_text: str) -> bool:
-        """Commit, just before the network call, that this attempt is about to send ``rendered_text``."""
-
-        statement = _fenced_update(("rendered_text", "sending_at", "updated_at"), (S.PUBLISHING.value,))
+    def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, sent: SentPost | str) -> bool:
+        """Commit, just before the network call, exactly what this attempt is about to send (``SentPost``,
+        or its text alone): reconciliation recognises the post by it."""
+        what = SentPost(sent) if isinstance(sent, str) else sent
+        columns = ("rendered_text", "sent", "sending_at", "updated_at")
+        statement = _fenced_update(columns, (S.PUBLISHING.value,))
         params = {
             "f_id": delivery_id,
             "f_attempt": attempt_id,
             "v_sending_at": now,
-            "v_rendered_text": rendered_text,
+            "v_rendered_text": what.text,
+            "v_sent": json.dumps(what.as_dict(), ensure_ascii=False),
             "v_updated_at": now,
         }
 

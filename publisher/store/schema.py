@@ -103,6 +103,8 @@ deliveries = Table(
     Column("sending_at", UTCDateTime),
     Column("claimed_by", String(200)),
     Column("rendered_text", Text),
+    # What the attempt sent (SentPost as JSON: text, link, media names, parse mode), for reconciliation (v8).
+    Column("sent", Text),
     Column("reconcile_checks", Integer, nullable=False, default=0),
     Column("remote_id", Text),
     Column("remote_url", Text),
@@ -259,6 +261,11 @@ def _v7(conn: Connection) -> None:
     media.create(conn, checkfirst=True)
 
 
+def _v8(conn: Connection) -> None:
+    """What an attempt sent, recorded with ``mark_sending``: reconciliation recognises the post by it."""
+    conn.execute(text("ALTER TABLE deliveries ADD COLUMN sent TEXT"))
+
+
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
     (1, _create_current),
@@ -268,6 +275,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], Any]]] = [
     (5, _v5),
     (6, _v6),
     (7, _v7),
+    (8, _v8),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -22,6 +22,7 @@ The token is accepted as ``Authorization: Bearer`` / ``OAuth`` or as ``access_to
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import math
@@ -310,7 +311,11 @@ class FakeFacebook(NetworkFake):
             return denied
         since = float(request.param("since") or 0)
         limit = int(request.param("limit") or 25)
-        posts = [p for p in reversed(self.feed) if p.created_time.timestamp() >= since][:limit]
+        # Cursor-based paging (https://developers.facebook.com/docs/graph-api/results): ``after`` is an opaque
+        # cursor (here the offset, base64), and ``next`` is present only while more pages follow.
+        offset = int(base64.b64decode(request.param("after") or "MA==").decode() or 0)
+        newest = [p for p in reversed(self.feed) if p.created_time.timestamp() >= since]
+        posts = newest[offset : offset + limit]
         data = [
             self._fields(
                 request,
@@ -322,7 +327,11 @@ class FakeFacebook(NetworkFake):
             )
             for p in posts
         ]
-        return Reply(200, {"data": data, "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
+        after = base64.b64encode(str(offset + limit).encode()).decode()
+        paging: dict[str, Any] = {"cursors": {"before": "MA==", "after": after}}
+        if offset + limit < len(newest):
+            paging["next"] = f"{self.url}{request.path}?after={after}"
+        return Reply(200, {"data": data, "paging": paging})
 
     def not_found(self, request: Request) -> Reply:
         return Reply(

@@ -311,11 +311,6 @@ def test_reconciliation_found_publishes_absent_requeues(store: Store, clock: Fak
     assert [c.target for c in ScriptedAdapter.sent].count("x") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 point 2: dispatcher.reconcile rebuilds a bare Rendered (no media, no link); "
-    "remove this mark when reconcile is given what was sent",
-)
 def test_reconcile_is_given_exactly_what_was_sent(store: Store, clock: FakeClock, tmp_path: Path) -> None:
     """An in-doubt photo post with a link: the lookup needs the link and the media to recognise it."""
     poster = tmp_path / "poster.png"
