@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
     select,
     text,
 )
@@ -263,7 +264,8 @@ def _v7(conn: Connection) -> None:
 
 def _v8(conn: Connection) -> None:
     """What an attempt sent, recorded with ``mark_sending``: reconciliation recognises the post by it."""
-    conn.execute(text("ALTER TABLE deliveries ADD COLUMN sent TEXT"))
+    if "sent" not in {c["name"] for c in inspect(conn).get_columns("deliveries")}:  # idempotent, like v6/v7
+        conn.execute(text("ALTER TABLE deliveries ADD COLUMN sent TEXT"))
 
 
 #: Numbered migrations of an existing database: (version, step). Append; never edit a released one.
