@@ -115,12 +115,9 @@ class Intake:
             assert post.key is not None
             done = self.store.withdraw_post(post.key, now, actor=post.approved_by, source=source)
             if done is None:
-                raise InputError(
-                    source,
-                    "id",
-                    _("there is no post '{key}' to withdraw").format(key=post.key),
-                    _("check the id: the file name of the post, or its 'id:' line"),
-                )
+                problem = _("there is no post '{key}' to withdraw").format(key=post.key)
+                fix = _("check the id: the file name of the post, or its 'id:' line")
+                raise InputError(source, "id", problem, fix)
             return Accepted(done, post, renders)
         if not self.store.content_known(
             post.source_key, post.key

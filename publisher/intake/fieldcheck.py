@@ -38,10 +38,11 @@ class FieldChecker:
         published as garbage or act on a terminal (an ANSI escape sequence)."""
         for char in value:
             if char not in allowed and (ord(char) < 32 or 0x7F <= ord(char) <= 0x9F):
+                problem = _("contains an invisible control character (U+{code})").format(
+                    code=f"{ord(char):04X}"
+                )
                 self.add(
-                    field,
-                    _("contains an invisible control character (U+{code})").format(code=f"{ord(char):04X}"),
-                    _("retype the text or paste it as plain text, without special characters"),
+                    field, problem, _("retype the text or paste it as plain text, without special characters")
                 )
                 return False
         return True
