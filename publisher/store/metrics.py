@@ -186,9 +186,13 @@ def _snapshot_columns(table: Any) -> list[Any]:
 
 
 def _metrics_query(published_from: datetime | None, published_to: datetime | None) -> Select[Any]:
+    recent = [events.c.time >= published_from] if published_from is not None else []
+    # The lower bound goes inside the grouping: the latest "published" event is at or after it exactly when some
+    # such event is, and ix_events_time then reads only recent history (the daemon's round must not grow with
+    # months of published posts).
     published = (
         select(events.c.delivery_id.label("d"), func.max(events.c.time).label("published_at"))
-        .where(events.c.status == "published", events.c.delivery_id.is_not(None))
+        .where(events.c.status == "published", events.c.delivery_id.is_not(None), *recent)
         .group_by(events.c.delivery_id)
         .subquery()
     )
