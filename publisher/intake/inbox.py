@@ -1,7 +1,7 @@
 """The drop folder: editors copy ``*.md`` post files (and their media) in; the daemon takes each one once.
 
 A file is taken once it (and its media) is settled: unchanged across scans for ``settle_seconds``, or - at
-first sight - last changed (mtime and ctime) longer ago than that, so a one-shot ``run --once`` from cron takes
+first sight - last modified (mtime) longer ago than that, so a one-shot ``run --once`` from cron takes
 files too, while a file still being copied is not read half-written. Then ``accept(path)`` stores it and
 returns the post id, and the file with its media moves to ``processed/``; an ``InputError`` sends them to
 ``rejected/`` with a note saying what to fix (``NAME.error.txt``, see ``folders.note_name``). **Nothing is ever
@@ -211,7 +211,7 @@ class Inbox:
         seen = self._seen.get(name)
         if seen is None or seen[0] != signature:
             self._seen[name] = seen = (signature, now)
-        newest = max(max(item[3], item[4]) for item in signature) / 1e9
+        newest = max(item[3] for item in signature) / 1e9  # mtime: what copy tools keep, what an editor sees
         return now - seen[1] >= self.settle_seconds or now - newest >= self.settle_seconds
 
     def _reject(self, name: str, group: list[str], key: str, message: str, report: ScanReport) -> None:

@@ -60,6 +60,14 @@ def test_a_file_last_changed_long_ago_is_taken_at_first_sight(inbox: Path) -> No
     assert [n for n, _ in later.scan(accept).accepted] == ["old.md"]
 
 
+def test_a_copy_that_kept_its_old_modification_time_is_taken_at_first_sight(inbox: Path) -> None:
+    """``cp -p``, rsync and file managers keep the source's mtime; the copy's ctime is new, and is not evidence."""
+    write(inbox, "copied.md", GOOD)
+    an_hour_ago = time.time() - 3600
+    os.utime(inbox / "copied.md", (an_hour_ago, an_hour_ago))
+    assert [n for n, _ in Inbox(inbox, settle_seconds=60).scan(accept).accepted] == ["copied.md"]
+
+
 def test_a_file_changed_just_now_waits_and_is_reported(inbox: Path) -> None:
     write(inbox, "fresh.md", GOOD)
     report = Inbox(inbox, settle_seconds=60).scan(accept)
