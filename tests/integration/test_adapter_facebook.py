@@ -436,3 +436,17 @@ def test_tokens_never_leak_through_the_fault_matrix(tmp_path: Path) -> None:
     for form in {canary, quote(canary, safe=""), quote_plus(canary), quote(canary)}:
         assert form not in log_text
         assert all(form not in text for text in seen)
+
+
+def test_a_request_that_could_not_even_be_built_is_not_in_doubt(fake: FakeFacebook) -> None:
+    """A header value that cannot be encoded fails before anything leaves: retry later, never "may be published"."""
+    adapter = make_adapter(fake.url, fake.page_id, "токен-не-латиница")
+    try:
+        with pytest.raises(PublishError) as caught:
+            adapter.publish(rendered(), "key-unsendable")
+    finally:
+        adapter.close()
+    assert isinstance(caught.value, TransientError), type(caught.value)
+    assert not isinstance(caught.value, InDoubtError)
+    assert fake.requests == [] and fake.feed == []
+    assert "токен-не-латиница" not in str(caught.value)
