@@ -1,4 +1,7 @@
-"""Claim -> render -> publish -> record, and the one place that maps each outcome to a state change.
+"""Claim -> render -> publish -> record: lanes, pacing, leases and one attempt.
+
+A failed attempt's outcome becomes a state change in ``outcomes`` (the one place that maps them); reaping,
+expiry and in-doubt reconciliation are in ``housekeeping``. ``Dispatcher`` puts the three together.
 
 Deliveries are grouped into *lanes*, one per target: a lane publishes its target's deliveries one after
 another (gentle on each network's limits) while lanes of different targets run side by side on a thread
@@ -26,17 +29,17 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from publisher.adapters.base import Adapter
 from publisher.adapters.pool import AdapterPool
 from publisher.dispatch.crashpoints import crashpoint
+from publisher.dispatch.housekeeping import HousekeepingMixin
+from publisher.dispatch.outcomes import DrainStats
 from publisher.dispatch.retry import Action, Decision, RetryPolicy
-from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.models import Delivery, DeliveryState, Post, ReconcileStatus, Rendered, SentPost
-from publisher.ops.alerts import IncidentKind
+from publisher.errors import ConfigurationError, InputError
+from publisher.models import Post, Rendered, SentPost
 from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
 from publisher.settings import Settings
@@ -56,19 +59,7 @@ def utcnow() -> datetime:
 PACE_HOLD_LIMIT = 300.0
 
 
-@dataclass
-class DrainStats:
-    """What the dispatcher did since it started (``run --once`` prints it); updated under the lock."""
-
-    claimed: int = 0
-    published: int = 0
-    retried: int = 0
-    failed: int = 0
-    in_doubt: int = 0
-    released: int = 0
-
-
-class Dispatcher:
+class Dispatcher(HousekeepingMixin):
     """Publishes due deliveries. Thread-safe; ``drain`` never blocks on the network."""
 
     def __init__(
@@ -290,11 +281,6 @@ class Dispatcher:
                 self._count("released")
         self._forget([c.delivery.attempt_id or "" for c in claims])
 
-    def _count(self, outcome: str) -> None:
-        """Count an outcome in ``stats``: lanes run on several threads, so under the lock."""
-        with self._lock:
-            setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
-
     # --- one attempt -----------------------------------------------------------------------------
 
     def process(self, claim: Claim, *, slot: datetime | None = None) -> bool:
@@ -361,188 +347,3 @@ class Dispatcher:
                 extra={"event": "published", "state": "published", **ids},
             )
         return False
-
-    def _apply(self, claim: Claim, decision: Decision, error: BaseException) -> bool:
-        """Record a failed attempt's decision. Returns True when the target went on hold."""
-        d, post = claim.delivery, claim.post
-        attempt = d.attempt_id or ""
-        now = self.clock()
-        message = scrub(decision.reason)
-        kind = type(error).__name__
-        detail: dict[str, Any] = {"attempt": d.attempts, "error_class": kind}
-        status = getattr(error, "status", None)
-        if status is not None:
-            detail["http_status"] = status
-        excerpt = getattr(error, "excerpt", "")
-        if excerpt:
-            detail["excerpt"] = scrub(excerpt)
-        ids = {"target": d.target, "post": d.post_id, "delivery": d.id, "attempt": d.attempts}
-        if decision.action is Action.RETRY:
-            assert decision.not_before is not None
-            self.store.record_retry(
-                d.id,
-                attempt,
-                now,
-                not_before=decision.not_before,
-                error=message,
-                burn_attempt=True,
-                detail=detail,
-            )
-            self._count("retried")
-            log.warning(
-                "will retry at %s: %s",
-                decision.not_before.isoformat(),
-                message,
-                extra={"event": "retry_wait", **ids},
-            )
-            return False
-        if decision.action is Action.HOLD_TARGET:
-            assert decision.not_before is not None
-            self.store.hold_target(d.target, message, now, until=decision.not_before)
-            # The hold keeps the whole target waiting; the delivery keeps its place in the queue so that
-            # posts still go out in their order once the hold ends.
-            self.store.record_retry(
-                d.id,
-                attempt,
-                now,
-                not_before=min(d.not_before or d.due_at, decision.not_before),
-                error=message,
-                burn_attempt=False,
-                status="rate_limited",
-                detail=detail,
-            )
-            self._count("retried")
-            log.warning(
-                "rate limited until %s",
-                decision.not_before.isoformat(),
-                extra={"event": "rate_limited", **ids},
-            )
-            return True
-        if decision.action is Action.PAUSE_TARGET:
-            self.store.hold_target(d.target, message, now)
-            self.store.release(d.id, attempt, now, f"target paused: {message}", error=message)
-            self._count("released")
-            self._incident(
-                "paused",
-                d,
-                f"{d.target} paused",
-                f"{message}. Queued posts wait; after fixing it run: publisher resume {d.target}",
-            )
-            return True
-        if decision.action is Action.FAIL:
-            self.store.record_failed(d.id, attempt, now, message, detail)
-            self._count("failed")
-            self._incident(
-                "failed",
-                d,
-                f"delivery {d.id} to {d.target} failed",
-                f"post {d.post_id} ({post.source_name}): {message}. Fix and run: publisher retry {d.id}",
-            )
-            return False
-        # IN_DOUBT
-        self.store.record_in_doubt(
-            d.id, attempt, now, message, reconcile_at=decision.not_before, detail=detail
-        )
-        self._count("in_doubt")
-        self._incident(
-            "in_doubt",
-            d,
-            f"delivery {d.id} to {d.target} is in doubt",
-            f"post {d.post_id} ({post.source_name}) may or may not be published: {message}. "
-            f"Check the account: if it is there, run publisher resolve {d.id} --published-as URL; "
-            f"if not, publisher retry {d.id} --yes (or resolve {d.id} --not-published to drop it)",
-        )
-        return False
-
-    # --- housekeeping ----------------------------------------------------------------------------
-
-    def reap(self) -> int:
-        """Settle claims whose holder died and fail what expired. Returns how many changed."""
-        now = self.clock()
-        reaped = self.store.reap_expired_leases(now, reconcile_at=self.policy.after_reap(now))
-        for d in reaped:
-            if d.state is DeliveryState.IN_DOUBT:
-                self._incident(
-                    "in_doubt",
-                    d,
-                    f"delivery {d.id} to {d.target} is in doubt",
-                    f"the publishing process stopped during the network call. Run: publisher resolve {d.id} ...",
-                )
-        expired = self.store.expire_overdue(now)
-        for d in expired:
-            self._incident(
-                "failed",
-                d,
-                f"delivery {d.id} to {d.target} expired",
-                d.last_error or "expired",
-            )
-        return len(reaped) + len(expired)
-
-    def reconcile(self) -> int:
-        """Ask the networks about in-doubt deliveries whose check is due. Returns how many were settled."""
-        settled = 0
-        now = self.clock()
-        for claim in self.store.in_doubt_due(now):
-            d = claim.delivery
-            try:
-                adapter = self.adapters.get(d.target)
-            except PublisherError:
-                continue
-            if self._may_resend(adapter, d.id):
-                # Re-sending with the same idempotency key cannot make a second post on this network.
-                if self.store.settle_in_doubt(
-                    d.id, now, attempt_id=d.attempt_id, requeue=True, note="network deduplicates by key"
-                ):
-                    settled += 1
-                continue
-            started = d.sending_at or d.attempt_started_at or d.updated_at
-            try:
-                answer = adapter.reconcile(d.sent or SentPost(d.rendered_text or ""), started)
-            except Exception as exc:  # a failed lookup is simply "unknown"
-                answer_status, detail, ref = ReconcileStatus.UNKNOWN, scrub(str(exc)), None
-            else:
-                answer_status, detail, ref = answer.status, answer.detail, answer.ref
-            if answer_status is ReconcileStatus.FOUND and ref is not None:
-                done = self.store.settle_in_doubt(d.id, now, attempt_id=d.attempt_id, found=ref, note=detail)
-            elif answer_status is ReconcileStatus.ABSENT:
-                done = self.store.settle_in_doubt(
-                    d.id,
-                    now,
-                    attempt_id=d.attempt_id,
-                    requeue=True,
-                    note=detail or "not found on the network",
-                )
-            else:
-                next_check = self.policy.next_check(self._checks(d.id) + 1, now)
-                self.store.settle_in_doubt(
-                    d.id, now, attempt_id=d.attempt_id, next_check=next_check, note=detail
-                )
-                done = False
-            if done:
-                settled += 1
-                log.info(
-                    "in-doubt delivery settled: %s",
-                    answer_status.value,
-                    extra={"event": "reconciled", "delivery": d.id},
-                )
-        return settled
-
-    def _may_resend(self, adapter: Adapter, delivery_id: int) -> bool:
-        """True when the network would drop a repeat of every earlier send of this delivery."""
-        if not adapter.deduplicates:
-            return False
-        if adapter.dedup_window_seconds is None:
-            return True
-        sends = self.store.events(delivery_id=delivery_id, status="publishing", limit=None)
-        if not sends:
-            return True
-        first = sends[0].time
-        return (self.clock() - first).total_seconds() < adapter.dedup_window_seconds
-
-    def _incident(self, kind: IncidentKind, d: Delivery, title: str, text: str) -> None:
-        """Report once per incident: a paused target is one incident, a failed delivery is one each."""
-        key = f"{kind}:{d.target}" if kind == "paused" else f"{kind}:{d.id}"
-        self.incidents.report(key, kind, title, text, target=d.target, post_id=d.post_id, delivery_id=d.id)
-
-    def _checks(self, delivery_id: int) -> int:
-        return len(self.store.events(delivery_id=delivery_id, status="in_doubt_checked"))

@@ -22,7 +22,8 @@ Where the code lives, and why it is shaped this way:
 - ``actions``: in-doubt reconciliation and the operator's retry / cancel / resolve;
 - ``holds``: target holds, incidents, heartbeats; ``queries``: listings and the publish log;
 - ``plan``: the content plan's reads and ``add_post_in_slot`` (choose a free slot and insert, atomically);
-- ``posts``: posts as editors name them: replace, withdraw, reschedule, cancel, list;
+- ``posts``: posts as editors name them: replace, withdraw, reschedule, cancel; ``post_reading``: finding
+  them by id, the ``post list`` summaries and intake's repeat checks;
 - ``metrics``: metrics snapshots (append-only) and the reads behind ``publisher metrics`` and the report;
 - ``pacing``: the next request slot of each target, shared by every daemon on the database;
 - ``blobs``: media bytes by content hash (``media``: the storage interface intake and dispatcher use);
@@ -46,7 +47,8 @@ from publisher.store.interface import QueueStore
 from publisher.store.metrics import MetricsMixin, MetricsRow, PostFacts
 from publisher.store.pacing import PacingMixin
 from publisher.store.plan import PlanMixin
-from publisher.store.posts import PostOutcome, PostsMixin, PostSummary
+from publisher.store.post_reading import PostReadingMixin, PostSummary
+from publisher.store.posts import PostOutcome, PostsMixin
 from publisher.store.queries import ReadingMixin
 from publisher.store.records import CLAIMABLE, UNFINISHED, Claim, Heartbeat, Hold
 from publisher.store.results import ResultsMixin
@@ -76,6 +78,7 @@ class Store(
     ReadingMixin,
     PlanMixin,
     PostsMixin,
+    PostReadingMixin,
     MetricsMixin,
 ):
     """One class for both dialects; see the module docstring for the guarantees."""

@@ -38,7 +38,8 @@ from publisher.models import (
 if TYPE_CHECKING:
     from publisher.store.metrics import MetricsRow, PostFacts
     from publisher.store.plan import PlannedPost, RubricStats
-    from publisher.store.posts import PostOutcome, PostSummary
+    from publisher.store.post_reading import PostSummary
+    from publisher.store.posts import PostOutcome
     from publisher.store.records import Claim, Heartbeat, Hold
 
 

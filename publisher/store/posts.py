@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post
 from publisher.store.claims import insert_delivery, insert_post
 from publisher.store.engine import StoreBase, append_event
-from publisher.store.records import dumps, media_dict, post_from_row
+from publisher.store.records import dumps, media_dict
 from publisher.store.schema import deliveries, posts
 
 S = DeliveryState
@@ -71,22 +71,6 @@ class PostOutcome:
     kept: dict[str, str] = field(default_factory=dict)
     due_before: datetime | None = None
     due_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class PostSummary:
-    """One line of ``publisher post list``: the post and the state of each of its deliveries."""
-
-    id: int
-    key: str | None
-    title: str
-    rubric: str | None
-    author: str
-    approved_by: str
-    due_at: datetime | None
-    states: dict[str, str]
-    source_name: str
-    revision: int
 
 
 def _post_values(post: Post) -> dict[str, Any]:
@@ -336,116 +320,3 @@ class PostsMixin(StoreBase):
         if row is None:
             raise StoreError(f"post {post_id} does not exist: see 'publisher post list' for ids")
         return row
-
-    # --- reading ----------------------------------------------------------------------------------
-
-    def content_known(self, content_key: str, key: str | None) -> bool:
-        """The post ``key`` (or a post from before ids) is stored with exactly this content already."""
-        with self._read() as conn:
-            query = select(posts.c.id).where(
-                or_(posts.c.content_key == content_key, posts.c.source_key == content_key)
-            )
-            if key is not None:
-                query = query.where(or_(posts.c.post_key == key, posts.c.post_key.is_(None)))
-            found = conn.execute(query).first()
-        return found is not None
-
-    def same_text(
-        self, body: str, targets: Collection[str], since: datetime, exclude_key: str | None
-    ) -> list[tuple[str, str, datetime]]:
-        """Posts other than ``exclude_key`` with this text to one of ``targets`` since ``since``, not cancelled.
-
-        Each as ``(post id or number, target, created_at)``, oldest first.
-        """
-        with self._read() as conn:
-            query = (
-                select(posts.c.id, posts.c.post_key, posts.c.created_at, deliveries.c.target)
-                .join(deliveries, deliveries.c.post_id == posts.c.id)
-                .where(
-                    posts.c.body == body,
-                    posts.c.created_at >= since,
-                    deliveries.c.target.in_(list(targets)),
-                    deliveries.c.state != S.CANCELLED.value,
-                )
-                .order_by(posts.c.created_at, posts.c.id)
-            )
-            if exclude_key is not None:
-                query = query.where(or_(posts.c.post_key.is_(None), posts.c.post_key != exclude_key))
-            rows = conn.execute(query).all()
-        return [(r.post_key or str(r.id), r.target, r.created_at) for r in rows]
-
-    def find_post_id(self, ref: str) -> int | None:
-        """A post by its identity (``kino``) or its number (``12``)."""
-        with self._read() as conn:
-            found = conn.execute(select(posts.c.id).where(posts.c.post_key == ref)).scalar()
-            if found is None and ref.isdigit():
-                found = conn.execute(select(posts.c.id).where(posts.c.id == int(ref))).scalar()
-        return int(found) if found is not None else None
-
-    def post_summaries(
-        self,
-        *,
-        due_from: datetime | None = None,
-        due_to: datetime | None = None,
-        rubric: str | None = None,
-        post_ids: Collection[int] | None = None,
-    ) -> list[PostSummary]:
-        """Posts whose earliest delivery falls due in ``[due_from, due_to)``, earliest first."""
-        with self._read() as conn:
-            due = func.min(deliveries.c.due_at).label("due")
-            query = (
-                select(posts, due).join(deliveries, deliveries.c.post_id == posts.c.id).group_by(posts.c.id)
-            )
-            if rubric is not None:
-                query = query.where(posts.c.rubric == rubric)
-            if post_ids is not None:
-                query = query.where(posts.c.id.in_(list(post_ids)))
-            if due_from is not None:
-                query = query.having(func.min(deliveries.c.due_at) >= due_from)
-            if due_to is not None:
-                query = query.having(func.min(deliveries.c.due_at) < due_to)
-            rows = conn.execute(query.order_by(due, posts.c.id)).all()
-            states: dict[int, dict[str, str]] = {}
-            if rows:
-                for d in conn.execute(
-                    select(deliveries.c.post_id, deliveries.c.target, deliveries.c.state)
-                    .where(deliveries.c.post_id.in_([r.id for r in rows]))
-                    .order_by(deliveries.c.id)
-                ):
-                    states.setdefault(d.post_id, {})[d.target] = d.state
-        summaries = []
-        for r in rows:
-            post = post_from_row(r)
-            summaries.append(
-                PostSummary(
-                    id=int(r.id),
-                    key=r.post_key,
-                    title=_title(post.body),
-                    rubric=r.rubric,
-                    author=r.author or r.approved_by,
-                    approved_by=r.approved_by,
-                    due_at=_utc(r.due, post.publish_at),
-                    states=states.get(int(r.id), {}),
-                    source_name=r.source_name,
-                    revision=int(r.revision or 1),
-                )
-            )
-        return summaries
-
-
-def _title(body: str) -> str:
-    for line in body.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
-
-
-def _utc(value: Any, fallback: datetime | None) -> datetime | None:
-    from publisher.store.schema import UTCDateTime
-
-    if value is None:
-        return fallback
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    result: datetime | None = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
-    return result
