@@ -43,11 +43,55 @@ class DeliveryState(StrEnum):
 
 
 @dataclass(frozen=True)
+class MediaInfo:
+    """What a media file holds, read from the file itself at acceptance (``publisher.intake.probe``).
+
+    ``kind`` is ``"image"`` or ``"video"``; ``container`` is ``"mp4"``, ``"mov"``, ``"gif"``, ``"jpeg"``,
+    ``"png"`` or ``"webp"``; ``duration`` is in seconds (videos only); ``animated`` is True for a GIF of more
+    than one frame (X takes it as ``tweet_gif``, not as a still image). Unknown figures are None.
+    """
+
+    kind: str
+    container: str
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    animated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "container": self.container,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "animated": self.animated,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MediaInfo:
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if value is not None else None
+
+        duration = data.get("duration")
+        return cls(
+            kind=str(data["kind"]),
+            container=str(data["container"]),
+            duration=float(duration) if duration is not None else None,
+            width=number("width"),
+            height=number("height"),
+            animated=bool(data.get("animated")),
+        )
+
+
+@dataclass(frozen=True)
 class MediaItem:
     """One image or video attached to a post, known by its content hash.
 
     ``path`` is the file at acceptance, then the stored copy's name (see ``publisher.store.media``);
-    ``content`` is filled by the dispatcher from the media storage just before publishing.
+    ``content`` is filled by the dispatcher from the media storage just before publishing. ``info`` is what
+    the file holds (duration, size in pixels, animated), read at acceptance and kept with the post.
     """
 
     name: str
@@ -56,6 +100,7 @@ class MediaItem:
     mime: str
     size: int
     content: bytes | None = field(default=None, repr=False, compare=False)
+    info: MediaInfo | None = field(default=None, compare=False)
 
     def open(self) -> IO[bytes]:
         """The bytes to upload: the loaded content, else the file at ``path`` (OSError if unreadable)."""
@@ -69,7 +114,16 @@ class MediaItem:
 
     @property
     def is_image(self) -> bool:
+        """A still or animated picture (an animated GIF is an image that X takes as ``tweet_gif``)."""
         return self.mime.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.mime.startswith("video/")
+
+    @property
+    def is_animated(self) -> bool:
+        return self.info is not None and self.info.animated
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 from publisher.intake.postfile import parse_post_file
 from publisher.models import Post
+from tests.media import mp4_bytes
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + b"jpeg-body" * 10
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"png-body" * 10
-MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00" + b"mp4-body" * 10
-MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00" + b"mov-body" * 10
+MP4 = mp4_bytes(3.0)
+MOV = mp4_bytes(3.0, quicktime=True)
 CANARY = b"TOPSECRET-CANARY-do-not-read"
 TARGETS = frozenset({"vk", "x", "facebook", "telegram", "vk:bntu"})
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -216,16 +216,9 @@ class Adapter(ABC):
     def check_capabilities(self, rendered: Rendered) -> None:
         """Refuse before any call what the network would refuse after the uploads."""
         profile = self.profile
-        unsupported = [
-            m.name
-            for m in rendered.media
-            if not (m.is_image or (profile.video and m.mime.startswith("video/")))
-        ]
+        unsupported = [m.name for m in rendered.media if m.is_video and profile.video is None]
         if unsupported:
-            raise self.error(
-                ContentRejected,
-                f"only images can be attached by this service, not {', '.join(unsupported)}",
-            )
+            raise self.error(ContentRejected, f"video is not published here: {', '.join(unsupported)}")
         if len(rendered.media) > profile.max_images:
             raise self.error(
                 ContentRejected,

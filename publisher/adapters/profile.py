@@ -27,11 +27,23 @@ def as_is(text: str) -> str:
 
 @dataclass(frozen=True)
 class VideoLimits:
-    """Placeholder for video support: no adapter uploads video yet, so every profile has ``video=None``."""
+    """What a network takes as video in one post, checked at acceptance from the file itself.
+
+    ``containers`` are ``MediaInfo.container`` names (``"mp4"``, ``"mov"``). ``per_post`` is how many videos
+    one post may carry; ``with_images`` says whether pictures may go with them (X and a Facebook Page take
+    one video alone). ``gif_max_bytes``: an animated GIF is taken as a short video of this size at most
+    (X's ``tweet_gif``); None = GIFs are pictures like any other. ``source`` is the documentation the
+    figures come from (shown to nobody; it keeps them checkable).
+    """
 
     max_bytes: int
     max_seconds: float
-    formats: tuple[str, ...] = ("video/mp4",)
+    containers: tuple[str, ...] = ("mp4", "mov")
+    min_seconds: float = 0.0
+    per_post: int = 1
+    with_images: bool = False
+    gif_max_bytes: int | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from publisher.compose.directory import (
     HashtagError,
     normalize_hashtag,
 )
+from publisher.compose.media_rules import media_problems
 from publisher.errors import InputError, InputErrors, combine_errors
 from publisher.i18n import N_, _, ngettext
 from publisher.models import NETWORKS, Post, Rendered, network_of
@@ -266,8 +267,9 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
     """Write ``post`` for ``target`` (a network, or "network:account").
 
     Raises ``InputError`` (``InputErrors`` for several problems; ``source=post.source_name``) when the post
-    cannot be written for that network: an unknown rubric or mention, an invalid hashtag, too many images,
-    or a text still too long after dropping optional hashtags and trying the override.
+    cannot be written for that network: an unknown rubric or mention, an invalid hashtag, too many files, a
+    video the network would refuse (size, length, container: ``compose.media_rules``), or a text still too
+    long after dropping optional hashtags and trying the override.
     """
     network = network_of(target)
     source = post.source_name
@@ -277,22 +279,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
     profile = profile_of(network)
     errors: list[InputError] = []
     rubric_tags, own, keys = _post_inputs(post, directory, errors)
-    if len(post.media) > profile.max_images:
-        problem = _("has {count} files; {network} takes at most {limit}").format(
-            count=len(post.media), network=profile.title, limit=profile.max_images
-        )
-        fix = _("remove {count} or drop {target} from networks").format(
-            count=len(post.media) - profile.max_images, target=target
-        )
-        errors.append(InputError(source, "media", problem, fix))
-    videos = [m.name for m in post.media if not m.is_image and profile.video is None]
-    if videos:
-        # No adapter uploads video yet (each network needs its own chunked upload): refuse it now, while
-        # the editor is at the desk, rather than fail at publishing time.
-        problem = f"has video {', '.join(videos)}; publishing video to {profile.title} is not supported yet"
-        errors.append(
-            InputError(source, "media", problem, "publish the video by hand, or leave it out of the post")
-        )
+    errors.extend(media_problems(post, target, profile))
     writer = _Writer(profile, directory)
     has_media = bool(post.media)
     tags = {"own": own, "rubric": rubric_tags, "standard": list(directory.standard_hashtags(network))}

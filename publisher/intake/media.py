@@ -19,7 +19,16 @@ import tempfile
 from pathlib import Path
 
 from publisher.errors import InputError
-from publisher.models import MediaItem, Post
+from publisher.i18n import N_, _
+from publisher.intake.probe import ProbeError, probe
+from publisher.models import MediaInfo, MediaItem, Post
+
+#: ProbeError's reasons, marked for the editors' catalogs.
+_PROBE_REASONS = (
+    N_("cannot be read as an MP4 or MOV video"),
+    N_("has no picture (no video track with a size)"),
+    N_("is neither a picture nor a video"),
+)
 
 #: Extension -> the family of content it must contain. MP4 and QuickTime share one container format
 #: (ISO base media file), so either extension accepts either brand.
@@ -172,23 +181,39 @@ def read_media(dir_fd: int, name: str, *, path: Path, source: str, max_bytes: in
                     source, field, f"grew past {max_bytes} bytes while being read", "drop it again"
                 )
             digest.update(chunk)
+        if size == 0:
+            raise InputError(source, field, "is empty", "drop the complete file again")
+        mime = sniff_mime(head)
+        if mime is None:
+            raise InputError(source, field, "is not an image or video we can publish", f"use {ALLOWED_HINT}")
+        if not mime.startswith(expected):
+            raise InputError(
+                source,
+                field,
+                f"content is {mime} but the extension says {expected}",
+                "save the file in the format its name says, or rename it",
+            )
+        info = _probe_open(fd, mime, source, field)
     except OSError as exc:
         raise InputError(source, field, f"cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)
-    if size == 0:
-        raise InputError(source, field, "is empty", "drop the complete file again")
-    mime = sniff_mime(head)
-    if mime is None:
-        raise InputError(source, field, "is not an image or video we can publish", f"use {ALLOWED_HINT}")
-    if not mime.startswith(expected):
-        raise InputError(
-            source,
-            field,
-            f"content is {mime} but the extension says {expected}",
-            "save the file in the format its name says, or rename it",
-        )
-    return MediaItem(name=name, path=path, sha256=digest.hexdigest(), mime=mime, size=size)
+    return MediaItem(name=name, path=path, sha256=digest.hexdigest(), mime=mime, size=size, info=info)
+
+
+def _probe_open(fd: int, mime: str, source: str, field: str) -> MediaInfo:
+    """What the already opened (and checked) file holds: read again from its start, through the same fd."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", closefd=False) as handle:
+        try:
+            return probe(handle, mime)
+        except ProbeError as exc:
+            raise InputError(
+                source,
+                field,
+                _("{problem}: the service cannot tell its length").format(problem=_(str(exc))),
+                _("export the video again as MP4 (H.264 video, AAC sound) and drop the post again"),
+            ) from None
 
 
 def store_media(post: Post, media_dir: Path) -> Post:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from publisher.models import Delivery, DeliveryState, Event, MediaItem, Post, SentPost
+from publisher.models import Delivery, DeliveryState, Event, MediaInfo, MediaItem, Post, SentPost
 from publisher.store.schema import deliveries, posts
 
 S = DeliveryState
@@ -93,12 +93,20 @@ def media_dict(item: MediaItem) -> dict[str, Any]:
         "sha256": item.sha256,
         "mime": item.mime,
         "size": item.size,
+        **({"info": item.info.as_dict()} if item.info is not None else {}),
     }
 
 
 def post_from_row(row: Row[Any]) -> Post:
     media = tuple(
-        MediaItem(m["name"], Path(m["path"]), m["sha256"], m["mime"], int(m["size"]))
+        MediaItem(
+            m["name"],
+            Path(m["path"]),
+            m["sha256"],
+            m["mime"],
+            int(m["size"]),
+            info=MediaInfo.from_dict(m["info"]) if m.get("info") else None,
+        )
         for m in json.loads(row.media)
     )
     return Post(
