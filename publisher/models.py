@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from publisher.adapters import ADAPTERS
+
+if TYPE_CHECKING:
+    from publisher.compose.notices import Notice
 
 #: The networks the service knows, in display order: the adapters table's. A *target* is a network's
 #: default account (``"vk"``) or a named extra account of it (``"vk:bntu"``).
@@ -172,7 +175,7 @@ class Rendered:
     media: tuple[MediaItem, ...] = ()
     hashtags: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()  # the composer's warnings, worded when shown
     link: str | None = None
     parse_mode: str | None = None
 
@@ -186,7 +189,7 @@ class Rendered:
             "media": [m.name for m in self.media],
             "hashtags": list(self.hashtags),
             "mentions": list(self.mentions),
-            "warnings": list(self.warnings),
+            "warnings": [str(w) for w in self.warnings],
             "link": self.link,
         }
 

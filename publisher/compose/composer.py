@@ -23,6 +23,7 @@ from publisher.compose.directory import (
     normalize_hashtag,
 )
 from publisher.compose.media_rules import media_problems
+from publisher.compose.notices import Kind, Notice
 from publisher.errors import InputError, InputErrors, combine_errors
 from publisher.i18n import N_, _, ngettext
 from publisher.models import NETWORKS, Post, Rendered, network_of
@@ -68,7 +69,7 @@ class _Draft:
     standard: list[str]
     hashtags: list[str]
     mentions: list[str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
 
 
 class _Writer:
@@ -88,21 +89,21 @@ class _Writer:
         """True when this network shows the entity as its plain name rather than a handle."""
         return self.names_only or entity.handle(self.network) is None
 
-    def mention(self, entity: Entity, warnings: list[str]) -> str:
+    def mention(self, entity: Entity, warnings: list[Notice]) -> str:
         handle = entity.handle(self.network)
         if self.names_only:
             return entity.name  # the normal form there, not a fallback: no warning
         if handle is None:
             warnings.append(
-                _("{key} has no {network} account in the directory: written as its name «{name}»").format(
-                    key=entity.key, network=self.profile.title, name=entity.name
-                )
+                Notice.of(Kind.NO_ACCOUNT, key=entity.key, network=self.profile.title, name=entity.name)
             )
             return self.esc(entity.name)
         return self.profile.write_mention(handle, entity.name)
 
-    def render_body_mentions(self, text: str, warnings: list[str]) -> tuple[str, set[str], list[str]]:
-        """Replace ``@key`` with the network's mention; leave other @words as written (with a warning)."""
+    def render_body_mentions(self, text: str, warnings: list[Notice]) -> tuple[str, set[str], list[str]]:
+        """Replace ``@key`` with the network's mention; leave other @words as written, with a warning that
+        blocks publishing unless the word is a known handle (acceptance refuses unknown @words, so one here
+        means a key removed from the directory while the post waited)."""
         keys: set[str] = set()
         rendered: list[str] = []
 
@@ -121,7 +122,10 @@ class _Writer:
                 return rendered[-1]
             if self.profile.at_handles and self.directory.entity_by_handle(self.network, word):
                 return match.group(0)  # already this network's handle (a rendered text fed back)
-            warnings.append(_("@{word} is not in the directory: left as written").format(word=word))
+            if any(self.directory.entity_by_handle(network, word) for network in NETWORKS):
+                warnings.append(Notice.of(Kind.FOREIGN_HANDLE, word=word, network=self.profile.title))
+            else:
+                warnings.append(Notice.of(Kind.MISSING_KEY, key=word))
             return match.group(0)
 
         def in_words(match: re.Match[str]) -> str:
@@ -129,9 +133,7 @@ class _Writer:
             words, key = match.group("words").strip(), match.group("key")
             entity = self.directory.entity(key) if key.isascii() else None
             if entity is None:
-                warnings.append(
-                    _("@{key} is not in the directory: written as the words alone").format(key=key)
-                )
+                warnings.append(Notice.of(Kind.MISSING_KEY, key=key))
                 return words
             keys.add(entity.key)
             handle = entity.handle(self.network)
@@ -171,7 +173,7 @@ class _Writer:
         mention_keys: Sequence[str],
         link: str | None,
     ) -> _Draft:
-        warnings: list[str] = []
+        warnings: list[Notice] = []
         text, keys, rendered = self.render_body_mentions(self.esc(body.strip()), warnings)
         present = keys | self.mentioned(text)
         closing: list[str] = []
@@ -210,7 +212,7 @@ class _Writer:
         )
 
     def apply_max_hashtags(
-        self, chosen: list[tuple[str, str]], in_text: int, warnings: list[str]
+        self, chosen: list[tuple[str, str]], in_text: int, warnings: list[Notice]
     ) -> list[tuple[str, str]]:
         maximum = self.policy.max_hashtags
         if maximum is None or in_text + len(chosen) <= maximum:
@@ -221,13 +223,14 @@ class _Writer:
                 if item[0] == kind and in_text + len(kept) > maximum:
                     kept.remove(item)
                     warnings.append(
-                        _("dropped optional hashtag #{tag}: {network} takes at most {count} hashtags").format(
-                            tag=item[1], network=self.profile.title, count=maximum
+                        Notice.of(
+                            Kind.DROPPED_HASHTAG_COUNT, tag=item[1], network=self.profile.title, count=maximum
                         )
                     )
         if in_text + len(kept) > maximum:
+            count = in_text + len(kept)
             warnings.append(
-                f"{in_text + len(kept)} hashtags, more than the {maximum} set for {self.profile.title} (rubric and body tags are kept)"
+                Notice.of(Kind.TOO_MANY_HASHTAGS, count=count, limit=maximum, network=self.profile.title)
             )
         return kept
 
@@ -237,9 +240,13 @@ def _mask(text: str, start: int, end: int) -> str:
 
 
 def _post_inputs(
-    post: Post, directory: Directory, errors: list[InputError]
+    post: Post, directory: Directory, errors: list[InputError], notices: list[Notice]
 ) -> tuple[list[str], list[str], list[str]]:
-    """The rubric's tags, the post's own tags and the mentioned keys; problems go to ``errors``."""
+    """The rubric's tags, the post's own tags and the mentioned keys; problems go to ``errors``.
+
+    A ``mentions:`` key the directory lacks is a notice that blocks publishing, like an unknown ``@key`` in
+    the text: acceptance refuses both, so here it means the key was removed while the post waited.
+    """
     source, where = post.source_name, f"the directory {directory.source_name}"
     rubric = directory.rubric(post.rubric) if post.rubric else None
     if post.rubric and rubric is None:
@@ -247,11 +254,10 @@ def _post_inputs(
         fix = f"use one of: {known}; or add the rubric to the directory"
         errors.append(InputError(source, "rubric", f"{post.rubric!r} is not in {where}", fix))
     keys: list[str] = []
-    for index, key in enumerate(post.mentions):
+    for key in post.mentions:
         entity = directory.entity(key)
         if entity is None:
-            fix = f"use one of: {', '.join(directory.entities) or 'none yet'}; or add the entity to the directory"
-            errors.append(InputError(source, f"mentions[{index}]", f"{key!r} is not in {where}", fix))
+            notices.append(Notice.of(Kind.MISSING_KEY, key=key))
         elif entity.key not in keys:
             keys.append(entity.key)
     own: list[str] = []
@@ -267,9 +273,10 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
     """Write ``post`` for ``target`` (a network, or "network:account").
 
     Raises ``InputError`` (``InputErrors`` for several problems; ``source=post.source_name``) when the post
-    cannot be written for that network: an unknown rubric or mention, an invalid hashtag, too many files, a
-    video the network would refuse (size, length, container: ``compose.media_rules``), or a text still too
-    long after dropping optional hashtags and trying the override.
+    cannot be written for that network: an unknown rubric, an invalid hashtag, too many files, a video the
+    network would refuse (size, length, container: ``compose.media_rules``), or a text still too long after
+    dropping optional hashtags and trying the override. A mention of a key the directory lacks is a warning
+    that ``blocks_publishing`` (see ``notices``), so the caller can say which key is missing and what fixes it.
     """
     network = network_of(target)
     source = post.source_name
@@ -278,7 +285,8 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         raise InputError(source, "targets", f"names {target!r}: {network!r} is not a known network", fix)
     profile = profile_of(network)
     errors: list[InputError] = []
-    rubric_tags, own, keys = _post_inputs(post, directory, errors)
+    notices: list[Notice] = []
+    rubric_tags, own, keys = _post_inputs(post, directory, errors, notices)
     errors.extend(media_problems(post, target, profile))
     writer = _Writer(profile, directory)
     has_media = bool(post.media)
@@ -291,10 +299,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         dropped.append((tags["standard"] or tags["own"]).pop())
         draft = writer.compose(post.body, tags, keys, post.link)
         length, _limit = measure(network, draft.text, has_media=has_media, directory=directory)
-    warnings = [
-        _("dropped optional hashtag #{tag} to fit the {network} limit").format(tag=t, network=profile.title)
-        for t in dropped
-    ]
+    warnings = [Notice.of(Kind.DROPPED_HASHTAG_LENGTH, tag=t, network=profile.title) for t in dropped]
     unit = _(profile.counting)  # the phrases are marked in _COUNTING
     override_key = next((k for k in (target, network) if post.overrides.get(k)), None)
     if length > limit and override_key is None:
@@ -309,9 +314,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         errors.append(InputError(source, "body", problem, fix))
     elif length > limit and override_key is not None:
         warnings = [
-            _("used overrides.{key}: the full text is {length} {unit} of {limit}").format(
-                key=override_key, length=length, unit=unit, limit=limit
-            )
+            Notice.of(Kind.USED_OVERRIDE, key=override_key, length=length, unit=profile.counting, limit=limit)
         ]
         draft = writer.compose(post.overrides[override_key], {"rubric": rubric_tags}, keys, post.link)
         length, _limit = measure(network, draft.text, has_media=has_media, directory=directory)
@@ -343,7 +346,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         media=post.media,
         hashtags=tuple(draft.hashtags),
         mentions=tuple(draft.mentions),
-        warnings=tuple(dict.fromkeys(draft.warnings + warnings)),
+        warnings=tuple(dict.fromkeys(notices + draft.warnings + warnings)),
         link=post.link,
         parse_mode=profile.parse_mode,
     )

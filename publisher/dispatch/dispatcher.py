@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from publisher.adapters.pool import AdapterPool
+from publisher.compose.notices import missing_keys
 from publisher.dispatch.crashpoints import crashpoint
 from publisher.dispatch.housekeeping import HousekeepingMixin
 from publisher.dispatch.outcomes import DrainStats
@@ -299,6 +300,9 @@ class Dispatcher(HousekeepingMixin):
                 rendered = replace(rendered, media=loaded)
         except InputError as exc:
             return self._apply(claim, Decision(Action.FAIL, f"cannot be written for {d.target}: {exc}"), exc)
+        missing = missing_keys(rendered.warnings)
+        if missing:
+            return self._missing_keys(claim, missing)
         try:
             adapter = self.adapters.get(d.target)
         except ConfigurationError as exc:
@@ -327,7 +331,7 @@ class Dispatcher(HousekeepingMixin):
             "text": rendered.text,
             "length": rendered.length,
             "limit": rendered.limit,
-            "warnings": list(rendered.warnings),
+            "warnings": [w.as_dict() for w in rendered.warnings],
             "excerpt": scrub(result.excerpt),
         }
         if dry_run:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from publisher.dispatch.retry import Action, Decision
+from publisher.errors import InputError
 from publisher.models import Delivery
 from publisher.ops.alerts import IncidentKind
 from publisher.ops.incidents import IncidentSink
@@ -52,14 +53,39 @@ class OutcomesMixin:
         with self._lock:
             setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
 
-    def _apply(self, claim: Claim, decision: Decision, error: BaseException) -> bool:
-        """Record a failed attempt's decision. Returns True when the target went on hold."""
+    def _missing_keys(self, claim: Claim, keys: list[str]) -> bool:
+        """Fail a delivery whose post mentions directory keys that were removed while it waited.
+
+        Publishing would put a literal ``@key`` in public (perhaps a stranger's account), so nothing is sent.
+        The reason names the keys and both fixes; ``missing_keys`` in the publish log lets the editors' chat
+        tell the editor in their language. Nothing was sent, so ``publisher retry`` is safe after the fix.
+        """
+        d, post = claim.delivery, claim.post
+        mentions = ", ".join(f"@{k}" for k in keys)
+        problem = f"mentions {mentions}, no longer in the directory (removed while the post waited)"
+        fix = (
+            "restore the key in the directory, or edit the post without it and drop the file again "
+            "with the same id"
+        )
+        error = InputError(post.source_name, "text", problem, fix)
+        reason = f"not published to {d.target}, so that {mentions} does not appear as written: {error}"
+        return self._apply(claim, Decision(Action.FAIL, reason), error, {"missing_keys": keys})
+
+    def _apply(
+        self,
+        claim: Claim,
+        decision: Decision,
+        error: BaseException,
+        facts: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record a failed attempt's decision (``facts`` go into the publish log as they are). Returns True
+        when the target went on hold."""
         d, post = claim.delivery, claim.post
         attempt = d.attempt_id or ""
         now = self.clock()
         message = scrub(decision.reason)
         kind = type(error).__name__
-        detail: dict[str, Any] = {"attempt": d.attempts, "error_class": kind}
+        detail: dict[str, Any] = {"attempt": d.attempts, "error_class": kind, **(facts or {})}
         status = getattr(error, "status", None)
         if status is not None:
             detail["http_status"] = status

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from publisher.adapters.base import make_session
-from publisher.i18n import _, local_time
+from publisher.i18n import _, local_time, ngettext
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import HttpTimeouts, NetworkSettings, Settings
 
@@ -200,6 +200,8 @@ class EditorsFeed:
                 continue
             if e.status == "published":
                 self._pending.add(e.post_id)
+            elif e.status == "failed" and e.detail.get("missing_keys"):
+                self.chat.say(self._missing_keys(e))
             elif e.status == "failed" and e.detail.get("error_class") == "ContentRejected":
                 self.chat.say(self._refused(e))
         for post_id in sorted(self._pending):
@@ -221,6 +223,18 @@ class EditorsFeed:
             "{target} refused the text of post '{key}': {reason}. Fix the file and drop it again with the "
             "same id."
         ).format(target=e.target, key=self._name(e.post_id), reason=e.error or "")
+
+    def _missing_keys(self, e: Any) -> str:
+        keys = [str(k) for k in e.detail["missing_keys"]]
+        return ngettext(
+            "Post '{key}' was not published to {target}: {mentions} is no longer in the directory, and the "
+            "post would show it as written. Ask for it to be put back in the directory, or remove the mention "
+            "and drop the file again with the same id.",
+            "Post '{key}' was not published to {target}: {mentions} are no longer in the directory, and the "
+            "post would show them as written. Ask for them to be put back in the directory, or remove the "
+            "mentions and drop the file again with the same id.",
+            len(keys),
+        ).format(key=self._name(e.post_id), target=e.target, mentions=", ".join(f"@{k}" for k in keys))
 
     def _published(self, post_id: int, found: list[Any]) -> str:
         lines = [_("Post '{key}' is published:").format(key=self._name(post_id))]

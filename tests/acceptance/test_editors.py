@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.acceptance.test_daemon import VK_TOKEN, open_store, post_file
-from tests.daemon_helpers import DaemonProcess, base_env, run_cli
+from tests.daemon_helpers import ROOT, DaemonProcess, base_env, run_cli
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.helpers import wait_until as wait_for
@@ -210,3 +210,78 @@ def test_preview_shows_every_network_marks_the_one_too_long_and_exits_2(tmp_path
     fits = post_file(tmp_path / "drafts", "short.md", "Короткий анонс", "[vk, x]")
     ok = run_cli(env, "preview", str(fits))
     assert ok.returncode == 0 and "можно принять" in ok.stdout
+
+
+def test_a_key_removed_from_the_directory_while_the_post_waits_fails_it_and_tells_the_editor(
+    tmp_path: Path,
+) -> None:
+    """kino.md mentions @fitr and waits; fitr is removed from the directory (SIGHUP). When it falls due,
+    nothing is published (no literal '@fitr'), each delivery fails naming the key, the post and the fix, and
+    the editors' chat hears it in Russian. Putting the key back and retrying publishes the real mention."""
+    import shutil
+    import signal
+
+    from tests.fakes.telegram import FakeChat
+
+    editors = -1009876543210
+    directory = tmp_path / "directory.yaml"
+    shutil.copy(ROOT / "directory.example.yaml", directory)
+    full = directory.read_text(encoding="utf-8")
+    fitr = full[full.index("  fitr:\n") : full.index("  fmmp:\n")]
+    with FakeVk(VK_TOKEN) as vk, FakeTelegram() as tg:
+        tg.add_chat(FakeChat(id=editors, type="supergroup", title="Редакторы"))
+        env = base_env(
+            tmp_path,
+            PUBLISHER_LANGUAGE="ru",
+            PUBLISHER_DIRECTORY_FILE=str(directory),
+            PUBLISHER_VK__API_URL=vk.url,
+            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
+            PUBLISHER_VK__GROUP_ID="123",
+            PUBLISHER_TELEGRAM__API_URL=tg.url,
+            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
+            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+            PUBLISHER_EDITORS__TELEGRAM_CHAT_ID=str(editors),
+        )
+        inbox = tmp_path / "var" / "inbox"
+        tomorrow = datetime.now(ZoneInfo("Europe/Minsk")) + timedelta(days=1)
+        store = open_store(tmp_path)
+        daemon = DaemonProcess(env, "run")
+        try:
+            post_file(
+                inbox,
+                "kino.md",
+                "Киноклуб с @fitr в пятницу",
+                "[vk, telegram]",
+                publish_at=f"{tomorrow:%Y-%m-%d %H:%M}",
+            )
+            assert wait_for((inbox / "processed" / "kino.md.receipt.txt").exists), daemon.output
+            directory.write_text(full.replace(fitr, ""), encoding="utf-8")
+            daemon.proc.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: "entities removed: fitr" in daemon.output), daemon.output
+            assert run_cli(env, "post", "reschedule", "kino", "now").returncode == 0
+
+            assert wait_for(lambda: store.counts_by_state().get("failed") == 2, timeout=30), daemon.output
+            assert wait_for(lambda: len(tg.texts_sent_to(editors)) >= 3, timeout=30), daemon.output
+            assert vk.posts == [] and tg.texts_sent_to("@library_news") == []
+            for d in store.deliveries():
+                assert d.last_error is not None
+                assert "@fitr" in d.last_error and "kino.md" in d.last_error, d.last_error
+                assert "restore the key in the directory" in d.last_error and "same id" in d.last_error
+            told = [t for t in tg.texts_sent_to(editors) if "не опубликован" in t]
+            assert {t.split(":")[0] for t in told} == {
+                "Пост «kino» не опубликован в vk",
+                "Пост «kino» не опубликован в telegram",
+            }, told
+            assert all("@fitr" in t and "справочник" in t and "тем же id" in t for t in told), told
+
+            directory.write_text(full, encoding="utf-8")  # the operator puts the key back and retries
+            daemon.proc.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: "entities added: fitr" in daemon.output), daemon.output
+            for d in store.deliveries():
+                assert run_cli(env, "retry", str(d.id)).returncode == 0
+            assert wait_for(lambda: store.counts_by_state().get("published") == 2, timeout=30), daemon.output
+        finally:
+            daemon.stop()
+        assert [p.text.split("\n")[0] for p in vk.posts] == ["Киноклуб с [club12345|ФИТР БНТУ] в пятницу"]
+        (channel,) = tg.texts_sent_to("@library_news")
+        assert channel.startswith("Киноклуб с @fitr_bntu в пятницу")

@@ -11,8 +11,9 @@ from twitter_text import parse_tweet
 
 from publisher.compose.composer import measure, render, render_all
 from publisher.compose.directory import Directory, load_directory, parse_directory
+from publisher.compose.notices import Kind, missing_keys
 from publisher.errors import InputError, InputErrors
-from publisher.models import NETWORKS, MediaItem, Post
+from publisher.models import NETWORKS, MediaItem, Post, Rendered
 
 DIRECTORY_YAML = """
 hashtags: [НаучнаяБиблиотекаБНТУ]
@@ -28,6 +29,11 @@ entities:
 networks:
   vk: {community_hashtags: true, screen_name: library_bntu}
 """
+
+
+def said(r: Rendered) -> tuple[str, ...]:
+    """The warnings as an editor reads them (English in the suite)."""
+    return tuple(str(w) for w in r.warnings)
 
 
 @pytest.fixture
@@ -82,7 +88,7 @@ def test_example_on_vk(directory: Directory) -> None:
         "[id777|БРСМ БНТУ]",
     )
     assert r.hashtags == ("#CinemaClub", "#древняядичь@library_bntu", "#НаучнаяБиблиотекаБНТУ")
-    assert r.warnings == (
+    assert said(r) == (
         "ef has no VK account in the directory: written as its name «Энергетический факультет»",
     )
     assert (r.length, r.limit, r.media, r.parse_mode) == (len(r.text), 16384, EXAMPLE.media, None)
@@ -95,7 +101,7 @@ def test_example_on_x(directory: Directory) -> None:
         "@bntu_by, БРСМ БНТУ\n\n"
         "#CinemaClub #древняядичь #НаучнаяБиблиотекаБНТУ"
     )
-    assert set(r.warnings) == {
+    assert set(said(r)) == {
         "ef has no X account in the directory: written as its name «Энергетический факультет»",
         "brsm has no X account in the directory: written as its name «БРСМ БНТУ»",
     }
@@ -109,7 +115,7 @@ def test_example_on_facebook(directory: Directory) -> None:
         "БНТУ, БРСМ БНТУ\n\n"
         "#CinemaClub #древняядичь #НаучнаяБиблиотекаБНТУ"
     )
-    assert r.warnings == ()  # plain names are Facebook's normal form while page mentions are off
+    assert said(r) == ()  # plain names are Facebook's normal form while page mentions are off
     assert r.limit == 63206
 
 
@@ -139,7 +145,7 @@ def test_facebook_page_mentions_when_switched_on(directory: Directory) -> None:
     directory = with_policy(directory, "facebook", page_mentions=True)
     r = render(make_post("Поздравляем @bntu и @fitr!"), "facebook", directory)
     assert r.text == "Поздравляем @[100064412345678] и ФИТР БНТУ!\n\n#НаучнаяБиблиотекаБНТУ"
-    assert r.warnings == ("fitr has no Facebook account in the directory: written as its name «ФИТР БНТУ»",)
+    assert said(r) == ("fitr has no Facebook account in the directory: written as its name «ФИТР БНТУ»",)
 
 
 def test_mentions_list_does_not_repeat_an_entity_the_body_mentions(directory: Directory) -> None:
@@ -167,20 +173,41 @@ def test_a_hashtag_is_not_a_mention_by_name(directory: Directory) -> None:
 def test_email_addresses_and_at_numbers_are_not_mentions(directory: Directory, body: str) -> None:
     for network in NETWORKS:
         r = render(make_post(body), network, directory)
-        assert r.text.startswith(body.replace("&", "&amp;")) and r.warnings == () and r.mentions == ()
+        assert r.text.startswith(body.replace("&", "&amp;")) and said(r) == () and r.mentions == ()
 
 
-def test_unknown_at_word_is_left_as_written_with_a_warning(directory: Directory) -> None:
+def test_an_at_word_missing_from_the_directory_is_a_warning_that_blocks_publishing(
+    directory: Directory,
+) -> None:
+    """Acceptance refuses unknown @words, so one at publishing time is a key removed while the post waited."""
     r = render(make_post("Спасибо @kinoklub и @FITR."), "x", directory)
     assert r.text.startswith("Спасибо @kinoklub и @fitr_bntu.")
-    assert r.warnings == ("@kinoklub is not in the directory: left as written",)
+    (warning,) = r.warnings
+    assert (warning.kind, warning.param("key"), warning.blocks_publishing) == (
+        Kind.MISSING_KEY,
+        "kinoklub",
+        True,
+    )
+    assert missing_keys(r.warnings) == ["kinoklub"]
+    assert (
+        str(warning)
+        == "@kinoklub is not in the directory: not published, so that it does not appear as written"
+    )
 
 
-def test_unknown_mentions_key_is_an_input_error(directory: Directory) -> None:
-    with pytest.raises(InputError) as info:
-        render(make_post(mentions=("fitr", "kinoklub")), "vk", directory)
-    assert (info.value.source, info.value.field) == ("post.md", "mentions[1]")
-    assert "kinoklub" in str(info.value) and "fitr" in info.value.fix
+def test_missing_keys_in_mentions_and_in_own_words_block_publishing_too(directory: Directory) -> None:
+    r = render(
+        make_post("Приглашаем [студентов клуба](@kinoklub)", mentions=("fitr", "gone")), "vk", directory
+    )
+    assert r.text.startswith("Приглашаем студентов клуба")  # the words alone; "gone" is not written at all
+    assert missing_keys(r.warnings) == ["gone", "kinoklub"]
+
+
+def test_harmless_warnings_do_not_block_publishing(directory: Directory) -> None:
+    """A plain name where there is no account, or another network's handle, is published with a warning."""
+    r = render(make_post("Спасибо @ef и @fitr_bntu"), "vk", directory)
+    assert [w.kind for w in r.warnings] == [Kind.NO_ACCOUNT, Kind.FOREIGN_HANDLE]
+    assert not any(w.blocks_publishing for w in r.warnings) and missing_keys(r.warnings) == []
 
 
 # --- hashtags ---
@@ -220,7 +247,7 @@ def test_max_hashtags_drops_standard_then_own_never_the_rubric(directory: Direct
     post = make_post("Текст.", rubric="древняядичь", hashtags=("первый", "второй"))
     r = render(post, "x", directory)
     assert r.hashtags == ("#первый", "#древняядичь")
-    assert len([w for w in r.warnings if w.startswith("dropped optional hashtag")]) == 3
+    assert len([w for w in said(r) if w.startswith("dropped optional hashtag")]) == 3
 
 
 def test_body_without_text_gets_only_hashtags(directory: Directory) -> None:
@@ -272,7 +299,7 @@ def test_too_long_drops_optional_hashtags_first(directory: Directory) -> None:
     r = render(post, "x", directory)
     # 240 + 2 + "#Архив" 6 + 1 + "#древняядичь" 12 = 261; adding the standard tags would pass 280
     assert r.text == "я" * 240 + "\n\n#Архив #древняядичь"
-    assert r.warnings == (
+    assert said(r) == (
         "dropped optional hashtag #БНТУ to fit the X limit",
         "dropped optional hashtag #НаучнаяБиблиотекаБНТУ to fit the X limit",
     )
@@ -290,7 +317,7 @@ def test_override_is_used_when_still_too_long(directory: Directory) -> None:
     )
     r = render(post, "x", directory)
     assert r.text == "Коротко: @fitr_bntu\n\n@bntu_by\n\n#древняядичь"
-    assert r.warnings == (
+    assert said(r) == (
         "used overrides.x: the full text is 324 weighted characters (links 23, emoji and CJK 2) of 280",
     )
     # other networks keep the full text

@@ -21,6 +21,7 @@ from twitter_text import parse_tweet
 from publisher.adapters.telegram import escape_html as escape_telegram_html
 from publisher.compose.composer import render
 from publisher.compose.directory import Directory, Entity, NetworkPolicy, Rubric
+from publisher.compose.notices import Kind
 from publisher.errors import InputError
 from publisher.models import NETWORKS, MediaItem, Post, Rendered
 
@@ -126,7 +127,7 @@ def try_render(post: Post, network: str, directory: Directory) -> Rendered | Non
 
 
 def used_override(rendered: Rendered) -> bool:
-    return any(w.startswith("used overrides.") for w in rendered.warnings)
+    return any(w.kind is Kind.USED_OVERRIDE for w in rendered.warnings)
 
 
 @SETTINGS
