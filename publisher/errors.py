@@ -10,7 +10,8 @@
     ├── StoreError
     └── PublishError              carries network, target, http status, a response excerpt
         ├── TransientError        certainly not applied: safe to retry with backoff
-        │   └── RateLimited       retry_after / reset time, scope (account, app, endpoint)
+        │   ├── RateLimited       retry_after / reset time, scope (account, app, endpoint)
+        │   └── UploadInterrupted the service is stopping during a media upload: release the claim
         ├── PermanentError        never retried automatically
         │   ├── AuthError         token revoked or lacking rights: pause this target, alert
         │   └── ContentRejected   too long, duplicate, unsupported media, policy block
@@ -121,6 +122,11 @@ class PublishError(PublisherError):
 
 class TransientError(PublishError):
     """Certainly not applied on the network: safe to retry with backoff."""
+
+
+class UploadInterrupted(TransientError):
+    """The service is stopping while a post's media are being uploaded: nothing was published, so the
+    dispatcher gives the claim back (released, no attempt burnt) instead of waiting for the upload."""
 
 
 class RateLimited(TransientError):

@@ -27,6 +27,9 @@ class HttpTimeouts(Section):
     connect: float = Field(5.0, gt=0, le=DAY, description="seconds to open a connection")
     read: float = Field(30.0, gt=0, le=DAY, description="seconds to wait for each piece of the response")
     total: float = Field(90.0, gt=0, le=DAY, description="overall deadline of one HTTP exchange")
+    upload: float = Field(
+        1800.0, gt=0, le=DAY, description="all uploads of one post's media, the network's processing included"
+    )
 
 
 class NetworkSettings(Section):

@@ -3,8 +3,10 @@
 An adapter knows one network's API and nothing about the store or the scheduler. ``publish`` is the same
 for every network (the way django-anymail's ``backends/base.py`` drives every provider)::
 
-    check_capabilities(rendered)           media count and kinds against the network's PROFILE
-    upload_media(rendered)     -> media    hook; preparatory calls, never in doubt (no post exists yet)
+    prepare(rendered, stop)    -> Prepared the dispatcher calls it before it commits "sending":
+      check_capabilities(rendered)         media count and kinds against the network's PROFILE
+      upload_media(rendered)   -> media    hook; uploads, never in doubt (no post exists yet); bounded by
+                                           ``timeouts.upload`` and ended by the daemon's stop (``uploads``)
     send_post(rendered, media, key) -> Answer   hook; the one call that creates the post
     parse_answer(answer, media) -> Posted  hook; the post's ids (and URL) from the answer
 
@@ -19,6 +21,7 @@ and never retries a non-idempotent call by itself: the dispatcher decides.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -46,6 +49,7 @@ from publisher.adapters.http import (
     transport_errors,
 )
 from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.uploads import UploadBudget
 from publisher.errors import (
     ConfigurationError,
     ContentRejected,
@@ -83,6 +87,13 @@ class Answer:
     status: int | None = None
     #: which call made the post, when the answer's shape depends on it (e.g. "photo")
     kind: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` uploaded (media ids, attachment names) for ``send_post``."""
+
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,8 @@ class Adapter(ABC):
             register_secret(secret.get_secret_value())
         self.settings = settings
         self.session = session or self.new_session()
+        #: the current post's upload deadline and stop event (``prepare`` sets it; ``upload_media`` uses it)
+        self.budget = UploadBudget(settings.timeouts.upload, self.error)
 
     def new_session(self) -> requests.Session:
         """Hook: the HTTP session (``make_session``: timeouts, deadline, origin rewrite to ``api_url``)."""
@@ -158,19 +171,30 @@ class Adapter(ABC):
 
     # --- publish: the template ---------------------------------------------------------------------
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
-        """Publish and return where the post now lives.
+    def prepare(self, rendered: Rendered, stop: threading.Event | None = None) -> Prepared:
+        """Check the media and upload them: everything before the call that creates the post.
 
-        Raises ``ContentRejected`` before any call for what the network cannot take, ``TransientError`` /
-        ``RateLimited`` (not applied), ``AuthError`` / ``ContentRejected`` / ``PermanentError`` from the
-        answer, or ``InDoubtError`` (may have been applied).
+        The dispatcher calls it before it commits the delivery as sending, so a failure (or a daemon
+        stopping: ``UploadInterrupted``) leaves nothing that may have been published. Raises
+        ``ContentRejected``, ``TransientError`` / ``RateLimited``, ``AuthError`` or ``PermanentError``.
         """
         self.check_capabilities(rendered)
+        self.budget = UploadBudget(self.settings.timeouts.upload, self.error, stop or threading.Event())
         try:
             with self.transport(unsafe=False):
-                media = self.upload_media(rendered)
+                return Prepared(tuple(self.upload_media(rendered)))
         except OSError as exc:
             raise self._unreadable(exc) from None
+
+    def publish(
+        self, rendered: Rendered, idempotency_key: str, prepared: Prepared | None = None
+    ) -> PublishResult:
+        """Publish (after ``prepare``, or preparing first) and return where the post now lives.
+
+        Raises what ``prepare`` raises, ``TransientError`` / ``RateLimited`` (not applied), ``AuthError`` /
+        ``ContentRejected`` / ``PermanentError`` from the answer, or ``InDoubtError`` (may have been applied).
+        """
+        media = list((prepared or self.prepare(rendered)).media)
         answer = self._send(rendered, media, idempotency_key)
         posted = self.parse_answer(answer, media)
         if posted is None or not posted.ids:
@@ -211,7 +235,7 @@ class Adapter(ABC):
 
     def _unreadable(self, exc: OSError) -> PublishError:
         name = Path(exc.filename).name if isinstance(exc.filename, str) else "a media file"
-        return self.error(PermanentError, f"cannot read the image {name} ({exc.strerror}); nothing was sent")
+        return self.error(PermanentError, f"cannot read the file {name} ({exc.strerror}); nothing was sent")
 
     def check_capabilities(self, rendered: Rendered) -> None:
         """Refuse before any call what the network would refuse after the uploads."""
@@ -387,6 +411,7 @@ __all__ = [
     "Adapter",
     "Answer",
     "Posted",
+    "Prepared",
     "RemotePost",
     "as_utc",
     "json_body",

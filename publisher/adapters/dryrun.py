@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import requests
 
-from publisher.adapters.base import Adapter, Answer, Posted
+from publisher.adapters.base import Adapter, Answer, Posted, Prepared
 from publisher.models import AccountInfo, PublishResult, Rendered
 from publisher.settings import NetworkSettings
 
@@ -22,7 +23,12 @@ class DryRunAdapter(Adapter):
         self.settings = settings
         self.session = session or requests.Session()
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+    def prepare(self, rendered: Rendered, stop: threading.Event | None = None) -> Prepared:
+        return Prepared()  # nothing is uploaded
+
+    def publish(
+        self, rendered: Rendered, idempotency_key: str, prepared: Prepared | None = None
+    ) -> PublishResult:
         """Nothing is checked or sent: the composer already checked the post against the network."""
         return PublishResult(
             remote_id=f"dry-run:{idempotency_key}",

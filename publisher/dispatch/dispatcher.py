@@ -39,7 +39,7 @@ from publisher.dispatch.crashpoints import crashpoint
 from publisher.dispatch.housekeeping import HousekeepingMixin
 from publisher.dispatch.outcomes import DrainStats
 from publisher.dispatch.retry import Action, Decision, RetryPolicy
-from publisher.errors import ConfigurationError, InputError
+from publisher.errors import ConfigurationError, InputError, UploadInterrupted
 from publisher.models import Post, Rendered, SentPost
 from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
@@ -308,13 +308,23 @@ class Dispatcher(HousekeepingMixin):
         except ConfigurationError as exc:
             return self._apply(claim, Decision(Action.PAUSE_TARGET, str(exc), burn_attempt=False), exc)
         dry_run = self.settings.is_dry_run(d.target)
+        try:  # the uploads, before anything is committed as sent: nothing here can have published the post
+            prepared = adapter.prepare(rendered, self._stopping)
+        except UploadInterrupted as exc:
+            self._release([claim], str(exc))
+            return False
+        except Exception as exc:
+            decision = self.policy.decide(
+                exc, attempts=d.attempts, now=self.clock(), expires_at=post.expires_at, sent=False
+            )
+            return self._apply(claim, decision, exc)
         if not self.store.mark_sending(d.id, attempt, self.clock(), SentPost.of(rendered)):
             log.warning("claim lost before sending", extra={"event": "claim_lost", **ids})
             return False
         log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
         crashpoint("before_send")
         try:
-            result = adapter.publish(rendered, d.idempotency_key)
+            result = adapter.publish(rendered, d.idempotency_key, prepared)
         except Exception as exc:
             crashpoint("after_send")
             decision = self.policy.decide(

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import pytest
 
-from publisher.adapters.base import Adapter, Answer, Posted
+from publisher.adapters.base import Adapter, Answer, Posted, Prepared
 from publisher.adapters.pool import AdapterPool
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.retry import RetryPolicy
@@ -86,7 +86,12 @@ class ScriptedAdapter(Adapter):
     def __init__(self, target: str, settings: Any, session: Any = None) -> None:
         self.target = target
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+    def prepare(self, rendered: Rendered, stop: Any = None) -> Prepared:
+        if rendered.target != self.target:
+            self.mistakes.append(f"{self.target} was asked to upload a rendering for {rendered.target}")
+        return Prepared()
+
+    def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
         key = idempotency_key
         if rendered.target != self.target:
             self.mistakes.append(f"{self.target} was given a rendering for {rendered.target}")
@@ -403,7 +408,7 @@ def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Stor
     sent_at: dict[int, datetime] = {}
 
     class Timed(ScriptedAdapter):
-        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+        def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
             sent_at[int(idempotency_key.rsplit("-", 1)[1])] = datetime.now(UTC)
             return super().publish(rendered, idempotency_key)
 
@@ -433,7 +438,7 @@ def test_concurrent_drains_never_give_one_target_two_lanes(store: Store, clock: 
     guard = threading.Lock()
 
     class Slow(ScriptedAdapter):
-        def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+        def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
             nonlocal active, most
             with guard:
                 active += 1

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from publisher.adapters.base import Prepared
 from publisher.adapters.pool import AdapterPool
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.models import AccountInfo, DeliveryState, Post, PublishResult, Rendered, network_of
@@ -33,7 +34,10 @@ class SlowAdapter:
         self.started = threading.Event()
         self.sent: list[str] = []
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+    def prepare(self, rendered: Rendered, stop: Any = None) -> Prepared:
+        return Prepared()
+
+    def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
         self.sent.append(rendered.text)
         self.started.set()
         assert self.go.wait(60), "the test never let the call finish"

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from publisher.adapters.base import Adapter
+from publisher.adapters.base import Adapter, Prepared
 from publisher.adapters.pool import AdapterPool
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.models import AccountInfo, DeliveryState, Post, PublishResult, Rendered, network_of
@@ -69,7 +69,10 @@ class Recording(Adapter):
     def __init__(self, target: str, settings: Any, session: Any = None) -> None:
         self.target = target
 
-    def publish(self, rendered: Rendered, idempotency_key: str) -> PublishResult:
+    def prepare(self, rendered: Rendered, stop: Any = None) -> Prepared:
+        return Prepared()
+
+    def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
         at = datetime.now(UTC)
         with self.guard:
             self.sent.append((idempotency_key, at))
