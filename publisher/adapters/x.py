@@ -1,8 +1,8 @@
 """X (Twitter): posts through the v2 API with OAuth 1.0a user context, via tweepy (docs.x.com, read 2025).
 
-* ``POST /2/media/upload``: one simple upload per image, multipart ``media`` + ``media_category=tweet_image``
-  -> ``{"data": {"id"}}``; tweepy 4.17 has no v2 upload, so we sign and send it on the same session.
-  https://docs.x.com/x-api/media/upload-media , .../media/quickstart/best-practices (up to 4 photos)
+* Media: a picture in one ``POST /2/media/upload`` (``tweet_image``), a video (``tweet_video``) or an
+  animated GIF (``tweet_gif``) by the v2 chunked upload: ``publisher/adapters/x_media.py``. tweepy 4.17 has
+  no v2 upload, so we sign and send those on the same session.
 * ``POST /2/tweets`` ``{"text", "media": {"media_ids"}}`` -> 201 ``{"data": {"id", "text"}}``.
   https://docs.x.com/x-api/posts/create-or-edit-post
 * ``GET /2/users/me`` (check) and ``GET /2/users/:id/tweets`` with ``start_time`` and ``pagination_token``
@@ -28,11 +28,12 @@ import requests
 import tweepy
 
 from publisher import errors
+from publisher.adapters import x_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
 from publisher.adapters.http import make_session
-from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
-from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, Snapshot
+from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, XSettings
 
 
@@ -51,7 +52,16 @@ PROFILE = NetworkProfile(
     limit=280,
     counting="weighted characters (links 23, emoji and CJK 2)",
     measure=_weighted_length,
-    max_images=4,  # "You may attach up to 4 photos" (media best practices, see module docstring)
+    max_images=4,  # "You may attach up to 4 photos, 1 animated GIF or 1 video in a Post"
+    # https://docs.x.com/x-api/media/quickstart/best-practices : video 512 MB, 0.5-140 s (tweet_video),
+    # MP4 or MOV; GIF 15 MB (https://docs.x.com/x-api/media , "Media types & size restrictions").
+    video=VideoLimits(
+        max_bytes=512 * 1000 * 1000,
+        max_seconds=140,
+        min_seconds=0.5,
+        gif_max_bytes=15 * 1000 * 1000,
+        source="https://docs.x.com/x-api/media/quickstart/best-practices",
+    ),
     link_in_text=True,  # no link field: a URL in the text makes the card
     # https://help.x.com/en/managing-your-account/x-username-rules
     handle=re.compile(r"[A-Za-z0-9_]{1,15}"),
@@ -97,7 +107,8 @@ class XAdapter(Adapter):
     # --- publish hooks ---------------------------------------------------------------------------
 
     def upload_media(self, rendered: Rendered) -> list[str]:
-        return [self._upload(item) for item in rendered.media]
+        """Each picture in one request; a video or an animated GIF in chunks, processed (``x_media``)."""
+        return [x_media.upload(self, item) for item in rendered.media]
 
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
         """``POST /2/tweets``. X has no idempotency key (module docstring)."""
@@ -197,21 +208,13 @@ class XAdapter(Adapter):
         except tweepy.HTTPException as exc:
             raise self._error(exc.response, step, unsafe=unsafe, content=content) from None
 
-    def _upload(self, item: MediaItem) -> str:
-        """Upload one image; a failure here is never in doubt for the post (not yet sent)."""
-        auth = tweepy.OAuth1UserHandler(*self._keys).apply_auth()
-        files, data = (
-            {"media": (item.name, item.read(), item.mime)},
-            {"media_category": "tweet_image"},
-        )
-        response = self.session.post(f"{self.origin}/2/media/upload", files=files, data=data, auth=auth)
-        if not response.ok:
-            raise self._error(response, f"image {item.name}", unsafe=False, content=True)
-        media_id = _data(self.json(response, unsafe=False)).get("id")
-        if not media_id:
-            message = f"the upload of {item.name} returned no media id"
-            raise self.error(errors.TransientError, message, excerpt=self.excerpt(response))
-        return str(media_id)
+    def oauth(self) -> Any:
+        """OAuth 1.0a signing for a request made on the session (tweepy 4.17 has no v2 media upload)."""
+        return tweepy.OAuth1UserHandler(*self._keys).apply_auth()
+
+    def refusal(self, response: requests.Response, step: str) -> errors.PublishError:
+        """An error answer to an upload: never in doubt (no post yet); a 400 refuses our file."""
+        return self._error(response, step, unsafe=False, content=True)
 
     def _me(self) -> tuple[requests.Response, dict[str, Any]]:
         with self.transport(unsafe=False), self._answers("account check", unsafe=False):

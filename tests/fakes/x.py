@@ -4,6 +4,8 @@ Implemented (docs.x.com):
 
 * ``POST /2/media/upload`` multipart ``media`` + ``media_category`` -> ``{"data": {"id", "media_key",
   "size", "expires_after_secs"}}`` (https://docs.x.com/x-api/media/upload-media)
+* the chunked upload of videos and animated GIFs (initialize, append, finalize, STATUS): ``tests/fakes/
+  x_media.py``. A post carries 4 pictures, or one video or GIF alone, once its processing succeeded.
 * ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids"}}`` -> 201 ``{"data": {"id", "text",
   "edit_history_tweet_ids"}}`` (https://docs.x.com/x-api/posts/create-or-edit-post). Like X, it refuses
   a text this account already posted with 403 "duplicate content", and a text over 280 weighted
@@ -48,6 +50,7 @@ from twitter_text import parse_tweet
 from tests.fakes.base import FakeServer, Reply, Request
 from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
+from tests.fakes.x_media import APPEND, FINALIZE, INITIALIZE, STATUS, ChunkedUploads
 
 TWEETS = r"^/2/tweets$"
 UPLOAD = r"^/2/media/upload$"
@@ -61,6 +64,7 @@ OAUTH1_PERMISSIONS = (
 _URL = re.compile(r"https?://\S+")
 #: (limit, window seconds) per endpoint, the order of magnitude of X's published user limits.
 _LIMITS = {TWEETS: (100, 900), UPLOAD: (500, 900), ME: (75, 900), TIMELINE: (900, 900)}
+_LIMITS.update({INITIALIZE: (180, 900), APPEND: (1000, 900), FINALIZE: (180, 900), STATUS: (1000, 900)})
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank") -> dict[str, Any]:
@@ -78,7 +82,7 @@ def invalid_request(message: str, parameter: str = "text", value: Any = None) ->
     }
 
 
-class FakeX(NetworkFake):
+class FakeX(ChunkedUploads, NetworkFake):
     """X for one account. Pass the four credentials to have signatures checked."""
 
     network = "x"
@@ -116,6 +120,7 @@ class FakeX(NetworkFake):
         self.route("GET", TIMELINE[1:-1], self._timeline)
         self.route("GET", TWEETS[1:-1], self._lookup)
         self.figures = FigureBook()
+        self.setup_chunked()
 
     # --- the shared interface (NetworkFake) --------------------------------------------------------
 
@@ -306,9 +311,13 @@ class FakeX(NetworkFake):
             return Reply(400, invalid_request("Your Tweet text is too long.", "text", text))
         if len(media_ids) > 4:
             return Reply(400, invalid_request("Too many media ids.", "media.media_ids", media_ids))
-        unknown = [m for m in media_ids if m not in self.media]
+        unknown = [m for m in media_ids if m not in self.media or not self.processed(m)]
         if unknown:
             return Reply(400, invalid_request("Your media IDs are invalid.", "media.media_ids", unknown[0]))
+        moving = [m for m in media_ids if self.media[m]["category"] in ("tweet_video", "tweet_gif")]
+        if moving and len(media_ids) > 1:
+            message = "A post may carry one video or animated GIF, alone."
+            return Reply(400, invalid_request(message, "media.media_ids", moving[0]))
         with self.lock:
             stored = _as_stored(text)
             if text and any(p["text"] == stored for p in self.tweets):

@@ -161,11 +161,10 @@ def test_post_with_four_images_keeps_their_order(adapter: XAdapter, fake: FakeX,
     assert len(fake.applied) == 1
 
 
-@pytest.mark.parametrize("count,mime", [(5, "image/png"), (1, "video/mp4")])
 def test_media_x_cannot_take_is_refused_before_any_call(
-    adapter: XAdapter, fake: FakeX, tmp_path: Path, count: int, mime: str
+    adapter: XAdapter, fake: FakeX, tmp_path: Path
 ) -> None:
-    items = tuple(image(tmp_path, n, mime) for n in range(count))
+    items = tuple(image(tmp_path, n) for n in range(5))
     with pytest.raises(ContentRejected):
         adapter.publish(rendered("Слишком много", items), "k")
     assert fake.requests == []
