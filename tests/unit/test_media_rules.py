@@ -85,3 +85,20 @@ def test_a_network_without_video_refuses_it(tmp_path: Path) -> None:
 def test_lengths_in_plain_words(tmp_path: Path, seconds: float, shown: str) -> None:
     [message] = problems(post(mp4_file(tmp_path / "a.mp4", seconds + 1)), profile(max_seconds=seconds))
     assert f"takes videos up to {shown}" in message
+
+
+def test_a_video_too_long_for_x_is_refused_at_acceptance_naming_the_limit(tmp_path: Path) -> None:
+    from publisher.compose.composer import render_all
+    from publisher.compose.directory import Directory
+    from publisher.errors import InputError
+    from tests.hostile_corpus import parse, write
+    from tests.media import mp4_bytes
+
+    (tmp_path / "lecture.mp4").write_bytes(mp4_bytes(141, 1280, 720))
+    post = parse(write(tmp_path, "lecture.md", "networks: [x]\napproved_by: ed\nmedia: [lecture.mp4]"))
+    with pytest.raises(InputError) as err:
+        render_all(post, Directory.empty())
+    message = str(err.value)
+    assert "lecture.md" in message and "media 'lecture.mp4'" in message
+    assert "is 2 min 21 s long; X takes videos up to 2 min 20 s" in message
+    assert "cut it to 2 min 20 s at most, or drop x from networks" in message
