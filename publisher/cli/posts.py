@@ -1,8 +1,10 @@
 """``publisher post ...``: whole posts for the operator who helps editors (list, show, reschedule, cancel).
 
 A post is named by its identity (the ``id:`` of its file, else the file name) or its number. Every change is
-recorded in the publish log with the operator's login as ``by``. Like the other operators' commands the output
-is English; the posts' own texts are shown as the editors wrote them.
+recorded in the publish log with the operator's login as ``by``. The operator runs these at an editor's request
+and reads the answer back to them, so the output is in the editors' language (Russian by default,
+``PUBLISHER_LANGUAGE=en`` for English) like the other editor-facing texts; ``--json`` stays exact (English keys
+and state values, for scripts), and the posts' own texts are shown as the editors wrote them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,33 @@ from typing import Any
 from publisher.cli.format import FAILURE, OK, listed, local, one_line, parse_when, table
 from publisher.cli.operators import actor, open_store
 from publisher.errors import InputError
+from publisher.i18n import N_, _
 from publisher.settings import Settings
+
+#: Delivery states and publish-log statuses in words (translated where shown); others are shown as stored.
+_WORDS = {
+    "queued": N_("waiting"),
+    "retry_wait": N_("waiting to retry"),
+    "publishing": N_("being published"),
+    "published": N_("published"),
+    "failed": N_("failed"),
+    "in_doubt": N_("possibly published (being checked)"),
+    "cancelled": N_("cancelled"),
+    "enqueued": N_("accepted"),
+    "in_doubt_checked": N_("checked on the network"),
+    "replaced": N_("replaced"),
+    "rescheduled": N_("rescheduled"),
+    "requeued": N_("queued again"),
+    "retried": N_("retried"),
+    "resolved": N_("resolved by the operator"),
+    "rate_limited": N_("the network asked to wait"),
+    "released": N_("put back in the queue"),
+}
+
+
+def in_words(state: str) -> str:
+    """A delivery state or publish-log status as the editors read it."""
+    return _(_WORDS[state]) if state in _WORDS else state
 
 
 def add_post_commands(sub: Any) -> None:
@@ -45,7 +73,9 @@ def add_post_commands(sub: Any) -> None:
 def _post_id(store: Any, ref: str) -> int:
     found: int | None = store.find_post_id(ref)
     if found is None:
-        raise InputError("post", "", f"{ref!r} is not a post", "see 'publisher post list' for ids")
+        raise InputError(
+            "post", "", _("'{ref}' is not a post").format(ref=ref), _("see 'publisher post list' for ids")
+        )
     return found
 
 
@@ -54,7 +84,12 @@ def _when(value: str, settings: Settings, now: datetime) -> datetime:
     if value.strip().lower() == "now":
         return now
     if value.strip()[:1].isdigit() and "-" not in value:
-        raise InputError("WHEN", "", f"{value!r} is not a date", "write e.g. '2026-12-01 18:00' (local time)")
+        raise InputError(
+            "WHEN",
+            "",
+            _("'{value}' is not a date").format(value=value),
+            _("write e.g. '2026-12-01 18:00' (local time)"),
+        )
     return parse_when(value, settings, now)
 
 
@@ -83,7 +118,7 @@ def cmd_post_list(args: argparse.Namespace, settings: Settings) -> int:
     if due_to is not None and args.due_to and len(args.due_to.strip()) == 10:
         due_to += timedelta(days=1)  # "--to 2026-12-08" includes that day
     found = store.post_summaries(due_from=due_from, due_to=due_to, rubric=args.rubric)
-    if listed(found, args.json, lambda s: summary_json(s, settings), "no posts"):
+    if listed(found, args.json, lambda s: summary_json(s, settings), _("no posts")):
         return OK
     rows = [
         (
@@ -92,11 +127,12 @@ def cmd_post_list(args: argparse.Namespace, settings: Settings) -> int:
             s.rubric,
             s.author,
             local(settings, s.due_at),
-            " ".join(f"{t}:{state}" for t, state in s.states.items()),
+            ", ".join(f"{t}: {in_words(state)}" for t, state in s.states.items()),
         )
         for s in found
     ]
-    print(table(rows, ["ID", "TITLE", "RUBRIC", "AUTHOR", f"DUE ({settings.timezone})", "NETWORKS"]))
+    headers = [_("ID"), _("TITLE"), _("RUBRIC"), _("AUTHOR"), _("DUE ({zone})"), _("NETWORKS")]
+    print(table(rows, [h.format(zone=settings.timezone) for h in headers]))
     return OK
 
 
@@ -106,25 +142,36 @@ def cmd_post_show(args: argparse.Namespace, settings: Settings) -> int:
     summary = store.post_summaries(post_ids=[post_id])
     post = store.get_post(post_id)
     if not summary or post is None:
-        print(f"post {args.post_ref} has no deliveries", file=sys.stderr)
+        print(_("post {ref} has no deliveries").format(ref=args.post_ref), file=sys.stderr)
         return FAILURE
     s = summary[0]
-    print(f"post {s.key or s.id} (number {s.id}, revision {s.revision}, file {s.source_name})")
-    print(f"  author    {s.author}   approved by {s.approved_by}   rubric {s.rubric or '-'}")
-    print(f"  due       {local(settings, s.due_at)} ({settings.timezone})")
-    print("  text      " + post.body.replace("\n", "\n            "))
-    print("  deliveries:")
+    print(
+        _("post {key} (number {number}, revision {revision}, file {file})").format(
+            key=s.key or s.id, number=s.id, revision=s.revision, file=s.source_name
+        )
+    )
+    fields = [
+        (_("author"), s.author),
+        (_("approved by"), s.approved_by),
+        (_("rubric"), s.rubric or "-"),
+        (_("due"), f"{local(settings, s.due_at)} ({settings.timezone})"),
+    ]
+    width = max(len(label) for label, _value in [*fields, (_("text"), "")]) + 2
+    for label, value in fields:
+        print(f"  {label:<{width}}{value}")
+    print(f"  {_('text'):<{width}}" + post.body.replace("\n", "\n" + " " * (width + 2)))
+    print("  " + _("deliveries:"))
     for d in store.deliveries(post_id=post_id):
         where = d.remote_url or d.last_error or ""
-        print(
-            f"    {d.id:<6} {d.target:<12} {d.state.value:<11} {local(settings, d.due_at)}  {one_line(where, 60)}"
-        )
-    print("  history:")
+        state = in_words(d.state.value)
+        print(f"    {d.id:<6} {d.target:<12} {state:<11} {local(settings, d.due_at)}  {one_line(where, 60)}")
+    print("  " + _("history:"))
     for e in store.events(post_id=post_id):
         who = e.detail.get("by") or ""
         what = e.error or e.url or ", ".join(e.detail.get("changed", [])) or e.detail.get("reason") or ""
+        status = in_words(e.status)
         print(
-            f"    {local(settings, e.time)}  {e.target or '':<12} {e.status:<12} {who:<14} {one_line(str(what), 60)}"
+            f"    {local(settings, e.time)}  {e.target or '':<12} {status:<12} {who:<14} {one_line(str(what), 60)}"
         )
     return OK
 
@@ -134,19 +181,30 @@ def cmd_post_reschedule(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     when = _when(args.when, settings, now)
     done = store.reschedule_post(_post_id(store, args.post_ref), when, now, actor=actor())
-    name = done.key or done.post_id
     print(
-        f"post {name}: {', '.join(done.moved) or 'nothing'} moved to {local(settings, when)} ({settings.timezone})"
+        _("post {key}: {targets} moved to {time} ({zone})").format(
+            key=done.key or done.post_id,
+            targets=", ".join(done.moved) or _("nothing"),
+            time=local(settings, when),
+            zone=settings.timezone,
+        )
     )
-    for target, state in done.kept.items():
-        print(f"  {target}: left alone ({state})")
+    _print_kept(done.kept)
     return OK if done.moved else FAILURE
 
 
 def cmd_post_cancel(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     done = store.cancel_post(_post_id(store, args.post_ref), datetime.now(UTC), actor=actor())
-    print(f"post {done.key or done.post_id}: {', '.join(done.cancelled) or 'nothing'} cancelled")
-    for target, state in done.kept.items():
-        print(f"  {target}: left alone ({state})")
+    print(
+        _("post {key}: {targets} cancelled").format(
+            key=done.key or done.post_id, targets=", ".join(done.cancelled) or _("nothing")
+        )
+    )
+    _print_kept(done.kept)
     return OK
+
+
+def _print_kept(kept: dict[str, str]) -> None:
+    for target, state in kept.items():
+        print("  " + _("{target}: left alone ({state})").format(target=target, state=in_words(state)))

@@ -34,7 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.errors import InboxError, InputError
-from publisher.i18n import _, local_time
+from publisher.i18n import _, local_time, ngettext
 from publisher.intake.failures import FailureBook, MemoryFailures, Signature, failure_key
 from publisher.intake.folders import (
     NOTE_SUFFIX,
@@ -163,7 +163,7 @@ class Inbox:
         try:
             count = self.failures.count(key)
             if count >= self.max_failures:  # counted by an earlier run: give up without trying again
-                self._give_up(name, group, key, count, "see the earlier attempts in the log", report)
+                self._give_up(name, group, key, count, None, report)
                 return
             if not self._settled(name, signature):
                 report.deferred.append(name)
@@ -214,7 +214,10 @@ class Inbox:
         newest = max(item[3] for item in signature) / 1e9  # mtime: what copy tools keep, what an editor sees
         return now - seen[1] >= self.settle_seconds or now - newest >= self.settle_seconds
 
-    def _reject(self, name: str, group: list[str], key: str, message: str, report: ScanReport) -> None:
+    def _reject(
+        self, name: str, group: list[str], key: str, message: str, report: ScanReport, *, ours: bool = False
+    ) -> None:
+        """Move the file to ``rejected/`` with a note; ``ours``: the service failed, not the file."""
         shown = printable(name)
         if "rejected" not in self._folders_own():
             self._blocked.add(key)
@@ -227,7 +230,8 @@ class Inbox:
             )
             return
         self._seen.pop(name, None)
-        self._move(name, group, "rejected", note=_note_text(name, message, self.clock(), self.zone))
+        note = _note_text(name, message, self.clock(), self.zone, ours=ours)
+        self._move(name, group, "rejected", note=note)
         report.rejected.append((name, message))
         log.warning("inbox: %s rejected: %s", shown, message, extra={"event": "ingest_rejected"})
 
@@ -254,12 +258,18 @@ class Inbox:
         report.errors.append((name, message))
 
     def _give_up(
-        self, name: str, group: list[str], key: str, count: int, message: str, report: ScanReport
+        self, name: str, group: list[str], key: str, count: int, message: str | None, report: ScanReport
     ) -> None:
-        text = (
-            f"{printable(name)}: could not be stored after {count} attempts ({message}); "
-            "this is not a problem in the file: tell the operator, then drop it again"
-        )
+        """Reject a file the service failed to store ``count`` times; ``message`` is the last failure (None
+        when the failures were counted by an earlier run)."""
+        reason = message if message is not None else _("the earlier attempts are in the publish log")
+        text = ngettext(
+            "{file}: could not be stored after {count} attempt ({reason}); this is not a problem in the file: "
+            "tell the operator, then drop it again",
+            "{file}: could not be stored after {count} attempts ({reason}); this is not a problem in the file: "
+            "tell the operator, then drop it again",
+            count,
+        ).format(file=printable(name), count=count, reason=reason)
         log.error(
             "inbox: %s failed %d times, moved to rejected",
             printable(name),
@@ -267,7 +277,7 @@ class Inbox:
             extra={"event": "ingest_gave_up"},
         )
         try:
-            self._reject(name, group, key, text, report)
+            self._reject(name, group, key, text, report, ours=True)
         except Exception as exc:
             self._given_up.add(key)
             log.error(
@@ -359,16 +369,27 @@ class Inbox:
                 os.rmdir(fresh, dir_fd=dest)  # the fresh folder we made for nothing: empty, ours
 
 
-def _note_text(name: str, message: str, now: float, zone: ZoneInfo) -> str:
-    """The rejection note, in the editors' language, with the local time and its zone."""
+def _note_text(name: str, message: str, now: float, zone: ZoneInfo, *, ours: bool = False) -> str:
+    """The rejection note, in the editors' language, with the local time and its zone.
+
+    ``ours``: the service could not store the file (not the editor's mistake), so the note does not ask for
+    an edit.
+    """
     shown = printable(name)
     stamp = local_time(datetime.fromtimestamp(now, UTC), zone)
+    if ours:
+        fix = _(
+            "What to do: nothing needs changing in {name}. Tell the operator; once they say the service "
+            "works again, drop it with its media into the inbox again."
+        )
+    else:
+        fix = _(
+            "How to fix: edit {name} (it is here, next to this note), correct what is listed above, "
+            "and drop it with its media into the inbox again."
+        )
     return (
         _("{name} was not accepted, checked {time}.").format(name=shown, time=stamp)
         + f"\n\n{message}\n\n"
-        + _(
-            "How to fix: edit {name} (it is here, next to this note), correct what is listed above, "
-            "and drop it with its media into the inbox again."
-        ).format(name=shown)
+        + fix.format(name=shown)
         + "\n"
     )

@@ -186,6 +186,31 @@ def test_other_failures_are_retried_then_given_up_without_losing_the_file(
     assert [r.event for r in caplog.records if getattr(r, "event", None)].count("ingest_gave_up") == 1  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("failures", "said"),
+    [(1, "после 1 попытки"), (3, "после 3 попыток"), (5, "после 5 попыток"), (21, "после 21 попытки")],
+)
+def test_a_file_given_up_on_gets_a_russian_note_with_the_count_in_the_right_form(
+    inbox: Path, failures: int, said: str
+) -> None:
+    """The note beside a file the service could not store: Russian plural forms, and no request to edit it."""
+    from publisher.i18n import language
+
+    write(inbox, "a.md", GOOD)
+
+    def broken(path: Path) -> str:
+        raise RuntimeError("database is down")
+
+    box = Inbox(inbox, settle_seconds=0, max_failures=failures)
+    with language("ru"):
+        for _scan in range(failures):
+            box.scan(broken)
+    note = (inbox / "rejected" / "a.md.error.txt").read_text(encoding="utf-8")
+    assert f"a.md: не удалось сохранить {said} (RuntimeError: database is down)" in note, note
+    assert "дело не в файле: сообщите оператору" in note and "ничего менять не нужно" in note, note
+    assert "исправьте" not in note and "attempt" not in note, note
+
+
 def test_crash_between_storing_and_moving_does_not_make_a_second_post(
     inbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,3 +101,33 @@ def test_withdraw_by_dropping_the_file_with_withdraw_true(
     stray = write(cli, "other.md", soon, "x", extra="withdraw: true\n")
     assert main(["enqueue", str(stray)]) == 2
     assert "there is no post 'other' to withdraw" in capsys.readouterr().err
+
+
+def test_post_commands_answer_in_russian_by_default(
+    cli: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator reads the answer back to an editor: Russian unless ``PUBLISHER_LANGUAGE=en``."""
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
+    assert main(["enqueue", str(write(cli, "kino.md", soon, "Киноклуб в пятницу"))]) == 0
+    monkeypatch.delenv("PUBLISHER_LANGUAGE")
+    out_of(capsys)
+
+    assert main(["post", "list"]) == 0
+    listing = out_of(capsys)
+    assert "НАЗВАНИЕ" in listing and "СЕТИ" in listing and "vk: ждёт, telegram: ждёт" in listing, listing
+    later = (soon + timedelta(days=1)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    assert main(["post", "reschedule", "kino", later]) == 0
+    assert f"пост kino: перенесено на {later} (Europe/Minsk): vk, telegram" in out_of(capsys)
+    assert main(["post", "show", "kino"]) == 0
+    shown = out_of(capsys)
+    assert "автор" in shown and "история:" in shown and "перенесён" in shown and "moved" not in shown, shown
+    assert main(["post", "cancel", "kino"]) == 0
+    assert "пост kino: отменено: vk, telegram" in out_of(capsys)
+    assert main(["post", "list", "--json"]) == 0  # for scripts: the exact values, in any language
+    assert json.loads(out_of(capsys))["states"] == {"vk": "cancelled", "telegram": "cancelled"}
+    assert main(["post", "show", "nothing-here"]) == 2
+    assert "«nothing-here» — нет такого поста" in capsys.readouterr().err
+
+    monkeypatch.setenv("PUBLISHER_LANGUAGE", "en")
+    assert main(["post", "list"]) == 0
+    assert "TITLE" in out_of(capsys)
