@@ -7,7 +7,7 @@ in our own tables, never in APScheduler's):
 * ``drain``   at the next due time (rescheduled after every ingest, drain and finished lane) and every
               30 s as a safety net; ``max_instances=1`` so two drains never overlap;
 * ``housekeeping`` every ``housekeeping_interval`` s (15): reap expired leases, reconcile in-doubt deliveries, expire old posts,
-              heartbeat, STATUS=, stalled-queue detection;
+              heartbeat, STATUS=, stalled-queue detection, ``plan.ics`` rebuilt when the queue changed;
 * ``metrics`` every ``metrics.interval`` s (300): snapshots of published posts that are due (never
               before publishing: see ``publisher.metrics.collect``);
 * ``report``  on the 1st at ``report.hour`` local time, when ``report.telegram_chat_id`` is set: last
@@ -161,7 +161,6 @@ class Daemon:
     def drain(self) -> None:
         claimed = self.dispatcher.drain()
         self._progress = time.monotonic()
-        self.refresh_calendar()
         if claimed >= self.settings.drain_batch:
             self.wake()  # more is due right now
         else:
@@ -178,7 +177,11 @@ class Daemon:
         self.wake()
 
     def refresh_calendar(self) -> None:
-        """Keep ``DATA_DIR/plan.ics`` in step with the queue; a failure is logged, never raised."""
+        """Keep ``DATA_DIR/plan.ics`` in step with the queue; a failure is logged, never raised.
+
+        Run by housekeeping (every 15 s), never after a drain: while publishing, every drain changes the
+        queue, and rebuilding the calendar each time cost more than the publishing.
+        """
         try:
             self.plan.refresh_calendar(self.clock())
         except Exception as exc:  # the calendar must never hold up publishing
@@ -292,6 +295,7 @@ class Daemon:
         self._install_signals()
         self.ingest()
         self.dispatcher.reap()
+        self.refresh_calendar()  # start-up work, as the ingest: fresh from the start, rebuilt on changes
         self.health.heartbeat()
         add_jobs(scheduler, self)
         self.notifier.ready(self.health.status_line())

@@ -66,6 +66,9 @@ class Plan:
     posts: tuple[PostEntry, ...]
     slots: tuple[SlotEntry, ...]
     dates: tuple[DateEntry, ...]
+    #: The calendar was cut short by its size bound: more posts are planned before ``first`` / after ``last``.
+    more_before: bool = False
+    more_after: bool = False
 
     def days(self) -> Iterator[tuple[date, list[PostEntry], list[SlotEntry], list[DateEntry]]]:
         day = self.first

@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
 
-from publisher.i18n import _
-from publisher.plan.build import Plan, slot_instant
+from publisher.i18n import _, current_language
+from publisher.plan.build import Plan, PostEntry, slot_instant
+from publisher.store.plan import PlannedPost
 
 PRODID = "-//publisher//content plan//RU"
 DOMAIN = "publisher"
@@ -33,39 +35,68 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def plan_calendar(plan: Plan, stamp: datetime) -> bytes:
-    """The iCalendar text of ``plan`` in the editors' language. ``stamp`` (UTC): DTSTAMP of slots and dates."""
+def post_event(entry: PostEntry) -> bytes:
+    """One scheduled post's VEVENT (it depends on the post alone, so it can be kept between rebuilds)."""
+    post = entry.post
+    event = icalendar.Event()
+    event.add("uid", f"post-{post.id}@{DOMAIN}")
+    event.add("dtstamp", post.updated_at.astimezone(UTC))
+    event.add("last-modified", post.updated_at.astimezone(UTC))
+    event.add("dtstart", post.due_at.astimezone(UTC))
+    event.add("dtend", post.due_at.astimezone(UTC) + timedelta(minutes=POST_MINUTES))
+    event.add("summary", post.title[:120])
+    targets = ", ".join(d.target for d in post.deliveries)
+    lines = [
+        _("Networks: {targets}").format(targets=targets),
+        _("State: {state}").format(state=entry.state),
+        _("Approved by: {name}").format(name=post.approved_by),
+    ]
+    if post.rubric:
+        lines.insert(0, _("Rubric: #{rubric}").format(rubric=post.rubric))
+    links = [d.url for d in post.deliveries if d.url]
+    lines += [f"{d.target}: {d.url}" for d in post.deliveries if d.url]
+    event.add("description", "\n".join(lines))
+    if links:
+        event.add("url", links[0])
+    if post.rubric:
+        event.add("categories", [post.rubric])
+    return bytes(event.to_ical())
+
+
+class PostEvents:
+    """The posts' VEVENTs of the last calendar, kept by what they show (the post's row and the language).
+
+    The daemon rebuilds ``plan.ics`` after every change to the queue; with this, a rebuild renders only the
+    posts that changed (rendering is most of a rebuild's cost), and keeps nothing for posts no longer shown.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[PlannedPost, str], bytes] = {}
+
+    def render(self, entries: Iterable[PostEntry]) -> list[bytes]:
+        language = current_language()
+        kept, self._kept = self._kept, {}
+        out = []
+        for entry in entries:
+            key = (entry.post, language)
+            text = kept.get(key) or post_event(entry)
+            self._kept[key] = text
+            out.append(text)
+        return out
+
+
+def plan_calendar(plan: Plan, stamp: datetime, posts: PostEvents | None = None) -> bytes:
+    """The iCalendar text of ``plan`` in the editors' language. ``stamp`` (UTC): DTSTAMP of slots and dates.
+
+    ``posts`` keeps rendered post events from one call to the next (the daemon's calendar file).
+    """
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", _("Content plan"))
     cal.add("x-wr-timezone", plan.zone.key)
-    for entry in plan.posts:
-        post = entry.post
-        event = icalendar.Event()
-        event.add("uid", f"post-{post.id}@{DOMAIN}")
-        event.add("dtstamp", post.updated_at.astimezone(UTC))
-        event.add("last-modified", post.updated_at.astimezone(UTC))
-        event.add("dtstart", post.due_at.astimezone(UTC))
-        event.add("dtend", post.due_at.astimezone(UTC) + timedelta(minutes=POST_MINUTES))
-        event.add("summary", post.title[:120])
-        targets = ", ".join(d.target for d in post.deliveries)
-        lines = [
-            _("Networks: {targets}").format(targets=targets),
-            _("State: {state}").format(state=entry.state),
-            _("Approved by: {name}").format(name=post.approved_by),
-        ]
-        if post.rubric:
-            lines.insert(0, _("Rubric: #{rubric}").format(rubric=post.rubric))
-        links = [d.url for d in post.deliveries if d.url]
-        lines += [f"{d.target}: {d.url}" for d in post.deliveries if d.url]
-        event.add("description", "\n".join(lines))
-        if links:
-            event.add("url", links[0])
-        if post.rubric:
-            event.add("categories", [post.rubric])
-        cal.add_component(event)
+    rendered = (posts or PostEvents()).render(plan.posts)
     for slot in plan.slots:
         if slot.status != "empty":
             continue
@@ -92,7 +123,39 @@ def plan_calendar(plan: Plan, stamp: datetime) -> bytes:
         event.add("dtstart", marked.day)
         event.add("summary", _("Memorable date without a post: {title}").format(title=marked.memorable.title))
         cal.add_component(event)
-    return bytes(cal.to_ical())
+    for cut, uid, day, summary in (
+        (
+            plan.more_before,
+            "more-before",
+            plan.first,
+            _("The calendar starts here: earlier posts are not shown"),
+        ),
+        (
+            plan.more_after,
+            "more-after",
+            plan.last + timedelta(days=1),
+            _("The calendar ends here: later posts are not shown"),
+        ),
+    ):
+        if cut:  # the calendar's size bound was reached (see publisher.plan.service)
+            event = icalendar.Event()
+            event.add("uid", f"{uid}@{DOMAIN}")
+            event.add("dtstamp", stamp.astimezone(UTC))
+            event.add("dtstart", day)
+            event.add("summary", summary)
+            event.add(
+                "description",
+                _(
+                    "Too many posts for one calendar; the command publisher plan --from {day} lists them all."
+                ).format(day=day.isoformat()),
+            )
+            cal.add_component(event)
+    # The post events go in before END:VCALENDAR (as add_component would put them; order has no meaning).
+    text = bytes(cal.to_ical())
+    end = b"END:VCALENDAR\r\n"
+    if not text.endswith(end):
+        raise ValueError("unexpected calendar text from icalendar")  # pragma: no cover - library contract
+    return text[: -len(end)] + b"".join(rendered) + end
 
 
 def write_atomically(path: Path, data: bytes) -> bool:

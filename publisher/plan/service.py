@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from publisher.compose.directory import Directory
 from publisher.errors import InputError
 from publisher.plan.build import Plan, build_plan, period
 from publisher.plan.dates import MemorableDate, load_dates
-from publisher.plan.ics import plan_calendar, write_atomically
+from publisher.plan.ics import PostEvents, plan_calendar, write_atomically
 from publisher.settings import Settings
 
 log = logging.getLogger("publisher.plan")
@@ -26,6 +27,12 @@ log = logging.getLogger("publisher.plan")
 CALENDAR_PAST = timedelta(days=31)
 CALENDAR_AHEAD = timedelta(weeks=13)
 CALENDAR_NAME = "plan.ics"
+#: ... and at most this many deliveries ahead of today and behind it. A calendar app cannot show more usefully
+#: (a team posting 30 times a day to four networks has ~11,000 in three months), and the daemon rebuilds the
+#: file after changes: its cost must not grow with the queue or the history. Past the bound the calendar
+#: ends on the last whole day within it and says so (``publisher plan --from`` lists the rest).
+CALENDAR_MAX_AHEAD = 8_000
+CALENDAR_MAX_PAST = 2_500
 
 
 class PlanSource:
@@ -39,6 +46,7 @@ class PlanSource:
         self._dates_stamp: tuple[Path, float, int] | None = None
         self._bad_stamp: tuple[Path, float, int] | None = None
         self._calendar_key: tuple[Any, ...] | None = None
+        self._post_events = PostEvents()
 
     def dates(self, *, strict: bool = True) -> list[MemorableDate]:
         """The memorable dates; re-read when the file changed. ``strict=False`` keeps the old ones on error."""
@@ -78,8 +86,20 @@ class PlanSource:
         return build_plan(self.directory(), self.dates(strict=strict), posts, zone, first, last)
 
     def calendar_plan(self, now: datetime, *, strict: bool = True) -> Plan:
+        """The shared calendar's plan: the last month and the next three, bounded by the number of deliveries."""
+        zone = self.settings.zone
         today = self.today(now)
-        return self.plan(today - CALENDAR_PAST, today + CALENDAR_AHEAD, strict=strict)
+        first, last = today - CALENDAR_PAST, today + CALENDAR_AHEAD
+        start, end = period(first, last, zone)
+        midnight = period(today, today, zone)[0]
+        after = self.store.due_horizon(midnight, end, CALENDAR_MAX_AHEAD)
+        if after is not None:  # end on the last whole day before the bound (today at least)
+            last = max(today, after.astimezone(zone).date() - timedelta(days=1))
+        before = self.store.due_horizon(start, midnight, CALENDAR_MAX_PAST, backwards=True)
+        if before is not None:  # start on the first whole day after it
+            first = before.astimezone(zone).date() + timedelta(days=1)
+        plan = self.plan(first, last, strict=strict)
+        return replace(plan, more_before=before is not None, more_after=after is not None)
 
     def refresh_calendar(self, now: datetime) -> bool:
         """Rewrite ``DATA_DIR/plan.ics`` when the queue, the directory, the dates or the day changed."""
@@ -91,7 +111,7 @@ class PlanSource:
         )
         if key == self._calendar_key:
             return False
-        data = plan_calendar(self.calendar_plan(now, strict=False), now)
+        data = plan_calendar(self.calendar_plan(now, strict=False), now, self._post_events)
         written = write_atomically(self.settings.data_dir / CALENDAR_NAME, data)
         self._calendar_key = key
         if written:

@@ -288,8 +288,11 @@ class QueueStore(Protocol):
     ) -> list[Delivery]:
         """Deliveries by due time, optionally only some states or one post's."""
 
-    def counts_by_state(self, states: Collection[DeliveryState] | None = None) -> dict[str, int]:
-        """Deliveries per state; with ``states`` only those, through the state index (cost flat with history)."""
+    def counts_by_state(
+        self, states: Collection[DeliveryState] | None = None, *, at_most: int | None = None
+    ) -> dict[str, int]:
+        """Deliveries per state; with ``states`` only those, through the state index (cost flat with history);
+        with ``at_most``, a state's count stops there (cost flat with the queue too)."""
 
     def events(
         self,
@@ -325,6 +328,12 @@ class QueueStore(Protocol):
 
     def planned_posts(self, start: datetime, end: datetime) -> list[PlannedPost]:
         """Posts with a delivery due in ``[start, end)``, cancelled ones left out (the content plan)."""
+
+    def due_horizon(
+        self, start: datetime, end: datetime, count: int, *, backwards: bool = False
+    ) -> datetime | None:
+        """Due time of the ``count``-th scheduled delivery in ``[start, end)`` from ``start`` (or from ``end``
+        when ``backwards``), None when fewer; reads at most ``count`` index entries (bounds the calendar)."""
 
     def rubric_stats(self, now: datetime) -> dict[str, RubricStats]:
         """Per rubric: the last post due up to ``now`` and the next after it."""

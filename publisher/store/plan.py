@@ -133,6 +133,30 @@ class PlanMixin(StoreBase):
             )
         return sorted(found, key=lambda p: (p.due_at, p.id))
 
+    def due_horizon(
+        self, start: datetime, end: datetime, count: int, *, backwards: bool = False
+    ) -> datetime | None:
+        """The due time of the ``count``-th scheduled delivery in ``[start, end)``, counted from ``start`` (from
+        ``end`` when ``backwards``); None when there are fewer.
+
+        It walks ``ix_deliveries_due`` for ``count`` rows at most, so the calendar can be bounded by a number of
+        deliveries without counting the whole queue or the whole history.
+        """
+        order = deliveries.c.due_at.desc() if backwards else deliveries.c.due_at.asc()
+        with self._read() as conn:
+            found = conn.execute(
+                select(deliveries.c.due_at)
+                .where(
+                    deliveries.c.due_at >= start,
+                    deliveries.c.due_at < end,
+                    deliveries.c.state.not_in(_NOT_SCHEDULED),
+                )
+                .order_by(order)
+                .offset(count - 1)
+                .limit(1)
+            ).scalar()
+        return found if isinstance(found, datetime) else None
+
     def rubric_stats(self, now: datetime) -> dict[str, RubricStats]:
         """Per rubric key: the last post due up to ``now`` and the next one after it (cancelled ignored)."""
         with self._read() as conn:

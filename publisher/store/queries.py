@@ -46,20 +46,29 @@ class ReadingMixin(StoreBase):
         with self._read() as conn:
             return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
 
-    def counts_by_state(self, states: Collection[DeliveryState] | None = None) -> dict[str, int]:
+    def counts_by_state(
+        self, states: Collection[DeliveryState] | None = None, *, at_most: int | None = None
+    ) -> dict[str, int]:
         """Deliveries per state; with ``states``, only those, counted through the state index.
 
         The daemon's heartbeat counts only unfinished work this way, so its cost does not grow with the
-        history of published posts; ``publisher status`` asks for every state.
+        history of published posts, and with ``at_most`` it stops counting a state there (it reports "N+"),
+        so it does not grow with the queue either; ``publisher status`` asks for every state, in full.
         """
-        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
-        if states is not None:
-            query = query.where(deliveries.c.state.in_([s.value for s in states]))
-        with self._read() as conn:
-            rows = conn.execute(query).all()
         wanted = DeliveryState if states is None else states
         counts = {s.value: 0 for s in wanted}
-        counts.update({r[0]: int(r[1]) for r in rows})
+        with self._read() as conn:
+            if at_most is None:
+                query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+                if states is not None:
+                    query = query.where(deliveries.c.state.in_([s.value for s in states]))
+                counts.update({r[0]: int(r[1]) for r in conn.execute(query).all()})
+                return counts
+            for state in wanted:
+                first = select(deliveries.c.id).where(deliveries.c.state == state.value).limit(at_most)
+                counts[state.value] = int(
+                    conn.execute(select(func.count()).select_from(first.subquery())).scalar() or 0
+                )
         return counts
 
     def events(
