@@ -13,7 +13,8 @@
         │   ├── RateLimited       retry_after / reset time, scope (account, app, endpoint)
         │   └── UploadInterrupted the service is stopping during a media upload: release the claim
         ├── PermanentError        never retried automatically
-        │   ├── AuthError         token revoked or lacking rights: pause this target, alert
+        │   ├── AccountError      the account cannot post at all now (no credits, suspended): pause, alert
+        │   │   └── AuthError     token revoked or lacking rights: pause this target, alert
         │   └── ContentRejected   too long, duplicate, unsupported media, policy block
         └── InDoubtError          may have been applied: read timeout after sending, reset after send,
                                   5xx on a non-idempotent POST, a lease that expired mid-publish
@@ -154,7 +155,13 @@ class PermanentError(PublishError):
     """Will not succeed by retrying; an operator must act."""
 
 
-class AuthError(PermanentError):
+class AccountError(PermanentError):
+    """Nothing of this target can be posted until someone acts on the account (credits used up, account
+    suspended, app not allowed): failing each post in turn would only repeat one alert per post, so the
+    target is paused with one alert and its posts wait."""
+
+
+class AuthError(AccountError):
     """The token is revoked, expired or lacks rights for this target: the target is paused."""
 
 

@@ -8,10 +8,8 @@
 * ``GET /2/users/me`` (check) and ``GET /2/users/:id/tweets`` with ``start_time`` and ``pagination_token``
   (reconcile). https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id
 
-Errors are RFC 7807 problems ``{"title", "detail", "type", "status"}`` or ``{"errors": [...]}``
-(https://docs.x.com/x-api/fundamentals/response-codes-and-errors). Rate limits: ``x-rate-limit-*`` on every
-answer (reset in epoch seconds) and daily ``x-user-limit-24hour-*`` / ``x-app-limit-24hour-*`` counters for
-posting (https://docs.x.com/fundamentals/rate-limits). X has no idempotency key: an in-doubt post is found
+Error answers, rate limits and the account states (no credits, a forbidden app or account, a monthly usage
+cap) are mapped in ``x_errors.py``. X has no idempotency key: an in-doubt post is found
 by ``reconcile``, never by re-sending.
 """
 
@@ -19,9 +17,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -33,6 +31,7 @@ from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
 from publisher.adapters.http import make_session
 from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
+from publisher.adapters.x_errors import x_error
 from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, XSettings
 
@@ -77,7 +76,6 @@ PROFILE = NetworkProfile(
 #: tweepy 4.17 hard-codes this host (tweepy/client.py, BaseClient.request).
 TWEEPY_ORIGIN = "https://api.twitter.com"
 _URL = re.compile(r"https?://\S+")
-_DUPLICATE = "duplicate content"
 
 
 class XAdapter(Adapter):
@@ -206,7 +204,7 @@ class XAdapter(Adapter):
         try:
             yield
         except tweepy.HTTPException as exc:
-            raise self._error(exc.response, step, unsafe=unsafe, content=content) from None
+            raise x_error(self, exc.response, step, unsafe=unsafe, content=content) from None
 
     def oauth(self) -> Any:
         """OAuth 1.0a signing for a request made on the session (tweepy 4.17 has no v2 media upload)."""
@@ -214,7 +212,7 @@ class XAdapter(Adapter):
 
     def refusal(self, response: requests.Response, step: str) -> errors.PublishError:
         """An error answer to an upload: never in doubt (no post yet); a 400 refuses our file."""
-        return self._error(response, step, unsafe=False, content=True)
+        return x_error(self, response, step, unsafe=False, content=True)
 
     def _me(self) -> tuple[requests.Response, dict[str, Any]]:
         with self.transport(unsafe=False), self._answers("account check", unsafe=False):
@@ -226,61 +224,6 @@ class XAdapter(Adapter):
             )
         return response, user
 
-    # --- error mapping -----------------------------------------------------------------------------
-
-    def _error(
-        self, response: requests.Response, step: str, *, unsafe: bool, content: bool = False
-    ) -> errors.PublishError:
-        """Turn an X error answer into one class of the error tree, with a message for the operator.
-
-        ``unsafe`` marks the publishing POST: only there is a 5xx in doubt. ``content`` marks calls
-        that carry our content (the post, an image): there a 400 means X refused that content.
-        """
-        status = response.status_code
-        detail = _problem(response)
-        kw: dict[str, Any] = {"status": status, "excerpt": self.excerpt(response)}
-        if status == 429:
-            reset_at, scope = _rate_limit_reset(response.headers)
-            when = f"after {reset_at:%Y-%m-%d %H:%M} UTC" if reset_at else "later"
-            return self.error(
-                errors.RateLimited,
-                f"rate limit reached ({step}); try again {when}",
-                reset_at=reset_at,
-                scope=scope,
-                **kw,
-            )
-        if status == 401:
-            names = ", ".join(self.variable(n) for n in XSettings.credentials)
-            return self.error(
-                errors.AuthError,
-                f"rejected the app keys or the access token (401): check {names}; "
-                "the token may have been revoked",
-                **kw,
-            )
-        if status == 403 and _DUPLICATE in detail.lower():
-            # v2 has no error code 187 any more; the detail text is the only marker.
-            return self.error(
-                errors.ContentRejected,
-                "refused a duplicate post: this account already published the same text",
-                **kw,
-            )
-        if status == 403:
-            # "The request is understood, but it has been refused or access is not allowed" — in
-            # practice an app without write permission, not in a Project, or a locked account. That
-            # is true for every post of this target, so pause it (errors.AuthError) rather than fail one post.
-            return self.error(
-                errors.AuthError,
-                f"X does not let this app act for the account ({step}, 403): give the app 'Read and "
-                f"write' permission in the developer portal and regenerate the access token — {detail}",
-                **kw,
-            )
-        if status >= 500:
-            what = f"answered {status} to the {step}" if unsafe else f"unavailable ({step}, HTTP {status})"
-            return self.unsure(unsafe, what, **kw)
-        if content and status in (400, 413, 422):
-            return self.error(errors.ContentRejected, f"X rejected the {step}: {detail}", **kw)
-        return self.error(errors.PermanentError, f"X refused the {step}: {detail}", **kw)
-
 
 def _data(body: Any) -> dict[str, Any]:
     return Adapter.as_dict(Adapter.as_dict(body).get("data"))
@@ -291,40 +234,3 @@ def _with_link(rendered: Rendered) -> str:
     if rendered.link and rendered.link not in rendered.text:
         return f"{rendered.text}\n{rendered.link}" if rendered.text else rendered.link
     return rendered.text
-
-
-def _problem(response: requests.Response) -> str:
-    """The human part of an X error body: ``detail``/``title`` or each ``errors[].message``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    body = Adapter.as_dict(body)
-    parts = [str(body.get("detail") or body.get("title") or "")]
-    parts += [
-        str(e.get("message") or e.get("detail") or "") for e in map(Adapter.as_dict, body.get("errors") or [])
-    ]
-    text = "; ".join(p for p in parts if p) or f"HTTP {response.status_code}"
-    return Adapter.clean_text(text)[:200]
-
-
-def _rate_limit_reset(headers: Mapping[str, str]) -> tuple[datetime | None, str]:
-    """When posting may resume: the 15-minute window, or a daily cap when that one is used up."""
-    candidates: list[tuple[datetime, str]] = []
-    for prefix, scope in (("x-rate-limit", "endpoint"), ("x-user-limit-24hour", "account")):
-        reset = _epoch(headers.get(f"{prefix}-reset"))
-        if reset and (scope == "endpoint" or headers.get(f"{prefix}-remaining") == "0"):
-            candidates.append((reset, scope))
-    reset = _epoch(headers.get("x-app-limit-24hour-reset"))
-    if reset and headers.get("x-app-limit-24hour-remaining") == "0":
-        candidates.append((reset, "app"))
-    if not candidates:
-        wait = Adapter.retry_after(headers.get("retry-after"))
-        if wait is not None:
-            return datetime.now(UTC) + timedelta(seconds=wait), "endpoint"
-        return None, "account"
-    return max(candidates)
-
-
-def _epoch(value: str | None) -> datetime | None:
-    return Adapter.parse_time(int(value)) if value and value.strip().isdigit() else None

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from publisher.errors import (
-    AuthError,
+    AccountError,
     ConfigurationError,
     InDoubtError,
     InputError,
@@ -115,7 +115,7 @@ class RetryPolicy:
             return Decision(Action.HOLD_TARGET, reason, until, burn_attempt=False)
         if isinstance(error, TransientError):
             return self._retry_or_fail(reason, attempts, now, expires_at)
-        if isinstance(error, AuthError | ConfigurationError):
+        if isinstance(error, AccountError | ConfigurationError):
             return Decision(Action.PAUSE_TARGET, reason, burn_attempt=False)
         if isinstance(error, PermanentError | InputError):
             return Decision(Action.FAIL, reason)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from publisher.adapters.base import Adapter
-from publisher.errors import AuthError, ConfigurationError, PublishError, RateLimited
+from publisher.errors import AccountError, ConfigurationError, PublishError, RateLimited
 from publisher.models import RemoteRef, Snapshot
 from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
@@ -169,7 +169,7 @@ class Collector:
             stats.calls += 1
             try:
                 snapshots = adapter.fetch_metrics(refs)
-            except AuthError as exc:
+            except AccountError as exc:
                 self._pause(target, exc)
                 stats.skipped[target] = f"paused: {exc}"
                 return
@@ -212,7 +212,7 @@ class Collector:
             extra={"event": "metrics_held", "target": target},
         )
 
-    def _pause(self, target: str, exc: AuthError) -> None:
+    def _pause(self, target: str, exc: AccountError) -> None:
         message = f"metrics: {exc}"
         self.store.hold_target(target, message, self.clock())
         self.incidents.report(

@@ -29,6 +29,20 @@ Error bodies use the two v2 shapes: RFC 7807 problems ``{"title", "detail", "typ
 (https://docs.x.com/x-api/fundamentals/response-codes-and-errors). The duplicate answer is the one X
 sends: ``{"detail": "You are not allowed to create a Tweet with duplicate content.", "type":
 "about:blank", "title": "Forbidden", "status": 403}`` (seen in github.com/akrherz/iembot/issues/163).
+
+Account states, each answering every call until ``restore_account`` (X refuses the whole account, not one
+post; bodies as X sends them, see publisher/adapters/x_errors.py for the sources):
+
+* ``deplete_credits``: 402 ``{"title": "CreditsDepleted", "type": ".../2/problems/credits"}``, the
+  pay-per-use balance spent;
+* ``forbid_account``: 403 ``about:blank`` "Your account is not permitted to access this feature." (a
+  suspended or restricted account); ``forbid_client``: 403 ``.../2/problems/client-forbidden`` with
+  ``reason: client-not-enrolled`` (an app outside a Project, body as in github.com/geduldig/TwitterAPI/issues/226);
+* ``cap_usage``: 429 ``.../2/problems/usage-capped`` "UsageCapExceeded", ``period: Monthly``, while the
+  15-minute ``x-rate-limit-*`` window still has room and no header says when the cap resets
+  (github.com/xdevplatform/xdk/issues/25).
+
+``refuse_post`` is a 403 about one post (by default X's reply-restriction text), not about the account.
 """
 
 from __future__ import annotations
@@ -61,6 +75,13 @@ DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content
 OAUTH1_PERMISSIONS = (
     "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint."
 )
+#: a 403 about the post, not the account (X's answer to a reply it does not allow)
+REPLY_NOT_ALLOWED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged "
+    "by the author of the post you are replying to."
+)
+NOT_PERMITTED = "Your account is not permitted to access this feature."
+PROBLEMS = "https://api.twitter.com/2/problems/"
 _URL = re.compile(r"https?://\S+")
 #: (limit, window seconds) per endpoint, the order of magnitude of X's published user limits.
 _LIMITS = {TWEETS: (100, 900), UPLOAD: (500, 900), ME: (75, 900), TIMELINE: (900, 900)}
@@ -114,6 +135,8 @@ class FakeX(ChunkedUploads, NetworkFake):
         self._used: dict[str, int] = {}
         self._window_start = time.time()
         self.daily_posts = daily_posts
+        #: the answer every call gets while the account is in a refused state (``deplete_credits``...)
+        self.account_state: Reply | None = None
         self.route("POST", TWEETS[1:-1], self._create_tweet)
         self.route("POST", UPLOAD[1:-1], self._upload)
         self.route("GET", ME[1:-1], self._me)
@@ -214,6 +237,55 @@ class FakeX(ChunkedUploads, NetworkFake):
         answer = Reply(400, invalid_request(message))
         self._answer(lambda request: answer, path, 1)
 
+    def refuse_post(self, detail: str = REPLY_NOT_ALLOWED) -> None:
+        """403 about this one post (its content or context), once."""
+        answer = Reply(403, problem(403, "Forbidden", detail))
+        self._answer(lambda request: answer, None, 1)
+
+    # --- account states: every call refused until restore_account ----------------------------------
+
+    def deplete_credits(self) -> None:
+        """The pay-per-use credits are spent: 402 CreditsDepleted on every call."""
+        detail = f"Your enrolled account [{self.user_id}] does not have any credits to fulfill this request."
+        self.account_state = Reply(402, problem(402, "CreditsDepleted", detail, PROBLEMS + "credits"))
+
+    def forbid_account(self, detail: str = NOT_PERMITTED) -> None:
+        """A suspended or restricted account: 403 on every call."""
+        self.account_state = Reply(403, problem(403, "Forbidden", detail))
+
+    def forbid_client(self) -> None:
+        """An app outside a Project (not enrolled): 403 client-forbidden on every call."""
+        body = {
+            "client_id": "26924600",
+            "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys and "
+            "tokens from a Twitter developer App that is attached to a Project. You can create a project "
+            "via the developer portal.",
+            "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+            "title": "Client Forbidden",
+            "required_enrollment": "Appropriate Level of API Access",
+            "reason": "client-not-enrolled",
+            "type": PROBLEMS + "client-forbidden",
+        }
+        self.account_state = Reply(403, body)
+
+    def cap_usage(self) -> None:
+        """The monthly usage cap is reached: 429 UsageCapExceeded on every call, the 15-minute window
+        still open (the rate-limit headers ``_send`` adds show room)."""
+        body = {
+            "account_id": self.user_id,
+            "product_name": "standard-basic",
+            "title": "UsageCapExceeded",
+            "period": "Monthly",
+            "scope": "Product",
+            "detail": "Usage cap exceeded: Monthly product cap",
+            "type": PROBLEMS + "usage-capped",
+        }
+        self.account_state = Reply(429, body)
+
+    def restore_account(self) -> None:
+        """Credits bought, account reinstated, cap lifted: calls are answered normally again."""
+        self.account_state = None
+
     # --- state helpers -----------------------------------------------------------------------------
 
     def add_post(self, text: str, created_at: datetime | None = None) -> str:
@@ -255,7 +327,7 @@ class FakeX(ChunkedUploads, NetworkFake):
         oauth = dict(params)
         key, key_secret, token, token_secret = self.credentials
         if key is None:
-            return None
+            return self._account_refusal()
         if oauth.get("oauth_consumer_key") != key or oauth.get("oauth_token") != token:
             return denied
         signed = SimpleNamespace(
@@ -269,7 +341,12 @@ class FakeX(ChunkedUploads, NetworkFake):
         )
         if not oauth_signature.verify_hmac_sha1(signed, key_secret, token_secret):
             return denied
-        return None
+        return self._account_refusal()
+
+    def _account_refusal(self) -> Reply | None:
+        """The account state's answer (a fresh copy: ``_send`` adds headers to it), else None."""
+        state = self.account_state
+        return None if state is None else Reply(state.status, state.body, dict(state.headers))
 
     def _me(self, request: Request) -> Reply:
         denied = self._authorise(request)

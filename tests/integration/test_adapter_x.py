@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from publisher.adapters.x import XAdapter
 from publisher.errors import (
+    AccountError,
     AuthError,
     ContentRejected,
     InDoubtError,
@@ -307,6 +308,12 @@ CASES = [
     Case("401 revoked token", lambda f: f.reject_credentials(TWEETS), AuthError, 0),
     Case("403 app without write permission", lambda f: f.forbid(), AuthError, 0),
     Case("403 duplicate", lambda f: f.reject_duplicate(), ContentRejected, 0),
+    # Issue 11, point 12: what holds for the whole account pauses the target; a 403 about the post fails it.
+    Case("402 credits depleted", lambda f: f.deplete_credits(), AccountError, 0),
+    Case("402 credits depleted on the upload", lambda f: f.deplete_credits(), AccountError, 0, True),
+    Case("403 account not permitted", lambda f: f.forbid_account(), AccountError, 0),
+    Case("403 app outside a Project", lambda f: f.forbid_client(), AuthError, 0),
+    Case("403 about this post", lambda f: f.refuse_post(), ContentRejected, 0),
     Case("400 text refused", lambda f: f.reject_invalid(), ContentRejected, 0),
     Case(
         "read timeout after apply",

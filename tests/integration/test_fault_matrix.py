@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from publisher.adapters.x_errors import USAGE_CAP_RECHECK
+from publisher.cli import main
 from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes import FakeVk, NetworkFake
 from tests.fakes.facebook import PHOTOS_PATH
-from tests.fakes.x import UPLOAD
+from tests.fakes.x import REPLY_NOT_ALLOWED, UPLOAD, FakeX
 from tests.fault_world import BASE, NETWORKS, RECONCILE, SHARED_CREDS, SHORT_READ, Creds, World, start_fakes
 from tests.helpers import closed_url
 
@@ -458,3 +460,108 @@ def test_vk_in_doubt_after_the_guid_window_is_reconciled_not_resent(
         assert world.get(did).state.value == "queued"
         world.drain()
     world.assert_published_once(did, "vk")
+
+
+# --- X account states (issue 11, point 12): what holds for the whole account, not for one post --------------
+
+
+def status_text(world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``publisher status`` prints for the world's queue."""
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", world.store.url)
+    capsys.readouterr()
+    main(["status"])  # exit 1: no daemon runs
+    return capsys.readouterr().out
+
+
+def test_x_without_credits_pauses_the_target_with_one_alert_and_every_post_waits(
+    make_world: Callable[..., World],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """402 CreditsDepleted: failing post after post would lose them all with one alert each."""
+    world = make_world(("x",))
+    fake = world.fakes["x"]
+    assert isinstance(fake, FakeX)
+    ids = [world.add("x") for _ in range(3)]
+    fake.deplete_credits()
+    world.drain()
+    clock.advance(days=1)  # time alone does not bring credits back
+    world.drain()
+    assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("queued", 0)] * 3
+    assert publish_calls(fake) == 1 and not fake.applied
+    assert world.alerts == [("paused:x", "paused")]
+    (hold,) = world.store.holds(clock())
+    assert hold.until is None
+    assert "no API credits left" in hold.reason and "developer console" in hold.reason
+    assert "target x: paused — X: the developer account has no API credits left" in status_text(
+        world, monkeypatch, capsys
+    )
+    fake.restore_account()  # credits bought
+    world.store.release_target("x", clock(), "operator")  # publisher resume x
+    world.drain()
+    assert [world.get(i).state.value for i in ids] == ["published"] * 3 and len(fake.applied) == 3
+
+
+@pytest.mark.parametrize("refusal", ["forbid_account", "forbid_client"])
+def test_x_403_about_the_account_pauses_the_target_with_one_alert(
+    refusal: str, make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    world = make_world(("x",))
+    fake = world.fakes["x"]
+    ids = [world.add("x"), world.add("x")]
+    getattr(fake, refusal)()
+    world.drain()
+    assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("queued", 0)] * 2
+    assert publish_calls(fake) == 1 and world.alerts == [("paused:x", "paused")]
+    (hold,) = world.store.holds(clock())
+    assert hold.until is None and "403" in hold.reason
+    assert (
+        "not permitted to access this feature" if refusal == "forbid_account" else "Project"
+    ) in hold.reason
+
+
+def test_x_403_about_one_post_fails_only_that_post_with_xs_reason(
+    make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    world = make_world(("x",))
+    fake = world.fakes["x"]
+    assert isinstance(fake, FakeX)
+    refused, other = world.add("x"), world.add("x")
+    fake.refuse_post()
+    world.drain()
+    d = world.get(refused)
+    assert d.state.value == "failed" and REPLY_NOT_ALLOWED in (d.last_error or "")
+    assert world.get(other).state.value == "published" and len(fake.applied) == 1
+    assert world.store.holds(clock()) == []
+    assert world.alerts == [(f"failed:{refused}", "failed")]
+
+
+def test_x_monthly_usage_cap_holds_the_target_until_the_reset_without_asking_again(
+    make_world: Callable[..., World],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """429 UsageCapExceeded while the 15-minute window has room: the window's reset is not the cap's."""
+    world = make_world(("x",))
+    fake = world.fakes["x"]
+    assert isinstance(fake, FakeX)
+    t0 = clock()
+    ids = [world.add("x"), world.add("x")]
+    fake.cap_usage()
+    world.drain()
+    (hold,) = world.store.holds(clock())
+    assert hold.until is not None and hold.until >= t0 + USAGE_CAP_RECHECK
+    assert "monthly usage cap" in hold.reason
+    for hours in (1, 6, 23):  # many 15-minute windows come and go: X is not asked again
+        clock.now = t0 + timedelta(hours=hours)
+        world.drain()
+    assert publish_calls(fake) == 1
+    assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("queued", 0)] * 2
+    assert world.alerts == []
+    assert "target x: rate limited until" in status_text(world, monkeypatch, capsys)
+    fake.restore_account()  # the new month
+    clock.now = hold.until
+    world.drain()
+    assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("published", 1)] * 2
