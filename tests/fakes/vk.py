@@ -14,6 +14,11 @@
 * The shared faults (``NetworkFake``): ``rate_limit`` is error 29 "Rate limit reached" (the per-method
   daily cap; VK's answers name no wait), ``revoke_token`` error 5, ``server_error`` an HTTP 5xx from VK's
   front with an empty body, ``answer_without_id`` ``{"response": {}}``.
+* A post's link: ``wall.post`` takes one external link among ``attachments`` ("ссылка на внешнюю страницу
+  ... может быть указана только одна ссылка", https://dev.vk.com/ru/method/wall.post; a second is refused
+  with error 100). VK builds the post's link snippet from that link, else from the first URL it reads in the
+  message, else there is none; ``wall.get`` shows it as a ``{"type": "link", "link": {"url", "title"}}``
+  attachment (https://dev.vk.com/ru/reference/objects/link).
 * A *community* token is refused by the user-only methods with error 27, and ``users.get`` without ids
   returns ``[]`` for it (there is no current user).
 """
@@ -21,6 +26,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from tests.fakes.base import Fault, Reply, Request
 from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
+_LINK = re.compile(r"https?://[^\s,]+")
 ERROR_TEXTS = {
     5: "User authorization failed: invalid access_token (4).",
     6: "Too many requests per second",
@@ -60,6 +67,8 @@ class WallPost:
     date: int
     guid: str | None = None
     from_id: int = 0
+    #: the URL of the post's link snippet (see the module docstring), None when VK made none
+    link: str | None = None
 
 
 @dataclass
@@ -121,6 +130,7 @@ class FakeVk(NetworkFake):
                     f"-{self.group_id}_{p.id}",
                     p.text,
                     datetime.fromtimestamp(p.date, UTC),
+                    link=p.link,
                     media=tuple(self.photos[a] for a in p.attachments if a in self.photos),
                 )
                 for p in self.wall
@@ -282,6 +292,11 @@ class FakeVk(NetworkFake):
         for attachment in attachments:
             if attachment.startswith("photo") and attachment not in self.photos:
                 return self._error(request, 100)
+        links = [a for a in attachments if _LINK.fullmatch(a)]
+        if len(links) > 1:
+            return self._error(request, 100)
+        message = request.param("message") or ""
+        in_text = _LINK.search(message)
         guid = request.param("guid") or None
         with self.lock:
             if guid and guid in self._guids:
@@ -291,11 +306,12 @@ class FakeVk(NetworkFake):
             post = WallPost(
                 self._new_id(),
                 -self.group_id,
-                request.param("message") or "",
-                attachments,
+                message,
+                [a for a in attachments if a not in links],
                 int(time.time()),
                 guid,
                 from_id=-self.group_id,
+                link=links[0] if links else in_text.group() if in_text else None,
             )
             self.wall.append(post)
             if guid:
@@ -318,7 +334,10 @@ class FakeVk(NetworkFake):
                 "date": p.date,
                 "text": p.text,
                 "post_type": "post",
-                "attachments": [{"type": "photo", "photo": {"id": a}} for a in p.attachments],
+                "attachments": [
+                    *({"type": "photo", "photo": {"id": a}} for a in p.attachments),
+                    *([{"type": "link", "link": {"url": p.link, "title": p.link}}] if p.link else []),
+                ],
             }
             for p in newest[offset : offset + count]
         ]

@@ -16,6 +16,8 @@ import pytest
 from pydantic import SecretStr
 
 from publisher.adapters.vk import VkAdapter
+from publisher.compose.composer import render
+from publisher.compose.directory import Directory
 from publisher.errors import (
     AuthError,
     ContentRejected,
@@ -25,7 +27,7 @@ from publisher.errors import (
     RateLimited,
     TransientError,
 )
-from publisher.models import MediaItem, ReconcileStatus, Rendered, SentPost
+from publisher.models import MediaItem, Post, ReconcileStatus, Rendered, SentPost
 from publisher.ops.redact import register_secret
 from publisher.settings import HttpTimeouts, VkSettings
 from tests.fakes.base import Fault
@@ -405,3 +407,36 @@ def test_canary_token_never_leaks(debug_log: io.StringIO, tmp_path: Path) -> Non
     for text in [*seen, log]:
         for form in forms:
             assert form not in text
+
+
+LINK = "https://library.bntu.by/new?from=vk"
+
+
+@pytest.mark.parametrize(
+    ("body", "link", "snippet"),
+    [
+        ("Новинки месяца в читальном зале", LINK, LINK),
+        (f"Новинки месяца: {LINK}", None, LINK),
+        ("Новинки месяца в читальном зале", None, None),
+    ],
+    ids=["link-field", "link-in-text", "no-link"],
+)
+def test_what_vk_makes_of_a_posts_link(
+    body: str, link: str | None, snippet: str | None, fake: FakeVk, adapter: VkAdapter
+) -> None:
+    """Issue 11, point 15: VK builds a link snippet only from a link it reads in the post. The adapter sends
+    the post's ``link`` as wall.post's one external-link attachment and the text as the composer wrote it
+    (no URL added: the snippet shows the link); a URL the editor wrote in the text stays there."""
+    post = Post(
+        source_name="novinki.md", source_key="n" * 64, targets=("vk",), approved_by="ed", body=body, link=link
+    )
+    draft = render(post, "vk", Directory.empty())
+    result = adapter.publish(draft, "key-link")
+    (sent,) = wall_posts(fake)
+    assert sent.get("attachments") == link  # the link, alone, as the attachment; none without one
+    (on_wall,) = fake.posts
+    assert (on_wall.remote_id, on_wall.text, on_wall.link) == (result.remote_id, body, snippet)
+    # Read back as the service reads the wall: the post is found by its text, link or not.
+    found = adapter.reconcile(SentPost.of(draft), datetime.now(UTC) - timedelta(minutes=1))
+    assert found.status is ReconcileStatus.FOUND and found.ref is not None
+    assert found.ref.remote_id == result.remote_id

@@ -465,24 +465,31 @@ def test_vk_in_doubt_after_the_guid_window_is_reconciled_not_resent(
 # --- X account states (issue 11, point 12): what holds for the whole account, not for one post --------------
 
 
-def status_text(world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    """What ``publisher status`` prints for the world's queue."""
-    monkeypatch.setenv("PUBLISHER_DATABASE_URL", world.store.url)
-    capsys.readouterr()
-    main(["status"])  # exit 1: no daemon runs
-    return capsys.readouterr().out
+@pytest.fixture
+def status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[[World], str]:
+    """What ``publisher status`` prints for a world's queue."""
+
+    def read(world: World) -> str:
+        monkeypatch.setenv("PUBLISHER_DATABASE_URL", world.store.url)
+        capsys.readouterr()
+        main(["status"])  # exit 1: no daemon runs
+        return capsys.readouterr().out
+
+    return read
+
+
+def x_fake(world: World) -> FakeX:
+    fake = world.fakes["x"]
+    assert isinstance(fake, FakeX)
+    return fake
 
 
 def test_x_without_credits_pauses_the_target_with_one_alert_and_every_post_waits(
-    make_world: Callable[..., World],
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    make_world: Callable[..., World], clock: FakeClock, status: Callable[[World], str]
 ) -> None:
     """402 CreditsDepleted: failing post after post would lose them all with one alert each."""
     world = make_world(("x",))
-    fake = world.fakes["x"]
-    assert isinstance(fake, FakeX)
+    fake = x_fake(world)
     ids = [world.add("x") for _ in range(3)]
     fake.deplete_credits()
     world.drain()
@@ -494,9 +501,7 @@ def test_x_without_credits_pauses_the_target_with_one_alert_and_every_post_waits
     (hold,) = world.store.holds(clock())
     assert hold.until is None
     assert "no API credits left" in hold.reason and "developer console" in hold.reason
-    assert "target x: paused — X: the developer account has no API credits left" in status_text(
-        world, monkeypatch, capsys
-    )
+    assert "target x: paused — X: the developer account has no API credits left" in status(world)
     fake.restore_account()  # credits bought
     world.store.release_target("x", clock(), "operator")  # publisher resume x
     world.drain()
@@ -525,8 +530,7 @@ def test_x_403_about_one_post_fails_only_that_post_with_xs_reason(
     make_world: Callable[..., World], clock: FakeClock
 ) -> None:
     world = make_world(("x",))
-    fake = world.fakes["x"]
-    assert isinstance(fake, FakeX)
+    fake = x_fake(world)
     refused, other = world.add("x"), world.add("x")
     fake.refuse_post()
     world.drain()
@@ -538,15 +542,11 @@ def test_x_403_about_one_post_fails_only_that_post_with_xs_reason(
 
 
 def test_x_monthly_usage_cap_holds_the_target_until_the_reset_without_asking_again(
-    make_world: Callable[..., World],
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    make_world: Callable[..., World], clock: FakeClock, status: Callable[[World], str]
 ) -> None:
     """429 UsageCapExceeded while the 15-minute window has room: the window's reset is not the cap's."""
     world = make_world(("x",))
-    fake = world.fakes["x"]
-    assert isinstance(fake, FakeX)
+    fake = x_fake(world)
     t0 = clock()
     ids = [world.add("x"), world.add("x")]
     fake.cap_usage()
@@ -560,8 +560,35 @@ def test_x_monthly_usage_cap_holds_the_target_until_the_reset_without_asking_aga
     assert publish_calls(fake) == 1
     assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("queued", 0)] * 2
     assert world.alerts == []
-    assert "target x: rate limited until" in status_text(world, monkeypatch, capsys)
+    assert "target x: rate limited until" in status(world)
     fake.restore_account()  # the new month
     clock.now = hold.until
     world.drain()
     assert [(world.get(i).state.value, world.get(i).attempts) for i in ids] == [("published", 1)] * 2
+
+
+def test_a_request_that_could_not_be_built_is_retried_not_in_doubt_and_raises_no_alert(
+    make_world: Callable[..., World], clock: FakeClock
+) -> None:
+    """Issue 11, point 6: a token no HTTP header can carry fails before anything leaves this process.
+
+    That is "not sent" (retried after the backoff), not "it may have been published" with an in-doubt alert
+    per post; once the token is fixed, each post goes out once.
+    """
+    token = "токен-не-латиница"
+    world = make_world(("facebook",), overrides={"facebook": {"page_access_token": token}})
+    fake = world.fakes["facebook"]
+    t0 = clock()
+    ids = [world.add("facebook"), world.add("facebook")]
+    world.drain()
+    for did in ids:
+        d = world.get(did)
+        assert (d.state.value, d.attempts, d.not_before) == ("retry_wait", 1, t0 + timedelta(seconds=BASE))
+        assert "nothing was sent" in (d.last_error or "") and token not in (d.last_error or "")
+        assert world.statuses(did) == ["enqueued", "publishing", "retry_wait"]
+    assert fake.requests == [] and world.alerts == []
+    world.configure("facebook")  # the operator fixes the token
+    clock.now = t0 + timedelta(seconds=BASE)
+    world.drain()
+    assert [world.get(did).state.value for did in ids] == ["published"] * 2
+    assert len(fake.applied) == 2 and len(fake.posts) == 2
