@@ -32,7 +32,7 @@ from publisher.cli.operators import (
     open_store,
 )
 from publisher.cli.plan import add_plan_commands
-from publisher.cli.posts import add_post_commands
+from publisher.cli.posts import add_post_commands, in_words
 from publisher.errors import ConfigurationError, InputError, PublisherError
 from publisher.i18n import _, local_time
 from publisher.models import DeliveryState
@@ -77,18 +77,19 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
             print(_("rejected: {reason}").format(reason=exc), file=sys.stderr)
             status = USAGE
             continue
-        post_id, created, _post = done.outcome.post_id, done.outcome.outcome == "created", done.post
-        note = "" if created else " (already queued: same content)"
-        if done.outcome.outcome not in ("created", "unchanged"):
-            note = f" ({done.outcome.outcome})"
-        if _post.wants_slot and _post.publish_at is not None:
-            zone = settings.zone.key
-            note += f", slot {local(settings, _post.publish_at)} {zone}" + (
-                f" (rubric {_post.rubric})" if _post.rubric else ""
-            )
-        print(f"{printable(path.name)}: post {post_id}{note}")
+        post_id, outcome, post = done.outcome.post_id, done.outcome.outcome, done.post
+        note = "" if outcome == "created" else _(" (already queued: same content)")
+        if outcome not in ("created", "unchanged"):
+            note = f" ({in_words(outcome)})"
+        if post.wants_slot and post.publish_at is not None:
+            note += _(", slot {time} {zone}").format(
+                time=local(settings, post.publish_at), zone=settings.zone.key
+            ) + (_(" (rubric {rubric})").format(rubric=post.rubric) if post.rubric else "")
+        print(_("{file}: post {number}").format(file=printable(path.name), number=post_id) + note)
+        delivery, due = _("delivery"), _("due")
         for d in store.deliveries(post_id=post_id):
-            print(f"  {d.target:<12} delivery {d.id:<6} due {local(settings, d.due_at)}  {d.state.value}")
+            when, state = local(settings, d.due_at), in_words(d.state.value)
+            print(f"  {d.target:<12} {delivery} {d.id:<6} {due} {when}  {state}")
         print(receipt_text(done, settings.zone, datetime.now(UTC)))
     return status
 

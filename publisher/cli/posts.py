@@ -32,6 +32,7 @@ _WORDS = {
     "enqueued": N_("accepted"),
     "in_doubt_checked": N_("checked on the network"),
     "replaced": N_("replaced"),
+    "withdrawn": N_("withdrawn"),
     "rescheduled": N_("rescheduled"),
     "requeued": N_("queued again"),
     "retried": N_("retried"),

@@ -17,14 +17,32 @@ from tests.helpers import wait_until as wait_for
 
 
 @pytest.mark.parametrize(
-    ("language", "expected", "absent"),
+    ("language", "expected", "absent", "receipt_says"),
     [
-        ("", ["bad.md не принят", "— не заполнено", "Что сделать"], ["How to fix"]),
-        ("en", ["bad.md was not accepted", "is missing", "How to fix"], ["Что сделать"]),
+        (
+            "",
+            ["bad.md не принят", "— не заполнено", "Что сделать"],
+            ["How to fix"],
+            [
+                "good.md принят: пост «good»",
+                "Опубликуется сейчас",
+                "Обратите внимание: у fmmp нет аккаунта в X",
+            ],
+        ),
+        (
+            "en",
+            ["bad.md was not accepted", "is missing", "How to fix"],
+            ["Что сделать"],
+            [
+                "good.md is accepted as post 'good'",
+                "It will be published now",
+                "Attention: fmmp has no X account",
+            ],
+        ),
     ],
 )
-def test_rejection_note_is_russian_by_default_and_english_by_setting(
-    tmp_path: Path, language: str, expected: list[str], absent: list[str]
+def test_rejection_note_and_receipt_are_russian_by_default_and_english_by_setting(
+    tmp_path: Path, language: str, expected: list[str], absent: list[str], receipt_says: list[str]
 ) -> None:
     env = base_env(
         tmp_path,
@@ -37,6 +55,7 @@ def test_rejection_note_is_russian_by_default_and_english_by_setting(
     inbox = tmp_path / "var" / "inbox"
     bad = post_file(inbox, "bad.md", "Без одобрения", networks="[vk]")
     bad.write_text(bad.read_text(encoding="utf-8").replace("approved_by: редактор дня\n", ""), "utf-8")
+    post_file(inbox, "good.md", "Встреча с @fmmp", networks="[vk, x]")
 
     result = run_cli(env, "run", "--once", "--dry-run")
 
@@ -46,6 +65,9 @@ def test_rejection_note_is_russian_by_default_and_english_by_setting(
     assert not any(text in note for text in absent), note
     assert "(Europe/Minsk)" in note  # the time is local, with the zone named
     assert (inbox / "rejected" / "bad.md").exists()
+    receipt = (inbox / "processed" / "good.md.receipt.txt").read_text(encoding="utf-8")
+    assert all(text in receipt for text in receipt_says), receipt
+    assert not any(text in receipt for text in absent), receipt
 
 
 def test_redropping_an_edited_file_replaces_the_waiting_post_and_publishes_it_once(tmp_path: Path) -> None:

@@ -136,5 +136,7 @@ def test_enqueue_says_which_slot(
     assert main(["enqueue", str(path)]) == 0
     out = capsys.readouterr().out
     line = out.splitlines()[0]
-    assert line.startswith("post01.md: post 1, slot ") and line.endswith("Europe/Minsk (rubric древняядичь)")
+    assert line.startswith("post01.md: пост № 1, слот ") and line.endswith(
+        "Europe/Minsk (рубрика древняядичь)"
+    )
     assert "ближайшее свободное время рубрики #древняядичь." in out  # the receipt, in Russian by default
