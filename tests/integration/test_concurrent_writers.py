@@ -46,6 +46,7 @@ def env_for(data_dir: Path, url: str) -> dict[str, str]:
         "PUBLISHER_DRY_RUN": "true",
         "PUBLISHER_INBOX_SETTLE_SECONDS": "0",
         "PUBLISHER_LOG_LEVEL": "INFO",
+        "PUBLISHER_LANGUAGE": "en",  # the assertions read enqueue's answers in English
         # Telegram is paced at 20 posts a minute by default, dry run or not: far too slow for a test.
         "PUBLISHER_TELEGRAM__MAX_PER_MINUTE": "60000",
     }
