@@ -37,7 +37,8 @@ class VideoLimits:
     """
 
     max_bytes: int
-    max_seconds: float
+    #: None: the network documents no length limit
+    max_seconds: float | None
     containers: tuple[str, ...] = ("mp4", "mov")
     min_seconds: float = 0.0
     per_post: int = 1

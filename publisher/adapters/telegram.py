@@ -8,8 +8,8 @@ API reference: https://core.telegram.org/bots/api — sections cited where used.
 
 * Every call is ``{api_url}/bot<token>/<method>`` (#making-requests). The token sits in the URL path, so
   no URL is ever put in a message; urllib3 logs the path at DEBUG and the scrubbing log filter masks it.
-* Text posts use ``sendMessage``, one image ``sendPhoto``, 2-10 images ``sendMediaGroup`` (an album whose
-  caption rides on the first item).
+* Text posts use ``sendMessage``, one picture ``sendPhoto``, one video ``sendVideo``, 2-10 pictures and
+  videos ``sendMediaGroup`` (an album whose caption rides on the first item): ``telegram_media.py``.
 * Telegram keeps no idempotency key and a bot cannot read a channel's history, so a post cannot be
   looked up after an in-doubt attempt: ``reconcile`` answers UNKNOWN and ``deduplicates`` is False.
 """
@@ -27,8 +27,9 @@ import requests
 
 from publisher import errors
 from publisher.adapters.base import Adapter, Answer, Posted
-from publisher.adapters.profile import NetworkProfile, utf16_length
+from publisher.adapters.profile import NetworkProfile, VideoLimits, utf16_length
 from publisher.adapters.published import PublishedForm
+from publisher.adapters.telegram_media import media_request
 from publisher.models import AccountInfo, Rendered
 from publisher.settings import NetworkSettings, TelegramSettings
 
@@ -61,6 +62,16 @@ PROFILE = NetworkProfile(
     counting="UTF-16 code units of the visible text",
     measure=lambda text: utf16_length(visible_text(text)),
     max_images=10,  # sendMediaGroup takes 2-10 items (#sendmediagroup)
+    # "Bots can currently send video files of up to 50 MB in size"; "Telegram clients support MPEG4 videos
+    # (other formats may be sent as Document)" (https://core.telegram.org/bots/api#sendvideo). No length limit.
+    video=VideoLimits(
+        max_bytes=50 * 1000 * 1000,
+        max_seconds=None,
+        containers=("mp4",),
+        per_post=10,
+        with_images=True,
+        source="https://core.telegram.org/bots/api#sendvideo",
+    ),
     link_in_text=True,
     parse_mode="HTML",
     escape=escape_html,
@@ -114,8 +125,8 @@ class TelegramAdapter(Adapter):
         return []
 
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
-        """``sendMessage`` for text, ``sendPhoto`` for one image, ``sendMediaGroup`` (an album whose
-        caption rides on the first item) for 2-10. Telegram keeps no idempotency key."""
+        """``sendMessage`` for text; ``sendPhoto`` / ``sendVideo`` for one file, ``sendMediaGroup`` (an album of
+        pictures and videos) for 2-10 (``telegram_media``). Telegram keeps no idempotency key."""
         items = rendered.media
         fields: dict[str, Any] = {"chat_id": self.chat_id}
         if rendered.parse_mode == "HTML":
@@ -127,24 +138,11 @@ class TelegramAdapter(Adapter):
                     # Preview the post's own link rather than the first URL Telegram finds (#linkpreviewoptions).
                     fields["link_preview_options"] = {"url": rendered.link}
                 result, excerpt = self._call("sendMessage", payload=fields, unsafe=True)
-            elif len(items) == 1:
-                files = {"photo": (items[0].name, stack.enter_context(items[0].open()), items[0].mime)}
-                fields["caption"] = rendered.text
-                result, excerpt = self._call("sendPhoto", data=fields, files=files, unsafe=True)
             else:
-                # InputMediaPhoto items refer to multipart parts by name (#inputmediaphoto, #sending-files).
-                album: list[dict[str, Any]] = []
-                files = {}
-                for n, item in enumerate(items):
-                    files[f"photo{n}"] = (item.name, stack.enter_context(item.open()), item.mime)
-                    entry: dict[str, Any] = {"type": "photo", "media": f"attach://photo{n}"}
-                    if n == 0 and rendered.text:
-                        entry["caption"] = rendered.text
-                        if "parse_mode" in fields:
-                            entry["parse_mode"] = fields["parse_mode"]
-                    album.append(entry)
-                data = {"chat_id": self.chat_id, "media": json.dumps(album, ensure_ascii=False)}
-                result, excerpt = self._call("sendMediaGroup", data=data, files=files, unsafe=True)
+                method, data, files = media_request(rendered, fields, stack)
+                # sendMediaGroup's media is JSON in a form field: the whole album goes as one multipart call
+                sent = {k: json.dumps(v) if isinstance(v, bool) else v for k, v in data.items()}
+                result, excerpt = self._call(method, data=sent, files=files, unsafe=True)
         return Answer(result, excerpt)
 
     def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
@@ -284,6 +282,6 @@ class TelegramAdapter(Adapter):
                 f"{parameters['migrate_to_chat_id']} {said}",
                 **kw,
             )
-        if code == 400 and method.startswith("send"):
+        if code in (400, 413) and method.startswith("send"):  # 413: a file over the Bot API's limit
             return self.error(errors.ContentRejected, f"the post was refused {said}", **kw)
         return self.error(errors.PermanentError, f"{method} failed {said}", **kw)

@@ -92,7 +92,7 @@ def _video_problems(
         fix = _("make the file smaller (a lower resolution or bit rate), {drop}").format(drop=drop)
         errors.append(InputError(source, field, problem, fix))
     seconds = info.duration if info is not None else None
-    if seconds is not None and seconds > limits.max_seconds:
+    if seconds is not None and limits.max_seconds is not None and seconds > limits.max_seconds:
         problem = _("is {length} long; {network} takes videos up to {limit}").format(
             length=_length(seconds), network=network, limit=_length(limits.max_seconds)
         )

@@ -11,8 +11,11 @@ Wire format, from https://core.telegram.org/bots/api :
 * "getMe" (#getme) -> User; "getChat" (#getchat) -> ChatFullInfo; "getChatMember" (#getchatmember) ->
   ChatMember (#chatmemberadministrator: ``status``, ``can_post_messages`` for channels).
 * "sendMessage" (#sendmessage) -> Message; "sendPhoto" (#sendphoto) with a multipart ``photo`` and a
-  ``caption`` -> Message; "sendMediaGroup" (#sendmediagroup) with ``media`` a JSON array of 2-10
-  InputMediaPhoto (#inputmediaphoto) whose ``media`` is ``attach://<part name>`` -> [Message].
+  ``caption`` -> Message; "sendVideo" (#sendvideo) with a multipart ``video`` (an MP4; over 50 MB the
+  upload is refused with 413 "Request Entity Too Large"), ``duration``, ``width``, ``height``,
+  ``supports_streaming`` -> Message with a Video (#video); "sendMediaGroup" (#sendmediagroup) with ``media``
+  a JSON array of 2-10 InputMediaPhoto / InputMediaVideo (#inputmediaphoto, #inputmediavideo) whose
+  ``media`` is ``attach://<part name>`` -> [Message].
   Text is at most 4096 characters, a caption 1024 (the limits in #sendmessage / #sendphoto).
 
 Error descriptions are the ones the real API returns (``Bad Request: chat not found``, ``Forbidden: bot
@@ -43,8 +46,10 @@ from tests.fakes.network import NetworkFake, Published
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-SEND_METHODS = ("sendMessage", "sendPhoto", "sendMediaGroup")
-_SEND = re.compile(r"/bot[^/]+/(?i:sendMessage|sendPhoto|sendMediaGroup)$")
+SEND_METHODS = ("sendMessage", "sendPhoto", "sendVideo", "sendMediaGroup")
+_SEND = re.compile(r"/bot[^/]+/(?i:sendMessage|sendPhoto|sendVideo|sendMediaGroup)$")
+#: "Bots can currently send video files of up to 50 MB in size" (#sendvideo)
+VIDEO_LIMIT = 50 * 1024 * 1024
 # Tags allowed in parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
 HTML_TAGS = frozenset(
     [
@@ -131,14 +136,17 @@ class FakeTelegram(NetworkFake):
         self.chats: list[FakeChat] = []
         self.add_chat(channel or FakeChat(id=-1001234567890, username="library_news"))
         self._file_ids = itertools.count(1)
-        #: (chat id, message id) -> the bytes of the picture that message carries
+        #: (chat id, message id) -> the bytes of the picture or video that message carries
         self.files: dict[tuple[int, int], bytes] = {}
+        #: what each video was sent with (duration, width, height, supports_streaming), in order
+        self.video_params: list[dict[str, Any]] = []
         handlers = {
             "getMe": self._get_me,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendVideo": self._send_video,
             "sendMediaGroup": self._send_media_group,
             "sendDocument": self._send_document,
         }
@@ -314,6 +322,41 @@ class FakeTelegram(NetworkFake):
             return problem
         return {"photo": sizes} | ({"caption": caption} if caption else {})
 
+    def _video(self, upload: tuple[str, bytes, str] | None, item: Any) -> dict[str, Any] | Reply:
+        """A video message's content (Video and caption, #video) or the API's refusal of it."""
+        if upload is None:
+            return Reply(400, error_body(400, "Bad Request: there is no video in the request"))
+        name, data, mime = upload
+        if len(data) > VIDEO_LIMIT:
+            return Reply(413, error_body(413, "Request Entity Too Large"))
+        if data[4:8] != b"ftyp":
+            return Reply(400, error_body(400, "Bad Request: wrong file type of the video"))
+        caption = item.get("caption")
+        problem = self._text_error(caption or "", item.get("parse_mode"), CAPTION_LIMIT, "message caption")
+        if problem:
+            return problem
+        n = next(self._file_ids)
+        video = {"file_id": f"BAACAgIAAxk-{n}", "file_unique_id": f"AgAD{n}v", "file_name": name}
+        video.update(mime_type=mime, file_size=len(data))
+        for key in ("duration", "width", "height"):
+            video[key] = int(item.get(key) or 0)
+        self.video_params.append(
+            {k: item.get(k) for k in ("duration", "width", "height", "supports_streaming")}
+        )
+        return {"video": video} | ({"caption": caption} if caption else {})
+
+    def _send_video(self, request: Request) -> Reply:
+        chat = self._postable_chat(request)
+        if isinstance(chat, Reply):
+            return chat
+        upload = request.files.get("video")
+        fields = ("caption", "parse_mode", "duration", "width", "height", "supports_streaming")
+        content = self._video(upload, {k: request.param(k) for k in fields})
+        if isinstance(content, Reply):
+            return content
+        message = self._new_message(chat, upload[1] if upload else None, **content)
+        return Reply(200, {"ok": True, "result": message}, applied=True)
+
     def _get_me(self, request: Request) -> Reply:
         return Reply(200, {"ok": True, "result": dict(self.bot)})
 
@@ -473,12 +516,15 @@ class FakeTelegram(NetworkFake):
         uploads: list[bytes] = []
         for item in media:
             ref = str(item.get("media", "")) if isinstance(item, dict) else ""
-            if item.get("type") != "photo" or not ref.startswith("attach://"):
+            if item.get("type") not in ("photo", "video") or not ref.startswith("attach://"):
                 return Reply(400, error_body(400, "Bad Request: unsupported media type in the album"))
             upload = request.files.get(ref.removeprefix("attach://"))
             if upload is None:
                 return Reply(400, error_body(400, "Bad Request: wrong file identifier/HTTP URL specified"))
-            content = self._photo(upload, item.get("caption"), item.get("parse_mode"))
+            if item["type"] == "video":
+                content = self._video(upload, item)
+            else:
+                content = self._photo(upload, item.get("caption"), item.get("parse_mode"))
             if isinstance(content, Reply):
                 return content
             items.append(content)
