@@ -36,8 +36,8 @@ class VideoLimits:
     figures come from (shown to nobody; it keeps them checkable).
     """
 
-    max_bytes: int
-    #: None: the network documents no length limit
+    #: None: the network documents no limit (the service's own PUBLISHER_MAX_MEDIA_BYTES still applies)
+    max_bytes: int | None
     max_seconds: float | None
     containers: tuple[str, ...] = ("mp4", "mov")
     min_seconds: float = 0.0

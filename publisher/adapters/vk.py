@@ -3,9 +3,8 @@
 * ``wall.post(owner_id=-GROUP, from_group=1, message, attachments, guid)`` -> ``{"post_id"}``; up to 10 media;
   only a *user* token of a community admin may call it (a community token gets error 27).
   https://dev.vk.com/ru/method/wall.post
-* Photos: ``photos.getWallUploadServer`` -> ``upload_url``; multipart POST of ``photo`` there -> ``{"server",
-  "photo", "hash"}``; ``photos.saveWallPhoto`` -> ``[{"id", "owner_id"}]``, attached as ``photo{owner}_{id}``.
-  https://dev.vk.com/ru/method/photos.getWallUploadServer , https://dev.vk.com/ru/method/photos.saveWallPhoto
+* Photos (``photos.getWallUploadServer``, upload, ``photos.saveWallPhoto``) and videos (``video.save`` to the
+  community, not posted by itself, then its ``upload_url``): ``publisher/adapters/vk_media.py``.
 * ``wall.get(owner_id, offset, count<=100)`` for reconcile: a pinned post first, then newest first; posts
   carry ``text``, unix ``date``, ``is_pinned``. https://dev.vk.com/ru/method/wall.get
 * ``users.get``, ``groups.getById`` and ``account.getAppPermissions`` for ``check``.
@@ -32,10 +31,11 @@ import vk_api
 from vk_api.exceptions import ApiError, ApiHttpError
 
 from publisher import errors
+from publisher.adapters import vk_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
-from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, Snapshot
+from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, VkSettings
 
 PROFILE = NetworkProfile(
@@ -47,7 +47,16 @@ PROFILE = NetworkProfile(
     limit=16384,
     limit_configurable=True,
     counting="characters",
-    max_images=10,  # "no more than 10 media" (wall.post)
+    max_images=10,  # "no more than 10 media" (wall.post): photos and videos together
+    # video.save documents no size or length limit; the upload page lists AVI, MP4, 3GP, MPEG, MOV, MP3, FLV,
+    # WMV (https://dev.vk.com/en/api/upload/video-in-profile): of what intake accepts, MP4 and MOV.
+    video=VideoLimits(
+        max_bytes=None,
+        max_seconds=None,
+        per_post=10,
+        with_images=True,
+        source="https://dev.vk.com/ru/method/video.save",
+    ),
     # A wiki link to a community or a person: [club123|Name] (https://dev.vk.com/ru/reference/objects/post)
     mention_in_words="[{handle}|{words}]",
     mention="[{handle}|{name}]",
@@ -67,23 +76,23 @@ PROFILE = NetworkProfile(
     ),
 )
 #: account.getAppPermissions bits (vk_api.enums.VkUserPermissions; dev.vk.com/ru/reference/access-rights).
-SCOPE_PHOTOS, SCOPE_WALL = 1 << 2, 1 << 13
+SCOPE_PHOTOS, SCOPE_VIDEO, SCOPE_WALL = 1 << 2, 1 << 4, 1 << 13
 LOOKUP_PAGE = 100
 FIGURES = ("views", "likes", "reposts", "comments")  # wall.get's maximum count
 #: rate-limit errors -> seconds: 6 per second, 9 flood control and 29 a method's daily quota name no time.
 RATE_LIMITS: dict[int, float] = {6: 1.0, 9: 300.0, 29: 3600.0}
 _WALL_DENIED = (
     "access denied to the community wall — the token must be a user token of a community admin "
-    "with wall,photos scopes"
+    "with wall,photos,video scopes"
 )
 AUTH_ERRORS: dict[int, str] = {
-    5: "the access token is invalid, expired or revoked — issue a new user token (scopes wall,photos,offline)",
-    7: "the token lacks a permission — issue a user token with scopes wall,photos,offline",
+    5: "the access token is invalid, expired or revoked — issue a new user token (scopes wall,photos,video,offline)",
+    7: "the token lacks a permission — issue a user token with scopes wall,photos,video,offline",
     15: _WALL_DENIED,
     17: "VK wants the token's account validated — log in to vk.com with it and issue a new token",
     18: "the token's account is deleted or banned",
     27: "this is a community token; VK lets only a user token of a community admin "
-    "(scopes wall,photos,offline) post to the wall and upload photos",
+    "(scopes wall,photos,video,offline) post to the wall and upload photos and videos",
     28: "application authorization failed — issue a new user token",
     37: "the token's account is banned",
     200: _WALL_DENIED,
@@ -139,28 +148,8 @@ class VkAdapter(Adapter):
     # --- publish hooks -----------------------------------------------------------------------------
 
     def upload_media(self, rendered: Rendered) -> list[str]:
-        """The three photo steps for each image; attachments ``photo{owner}_{id}``."""
-        if not rendered.media:
-            return []
-        server = self._call("photos.getWallUploadServer", {"group_id": self.group_id}, unsafe=False)
-        upload_url = self.as_dict(server).get("upload_url")
-        if not isinstance(upload_url, str):
-            raise self.error(
-                errors.TransientError, "no photo upload address", excerpt=self.data_excerpt(server)
-            )
-        attachments: list[str] = []
-        for item in rendered.media:
-            uploaded = self._upload_one(upload_url, item)
-            saved = self._call(
-                "photos.saveWallPhoto",
-                {"group_id": self.group_id, **{k: uploaded[k] for k in ("photo", "server", "hash")}},
-                unsafe=False,
-            )
-            try:
-                attachments.append(f"photo{int(saved[0]['owner_id'])}_{int(saved[0]['id'])}")
-            except (LookupError, TypeError, ValueError):
-                raise self.error(errors.TransientError, "a photo was saved but no id returned") from None
-        return attachments
+        """Photos and videos uploaded, in order: their ``wall.post`` attachments (``vk_media``)."""
+        return vk_media.attachments(self, rendered.media)
 
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
         """One ``wall.post`` with ``guid=idempotency_key``; the link rides as an attachment (docstring)."""
@@ -169,7 +158,7 @@ class VkAdapter(Adapter):
         values["guid"] = idempotency_key
         if attachments:
             values["attachments"] = ",".join(attachments)
-        answer = self._call("wall.post", values, unsafe=True)
+        answer = self.call("wall.post", values, unsafe=True)
         return Answer(answer, self.data_excerpt({"response": answer}), 200)
 
     def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
@@ -180,26 +169,11 @@ class VkAdapter(Adapter):
     def post_url(self, remote_id: str) -> str | None:
         return f"https://vk.com/wall{remote_id}"
 
-    def _upload_one(self, upload_url: str, item: MediaItem) -> dict[str, Any]:
-        """POST one file to VK's upload server (field ``photo``, multipart). Not the publishing call."""
-        with item.open() as fh:
-            response = self.session.post(upload_url, files={"photo": (item.name, fh, item.mime)})
-        kw: dict[str, Any] = {"status": response.status_code, "excerpt": self.excerpt(response)}
-        if not response.ok:
-            bad = errors.TransientError if response.status_code >= 500 else errors.PermanentError
-            raise self.error(bad, f"the photo upload server refused {item.name}", **kw)
-        body = self.json(response, unsafe=False)
-        if not isinstance(body, dict) or "error" in body or body.get("photo") in (None, "", "[]"):
-            # The upload server answers {"photo": "[]"} (or an error) when it could not read the image.
-            message = f"the image {item.name} was not accepted (JPG, PNG or GIF up to 50 MB)"
-            raise self.error(errors.ContentRejected, message, **kw)
-        return body
-
     # --- check -------------------------------------------------------------------------------------
 
     def check(self) -> AccountInfo:
         """Who the token belongs to and whether it may post to the community wall as the community."""
-        users = self._call("users.get", {}, unsafe=False)
+        users = self.call("users.get", {}, unsafe=False)
         if not users:  # users.get without ids describes the token's user; a community token has none
             return AccountInfo(
                 self.target,
@@ -209,20 +183,26 @@ class VkAdapter(Adapter):
             )
         user = users[0] if isinstance(users, list) and isinstance(users[0], dict) else {}
         who = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip() + f" (id{user.get('id')})"
-        answer = self._call("groups.getById", {"group_id": self.group_id}, unsafe=False)
+        answer = self.call("groups.getById", {"group_id": self.group_id}, unsafe=False)
         groups = answer.get("groups") if isinstance(answer, dict) else answer  # 5.194+: {"groups": [...]}
         group = groups[0] if isinstance(groups, list) and groups and isinstance(groups[0], dict) else {}
         account = f"{group.get('name', '?')} (club{self.group_id}) as {who}"
         if not group.get("is_admin") or int(group.get("admin_level") or 0) < 2:
             detail = f"VK: {who} is not an editor or admin of club{self.group_id}: {_WALL_DENIED}"
             return AccountInfo(self.target, account, can_post=False, detail=detail)
-        mask = self._call("account.getAppPermissions", {}, unsafe=False)
+        mask = self.call("account.getAppPermissions", {}, unsafe=False)
         granted = mask if isinstance(mask, int) else 0
         missing = [n for n, bit in (("wall", SCOPE_WALL), ("photos", SCOPE_PHOTOS)) if not granted & bit]
         if missing:
-            detail = f"VK: the token lacks the scopes {','.join(missing)}: issue one with wall,photos,offline"
+            detail = f"VK: the token lacks the scopes {','.join(missing)}: issue one with wall,photos,video,offline"
             return AccountInfo(self.target, account, can_post=False, detail=detail)
-        return AccountInfo(self.target, account, can_post=True, detail="VK: user token of a community admin")
+        if not granted & SCOPE_VIDEO:  # text and photo posts still work: report, do not refuse
+            detail = (
+                "VK: no video right: posts with video will fail; issue a token with wall,photos,video,offline"
+            )
+            return AccountInfo(self.target, account, can_post=True, detail=detail)
+        detail = "VK: user token of a community admin, with the video right"
+        return AccountInfo(self.target, account, can_post=True, detail=detail)
 
     # --- reconcile hook ----------------------------------------------------------------------------
 
@@ -231,7 +211,7 @@ class VkAdapter(Adapter):
         offset = 0
         while True:
             values = {"owner_id": -self.group_id, "offset": offset, "count": LOOKUP_PAGE}
-            answer = self.as_dict(self._call("wall.get", values, unsafe=False))
+            answer = self.as_dict(self.call("wall.get", values, unsafe=False))
             items = answer.get("items")
             if not isinstance(items, list) or not items:
                 return
@@ -249,7 +229,7 @@ class VkAdapter(Adapter):
         """``wall.getById(posts=-GROUP_POST,...)`` (at most 100): views, likes, reposts, comments, each a
         ``{"count"}`` (https://dev.vk.com/ru/method/wall.getById). Older API versions answered a bare list,
         5.199 ``{"items": [...]}``: both are read."""
-        answer = self._call("wall.getById", {"posts": ",".join(r.remote_id for r in refs)}, unsafe=False)
+        answer = self.call("wall.getById", {"posts": ",".join(r.remote_id for r in refs)}, unsafe=False)
         items = answer.get("items") if isinstance(answer, dict) else answer
         if not isinstance(items, list):
             raise self.error(errors.TransientError, "wall.getById answered without posts")
@@ -263,7 +243,7 @@ class VkAdapter(Adapter):
 
     # --- plumbing ----------------------------------------------------------------------------------
 
-    def _call(self, method: str, values: dict[str, Any], *, unsafe: bool) -> Any:
+    def call(self, method: str, values: dict[str, Any], *, unsafe: bool) -> Any:
         """One API method through vk-api on our session; every failure mapped to the error tree."""
         with self.transport(unsafe=unsafe):
             try:

@@ -85,7 +85,7 @@ def _video_problems(
         )
         fix = _("export it again as MP4, {drop}").format(drop=drop)
         errors.append(InputError(source, field, problem, fix))
-    if item.size > limits.max_bytes:
+    if limits.max_bytes is not None and item.size > limits.max_bytes:
         problem = _("is {size} MB; {network} takes videos up to {limit} MB").format(
             size=_mb(item.size), network=network, limit=_mb(limits.max_bytes)
         )

@@ -8,6 +8,11 @@
 * ``POST /upload/wall`` — the upload server that ``photos.getWallUploadServer`` points to (on real VK another
   host), multipart field ``photo``, answering ``{"server", "photo", "hash"}``
   (https://dev.vk.com/en/api/upload/wall-photo).
+* ``video.save`` (https://dev.vk.com/ru/method/video.save; needs the ``video`` right, error 7 without it)
+  saves a video to the community's list (``wallpost=0``: not posted) and answers ``{"access_key",
+  "description", "owner_id", "title", "upload_url", "video_id"}``; ``POST /upload/video`` (``upload_url``,
+  multipart ``video_file``) answers ``{"video_hash", "size", "owner_id", "video_id"}``
+  (https://dev.vk.com/en/api/upload/video-in-profile). ``wall.post`` attaches it as ``video-GROUP_VIDEOID``.
 * ``wall.post`` honours ``guid`` like VK: a repeat with the same guid within an hour returns the first post's
   id and creates nothing (https://dev.vk.com/ru/method/wall.post: "уникальный идентификатор, предназначенный
   для предотвращения повторной отправки одинаковой записи. Действует в течение одного часа").
@@ -41,6 +46,7 @@ _LINK = re.compile(r"https?://[^\s,]+")
 ERROR_TEXTS = {
     5: "User authorization failed: invalid access_token (4).",
     6: "Too many requests per second",
+    7: "Permission to perform this action is denied",
     9: "Flood control",
     10: "Internal server error",
     14: "Captcha needed",
@@ -53,9 +59,16 @@ ERROR_TEXTS = {
     214: "Access to adding post denied",
     222: "Hyperlinks are forbidden",
 }
-USER_ONLY = {"wall.post", "photos.getWallUploadServer", "photos.saveWallPhoto", "account.getAppPermissions"}
-#: photos | wall | offline (dev.vk.com/ru/reference/access-rights)
-FULL_SCOPE = (1 << 2) | (1 << 13) | (1 << 16)
+USER_ONLY = {
+    "wall.post",
+    "photos.getWallUploadServer",
+    "photos.saveWallPhoto",
+    "account.getAppPermissions",
+    "video.save",
+}
+#: photos | video | wall | offline (dev.vk.com/ru/reference/access-rights)
+VIDEO_SCOPE = 1 << 4
+FULL_SCOPE = (1 << 2) | VIDEO_SCOPE | (1 << 13) | (1 << 16)
 
 
 @dataclass
@@ -109,6 +122,10 @@ class FakeVk(NetworkFake):
         #: how wall.getById answers: "items" (API 5.199, as pinned) or "list" (older API versions)
         self.getbyid_shape = "items"
         self.photos: dict[str, bytes] = {}  # "photo-123_5" -> uploaded bytes
+        self.videos: dict[str, bytes] = {}  # "video-123_7" -> uploaded bytes (once the upload arrived)
+        #: every video.save call's parameters and every video upload, in order ("save" / "upload", ...)
+        self.video_steps: list[tuple[str, Any]] = []
+        self._video_uploads: dict[str, int] = {}  # upload token -> video id
         self._uploads: dict[str, tuple[bytes, str]] = {}  # upload ref -> (bytes, hash)
         self._guids: dict[str, tuple[int, float]] = {}  # guid -> (post id, monotonic time)
         self._next_id = 1
@@ -116,6 +133,7 @@ class FakeVk(NetworkFake):
         self.route("POST", r"/method/(?P<name>[\w.]+)", self._method)
         self.route("GET", r"/method/(?P<name>[\w.]+)", self._method)
         self.route("POST", r"/upload/wall", self._upload)
+        self.route("POST", r"/upload/video", self._upload_video)
 
     # --- the shared interface (NetworkFake) ------------------------------------------------------
 
@@ -131,7 +149,11 @@ class FakeVk(NetworkFake):
                     p.text,
                     datetime.fromtimestamp(p.date, UTC),
                     link=p.link,
-                    media=tuple(self.photos[a] for a in p.attachments if a in self.photos),
+                    media=tuple(
+                        {**self.photos, **self.videos}[a]
+                        for a in p.attachments
+                        if a in {**self.photos, **self.videos}
+                    ),
                 )
                 for p in self.wall
             ]
@@ -283,6 +305,32 @@ class FakeVk(NetworkFake):
             [{"id": photo_id, "owner_id": -self.group_id, "album_id": -14, "date": int(time.time())}]
         )
 
+    def _m_video_save(self, request: Request) -> Reply:
+        if not self.scope & VIDEO_SCOPE:
+            return self._error(request, 7)
+        if request.param("group_id") != str(self.group_id):
+            return self._error(request, 203)
+        params = {k: request.param(k) for k in ("group_id", "name", "wallpost", "is_private")}
+        with self.lock:
+            video_id, token = 456239000 + self._new_id(), secrets.token_hex(8)
+            self._video_uploads[token] = video_id
+            self.video_steps.append(("save", params))
+        upload_url = f"{self.url}/upload/video?upload={token}&vkOwnerId=-{self.group_id}&vkVideoId={video_id}"
+        answer = {"access_key": secrets.token_hex(9), "description": "", "owner_id": -self.group_id}
+        answer.update(title=request.param("name") or "Untitled", upload_url=upload_url, video_id=video_id)
+        return self._ok(answer)
+
+    def _upload_video(self, request: Request) -> Reply:
+        video_id = self._video_uploads.get(request.query.get("upload", ""))
+        if video_id is None or "video_file" not in request.files:
+            return Reply(200, {"error": "invalid upload"})
+        _, data, _ = request.files["video_file"]
+        with self.lock:
+            self.videos[f"video-{self.group_id}_{video_id}"] = data
+            self.video_steps.append(("upload", video_id))
+        answer = {"video_hash": secrets.token_hex(9), "size": len(data), "owner_id": -self.group_id}
+        return Reply(200, {**answer, "video_id": video_id})
+
     def _m_wall_post(self, request: Request) -> Reply:
         if request.param("owner_id") != str(-self.group_id) or request.param("from_group") != "1":
             return self._error(request, 214)
@@ -291,6 +339,8 @@ class FakeVk(NetworkFake):
         attachments = [a for a in (request.param("attachments") or "").split(",") if a]
         for attachment in attachments:
             if attachment.startswith("photo") and attachment not in self.photos:
+                return self._error(request, 100)
+            if attachment.startswith("video") and attachment not in self.videos:
                 return self._error(request, 100)
         links = [a for a in attachments if _LINK.fullmatch(a)]
         if len(links) > 1:
