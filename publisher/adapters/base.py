@@ -102,6 +102,8 @@ class Posted:
 
     ids: tuple[str, ...]
     published_at: datetime | None = None
+    #: when the post's address is not ``post_url(ids[0])`` (a Facebook video)
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class Adapter(ABC):
             )
         return PublishResult(
             remote_id=posted.ids[0],
-            url=self.post_url(posted.ids[0]),
+            url=posted.url or self.post_url(posted.ids[0]),
             published_at=posted.published_at or datetime.now(UTC),
             remote_ids=posted.ids,
             excerpt=answer.excerpt,

@@ -6,6 +6,7 @@ timeout; python-facebook-api would add a second HTTP stack. Calls (Graph ``setti
 * text / link post: ``POST /{page-id}/feed`` with ``message`` (and ``link``) -> ``{"id": "PAGEID_POSTID"}``
   https://developers.facebook.com/docs/pages-api/posts
 * one image: ``POST /{page-id}/photos`` multipart ``source`` + ``message`` -> ``{"id": photo, "post_id"}``
+* a video: ``POST /{page-id}/videos`` with ``description`` (simple, or resumable): ``facebook_media.py``
 * several: each ``POST /{page-id}/photos`` with ``published=false`` (-> ``{"id": photo}``), then ``POST
   /{page-id}/feed`` with ``message`` and ``attached_media[i]={"media_fbid": photo}``.
   https://developers.facebook.com/docs/graph-api/photo-uploads
@@ -33,8 +34,9 @@ from typing import Any
 import requests
 
 from publisher import errors
+from publisher.adapters import facebook_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, SentPost, Snapshot
 from publisher.settings import FacebookSettings, NetworkSettings
@@ -47,6 +49,13 @@ PROFILE = NetworkProfile(
     counting="characters",
     # Graph documents no count for attached_media; 10 keeps an upload within the deadlines.
     max_images=10,
+    # /{page-id}/videos: one video a post, with the text as its description; resumable uploads take up to
+    # 10 GB and 240 minutes (https://developers.facebook.com/docs/graph-api/reference/page/videos/).
+    video=VideoLimits(
+        max_bytes=10 * 1000 * 1000 * 1000,
+        max_seconds=240 * 60,
+        source="https://developers.facebook.com/docs/graph-api/reference/page/videos/",
+    ),
     # A Page tag "@[page-id]" needs Meta's Page Mentioning feature, so by default mentions are the plain
     # names; the directory's networks.facebook.page_mentions turns the tags on.
     mention_in_words="{words}",
@@ -103,6 +112,7 @@ class FacebookAdapter(Adapter):
         self.page_id: str = settings.page_id
         self._token = settings.page_access_token
         self._base = f"{(settings.api_url or self.default_origin).rstrip('/')}/{settings.graph_version}"
+        self.video_base = self._base.replace("//graph.facebook.com/", "//graph-video.facebook.com/")
 
     def describe(self) -> str:
         return f"{self.target} (Facebook Page {self.page_id})"
@@ -112,6 +122,9 @@ class FacebookAdapter(Adapter):
     def upload_media(self, rendered: Rendered) -> list[str]:
         """Several images: each uploaded unpublished first (no post exists yet, so not in doubt; at worst
         Facebook keeps an invisible unpublished photo). One image is the post itself (``send_post``)."""
+        video = facebook_media.video_of(rendered)
+        if video is not None:
+            return facebook_media.upload_ahead(self, video)
         if len(rendered.media) < 2:
             return []
         photo_ids = []
@@ -125,6 +138,11 @@ class FacebookAdapter(Adapter):
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
         """A feed post (text, link, or the uploaded photos attached), or one photo with its message."""
         message = _message(SentPost.of(rendered))
+        video = facebook_media.video_of(rendered)
+        if video is not None:
+            response, video_id = facebook_media.send_video(self, rendered, video, media)
+            body = self._success(response, unsafe=True)
+            return Answer(body, self.excerpt(response), response.status_code, f"video:{video_id}")
         if len(rendered.media) == 1:
             data = {"message": message, "published": "true"}
             response = self._upload(rendered.media[0], unsafe=True, data=data)
@@ -142,6 +160,10 @@ class FacebookAdapter(Adapter):
 
     def parse_answer(self, answer: Answer, media: list[str]) -> Posted | None:
         """``{"id"}`` for a feed post; ``{"id": photo, "post_id"}`` for a one-photo post."""
+        if answer.kind.startswith("video:"):  # {"id"} of a simple upload; {"success"} of a resumable finish
+            vid = str(answer.body.get("id") or answer.kind.removeprefix("video:"))
+            ok = vid and (answer.body.get("id") or answer.body.get("success") is True)
+            return Posted((vid,), url=f"https://www.facebook.com/{self.page_id}/videos/{vid}") if ok else None
         photo = answer.kind == "photo"
         post_id = answer.body.get("post_id" if photo else "id")
         if not isinstance(post_id, str | int) or not str(post_id):
@@ -256,10 +278,12 @@ class FacebookAdapter(Adapter):
 
     # --- HTTP and errors ---------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, unsafe: bool = False, **kwargs: Any) -> requests.Response:
+    def _call(
+        self, method: str, path: str, *, unsafe: bool = False, base: str = "", **kwargs: Any
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
         with self.transport(unsafe=unsafe):
-            return self.session.request(method, f"{self._base}/{path}", headers=headers, **kwargs)
+            return self.session.request(method, f"{base or self._base}/{path}", headers=headers, **kwargs)
 
     def _success(self, response: requests.Response, *, unsafe: bool) -> dict[str, Any]:
         """The JSON object of a 2xx answer, or the error its status and Graph error code mean."""

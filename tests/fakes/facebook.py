@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.base import Reply, Request
+from tests.fakes.facebook_video import FakeVideo, PageVideos
 from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
 #: paths of the calls that can create a post, for faults aimed at publishing
-PUBLISH_PATH = r"/(feed|photos)$"
+PUBLISH_PATH = r"/(feed|photos|videos)$"
 FEED_PATH = r"/feed$"
 PHOTOS_PATH = r"/photos$"
 _VERSION = r"/v\d+\.\d+"
@@ -50,6 +51,8 @@ class FakePost:
     created_time: datetime
     link: str | None = None
     photos: list[str] = field(default_factory=list)
+    #: a video post: the bytes of its video
+    video: bytes | None = None
 
 
 @dataclass
@@ -81,7 +84,7 @@ def graph_error(
     return {"error": error}
 
 
-class FakeFacebook(NetworkFake):
+class FakeFacebook(PageVideos, NetworkFake):
     """One Page, one Page token (plus optional other tokens mapped to other identities)."""
 
     network = "facebook"
@@ -107,6 +110,7 @@ class FakeFacebook(NetworkFake):
         self.route("GET", page, self._get_page)
         self.route("GET", _VERSION + "/me", self._get_me)
         self.route("GET", _VERSION + "/?", self._get_ids)
+        self.setup_videos(page)
         self.figures = FigureBook()
         #: whether the token may read post insights (pages_read_engagement + read_insights)
         self.insights_allowed = False
@@ -118,12 +122,20 @@ class FakeFacebook(NetworkFake):
             return False
         if re.search(FEED_PATH, request.path):
             return True
+        if re.search(r"/videos$", request.path):  # a simple upload, or the finish of a resumable one
+            return request.form.get("upload_phase") in (None, "finish")
         return bool(re.search(PHOTOS_PATH, request.path)) and request.param("published") != "false"
 
     @property
     def posts(self) -> list[Published]:
         return [
-            Published(p.id, p.message, p.created_time, p.link, tuple(self.photos[f].data for f in p.photos))
+            Published(
+                p.id,
+                p.message,
+                p.created_time,
+                p.link,
+                (p.video,) if p.video is not None else tuple(self.photos[f].data for f in p.photos),
+            )
             for p in list(self.feed)
         ]
 
@@ -270,6 +282,9 @@ class FakeFacebook(NetworkFake):
             self.photos[fbid].published = True
         self.feed.append(post)
         return Reply(200, {"id": post.id}, applied=True)
+
+    def _video_post(self, video: FakeVideo) -> FakePost:
+        return FakePost(video.id, video.description, datetime.now(UTC), video=video.data)
 
     def _post_photo(self, request: Request) -> Reply:
         if denied := self._auth(request):

@@ -150,15 +150,6 @@ def test_mentions_and_cyrillic_arrive_verbatim(
     assert [p.message for p in fake.feed] == [text, text + " 2"]
 
 
-def test_video_is_rejected_before_any_call(
-    fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: Path
-) -> None:
-    clip = MediaItem("clip.mp4", tmp_path / "clip.mp4", "s", "video/mp4", 10)
-    with pytest.raises(ContentRejected, match=r"clip\.mp4"):
-        adapter.publish(rendered(media=(clip,)), "k")
-    assert fake.requests == []
-
-
 def test_missing_image_file_is_permanent(
     fake: FakeFacebook, adapter: FacebookAdapter, tmp_path: Path
 ) -> None:
