@@ -26,15 +26,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import requests
 
+from publisher.adapters import lookup
 from publisher.adapters.answers import (
     as_dict,
-    as_utc,
     clean_text,
     count,
     data_excerpt,
@@ -62,7 +62,6 @@ from publisher.models import (
     AccountInfo,
     PublishResult,
     ReconcileResult,
-    ReconcileStatus,
     RemoteRef,
     Rendered,
     SentPost,
@@ -71,10 +70,6 @@ from publisher.models import (
 from publisher.ops.redact import register_secret
 from publisher.settings import NetworkSettings, Settings, target_variable
 
-#: How far before the attempt a post found by ``reconcile`` may have been created (clocks differ).
-CLOCK_SKEW = timedelta(minutes=2)
-#: A safety valve for ``reconcile``: an API that never stops paging ends the search as "unknown".
-MAX_LOOKUP_POSTS = 5000
 E = TypeVar("E", bound=PublishError)
 
 
@@ -293,39 +288,7 @@ class Adapter(ABC):
         Pages back through ``recent_posts`` until a post older than the attempt (less ``CLOCK_SKEW``):
         the search is bounded by that time window, not by a count. Of several matches the oldest wins.
         """
-        if not self.can_look_up:
-            return ReconcileResult(ReconcileStatus.UNKNOWN, detail=self.cannot_look_up())
-        since = as_utc(attempt_started_at) - CLOCK_SKEW
-        wanted = {self.comparable(text) for text in self.texts_as_posted(sent)}
-        matches: list[RemotePost] = []
-        seen = 0
-        try:
-            with self.transport(unsafe=False):
-                for post in self.recent_posts(since):
-                    seen += 1
-                    if seen > MAX_LOOKUP_POSTS:
-                        detail = (
-                            f"looked through {MAX_LOOKUP_POSTS} posts without reaching the attempt's start"
-                        )
-                        return ReconcileResult(ReconcileStatus.UNKNOWN, detail=detail)
-                    if post.created_at is not None and post.created_at < since:
-                        if post.pinned:
-                            continue
-                        break
-                    if self.comparable(post.text) in wanted:
-                        matches.append(post)
-        except PublishError as exc:
-            detail = f"{self.profile.title} lookup failed: {exc}"
-            return ReconcileResult(ReconcileStatus.UNKNOWN, detail=detail)
-        if not matches:
-            return ReconcileResult(
-                ReconcileStatus.ABSENT,
-                detail=f"no post with this text since {since:%Y-%m-%d %H:%M:%S}Z ({seen} looked at)",
-            )
-        oldest = min(matches, key=lambda p: p.created_at or datetime.max.replace(tzinfo=UTC))
-        return ReconcileResult(
-            ReconcileStatus.FOUND, RemoteRef(oldest.id, self.post_url(oldest.id)), detail="found by its text"
-        )
+        return lookup.reconcile(self, sent, attempt_started_at)
 
     # --- metrics: the template ---------------------------------------------------------------------
 
@@ -404,20 +367,3 @@ class Adapter(ABC):
     retry_after = staticmethod(retry_after)
     parse_time = staticmethod(parse_time)
     count = staticmethod(count)
-
-
-#: ``make_session``, ``transport_errors``, ``response_excerpt`` and ``json_body`` live in ``http.py`` and
-#: are re-exported for code that imports them from here.
-__all__ = [
-    "CLOCK_SKEW",
-    "Adapter",
-    "Answer",
-    "Posted",
-    "Prepared",
-    "RemotePost",
-    "as_utc",
-    "json_body",
-    "make_session",
-    "response_excerpt",
-    "transport_errors",
-]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from publisher.adapters.base import make_session
+from publisher.adapters.http import make_session
 from publisher.i18n import _, local_time, ngettext
 from publisher.ops.redact import register_secret, scrub
 from publisher.settings import HttpTimeouts, NetworkSettings, Settings
