@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Row, select
 
 from publisher.errors import StoreError
 from publisher.models import Delivery, DeliveryState, RemoteRef
 from publisher.store.engine import StoreBase, change_delivery, close_delivery_incidents
+from publisher.store.interface import Verdict
 from publisher.store.records import Claim, delivery_from_row, load_delivery, load_post, source_key
 from publisher.store.schema import deliveries
 
@@ -39,24 +40,19 @@ class SettlementMixin(StoreBase):
                 for r in rows
             ]
 
-    def settle_in_doubt(
-        self,
-        delivery_id: int,
-        now: datetime,
-        *,
-        found: RemoteRef | None = None,
-        requeue: bool = False,
-        next_check: datetime | None = None,
-        attempt_id: str | None,
-        actor: str = "reconciliation",
-        note: str = "",
-    ) -> bool:
+    def settle_in_doubt(self, delivery_id: int, now: datetime, **verdict: Unpack[Verdict]) -> bool:
         """Record what reconciliation learnt about an in-doubt delivery, checked under ``attempt_id``.
 
         Fenced: when the delivery is no longer in doubt under that attempt (another daemon settled it, or
         it was re-sent and is in doubt again under a newer attempt) the stale verdict changes nothing and
         False is returned. Never raises for a mismatch; StoreError when the database fails.
         """
+        attempt_id, found, next_check = verdict["attempt_id"], verdict.get("found"), verdict.get("next_check")
+        requeue, actor, note = (
+            verdict.get("requeue", False),
+            verdict.get("actor", "reconciliation"),
+            verdict.get("note", ""),
+        )
 
         def change(row: Row[Any]) -> Change:
             detail = {"by": actor, "note": note}

@@ -8,9 +8,9 @@ Claiming commits ``publishing`` with an attempt id and a lease before any networ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Unpack
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
@@ -18,6 +18,7 @@ from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post
 from publisher.store import schema
 from publisher.store.engine import StoreBase, append_event, event_row
+from publisher.store.interface import ClaimOptions
 from publisher.store.records import (
     CLAIMABLE,
     Claim,
@@ -37,16 +38,10 @@ class ClaimsMixin(StoreBase):
         rows = conn.execute(select(holds.c.target).where(or_(holds.c.until.is_(None), holds.c.until > now)))
         return [r[0] for r in rows]
 
-    def claim_due(
-        self,
-        now: datetime,
-        *,
-        worker: str,
-        lease_seconds: float,
-        limit: int = 64,
-        exclude_targets: Collection[str] = (),
-    ) -> list[Claim]:
+    def claim_due(self, now: datetime, **options: Unpack[ClaimOptions]) -> list[Claim]:
         """Claim due deliveries (oldest first) of targets that are not held or excluded."""
+        worker, lease_seconds = options["worker"], options["lease_seconds"]
+        limit, exclude_targets = options.get("limit", 64), options.get("exclude_targets", ())
 
         def work(conn: Connection) -> list[Claim]:
             skip = set(self._held_targets(conn, now)) | set(exclude_targets)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
 
 from publisher.models import (
     Delivery,
@@ -41,6 +41,79 @@ if TYPE_CHECKING:
     from publisher.store.post_reading import PostSummary
     from publisher.store.posts import PostOutcome
     from publisher.store.records import Claim, Heartbeat, Hold
+
+
+#: What the publish log keeps beside a state change (attempt number, HTTP status, excerpt, text, ...).
+Detail = Mapping[str, Any]
+
+
+# The keyword arguments of the longer operations, declared once here and used by both this interface and the
+# implementations (``**options: Unpack[...]``), so a parameter list is not written out twice. Callers pass
+# them as plain keyword arguments; the comment after each says what leaving it out means.
+
+
+class ClaimOptions(TypedDict, total=False):
+    worker: Required[str]  # who claims: "host:pid", kept with the claim
+    lease_seconds: Required[float]
+    limit: int  # at most this many claims (64)
+    exclude_targets: Collection[str]  # targets this process is already publishing to (none)
+
+
+class RetryOptions(TypedDict, total=False):
+    not_before: Required[datetime]
+    error: Required[str]
+    burn_attempt: Required[bool]  # False: a rate limit or hold, the attempt does not count
+    status: str  # the event's status ("retry_wait")
+    detail: Detail | None
+
+
+class InDoubtOptions(TypedDict, total=False):
+    reconcile_at: Required[datetime | None]  # None: never looked up automatically
+    detail: Detail | None
+
+
+class Verdict(TypedDict, total=False):
+    """What a look-up of an in-doubt delivery found; without ``found``/``requeue``/``next_check`` it only
+    notes the check."""
+
+    attempt_id: Required[str | None]  # the attempt the delivery is in doubt under (the fence)
+    found: RemoteRef | None  # the post is on the network: published
+    requeue: bool  # certainly absent: queued again (False)
+    next_check: datetime | None  # unknown: look again then
+    actor: str  # who decided ("reconciliation")
+    note: str  # what the look-up said ("")
+
+
+class DeliveryFilter(TypedDict, total=False):
+    states: Collection[DeliveryState] | None
+    post_id: int | None
+    limit: int | None
+
+
+class EventFilter(TypedDict, total=False):
+    since: datetime | None
+    target: str | None
+    status: str | None
+    post_id: int | None
+    delivery_id: int | None
+    limit: int | None  # keep the newest rows only (all)
+    newest_first: bool  # (False)
+    after_id: int | None  # only events appended after that one
+
+
+class PostFilter(TypedDict, total=False):
+    due_from: datetime | None
+    due_to: datetime | None
+    rubric: str | None
+    post_ids: Collection[int] | None
+
+
+class MetricsFilter(TypedDict, total=False):
+    published_from: datetime | None
+    published_to: datetime | None
+    target: str | None
+    post_id: int | None
+    delivery_ids: Collection[int] | None
 
 
 class QueueStore(Protocol):
@@ -81,15 +154,7 @@ class QueueStore(Protocol):
 
     # --- claiming and an attempt's results -------------------------------------------------------
 
-    def claim_due(
-        self,
-        now: datetime,
-        *,
-        worker: str,
-        lease_seconds: float,
-        limit: int = 64,
-        exclude_targets: Collection[str] = (),
-    ) -> list[Claim]:
+    def claim_due(self, now: datetime, **options: Unpack[ClaimOptions]) -> list[Claim]:
         """Claim due ``queued``/``retry_wait`` deliveries of targets not held or excluded, oldest first.
 
         Commits ``publishing`` with a new attempt id and a lease before any network call. Rows another
@@ -111,48 +176,22 @@ class QueueStore(Protocol):
         """
 
     def record_published(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        result: PublishResult,
-        now: datetime,
-        detail: Mapping[str, Any],
+        self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
     ) -> bool:
         """``publishing`` (or ``in_doubt`` under the same attempt: a late answer) -> ``published``."""
 
     def record_retry(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        *,
-        not_before: datetime,
-        error: str,
-        burn_attempt: bool,
-        status: str = "retry_wait",
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, **options: Unpack[RetryOptions]
     ) -> bool:
         """``publishing`` -> ``retry_wait`` at ``not_before`` (or ``queued`` when no attempt is burnt)."""
 
     def record_failed(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        error: str,
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, error: str, detail: Detail | None = None
     ) -> bool:
         """``publishing`` -> ``failed`` (permanent error, attempts exhausted)."""
 
     def record_in_doubt(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        error: str,
-        *,
-        reconcile_at: datetime | None,
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, error: str, **options: Unpack[InDoubtOptions]
     ) -> bool:
         """``publishing`` -> ``in_doubt``, to be looked up at ``reconcile_at`` (None: never automatically)."""
 
@@ -175,18 +214,7 @@ class QueueStore(Protocol):
     def in_doubt_due(self, now: datetime, limit: int = 50) -> list[Claim]:
         """In-doubt deliveries whose next look-up is due (each with the attempt it is in doubt under)."""
 
-    def settle_in_doubt(
-        self,
-        delivery_id: int,
-        now: datetime,
-        *,
-        found: RemoteRef | None = None,
-        requeue: bool = False,
-        next_check: datetime | None = None,
-        attempt_id: str | None,
-        actor: str = "reconciliation",
-        note: str = "",
-    ) -> bool:
+    def settle_in_doubt(self, delivery_id: int, now: datetime, **verdict: Unpack[Verdict]) -> bool:
         """Record a look-up: found -> ``published``; certainly absent -> ``queued``; else checked again later.
 
         Fenced on ``attempt_id``: a verdict about an earlier attempt changes nothing (returns False).
@@ -279,13 +307,7 @@ class QueueStore(Protocol):
 
     def get_delivery(self, delivery_id: int) -> Delivery | None: ...
 
-    def deliveries(
-        self,
-        *,
-        states: Collection[DeliveryState] | None = None,
-        post_id: int | None = None,
-        limit: int | None = None,
-    ) -> list[Delivery]:
+    def deliveries(self, **where: Unpack[DeliveryFilter]) -> list[Delivery]:
         """Deliveries by due time, optionally only some states or one post's."""
 
     def counts_by_state(
@@ -294,17 +316,7 @@ class QueueStore(Protocol):
         """Deliveries per state; with ``states`` only those, through the state index (cost flat with history);
         with ``at_most``, a state's count stops there (cost flat with the queue too)."""
 
-    def events(
-        self,
-        *,
-        since: datetime | None = None,
-        target: str | None = None,
-        status: str | None = None,
-        post_id: int | None = None,
-        delivery_id: int | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
-    ) -> list[Event]:
+    def events(self, **where: Unpack[EventFilter]) -> list[Event]:
         """The publish log, oldest first (``limit`` keeps the newest ``limit`` rows)."""
 
     def log_event(self, now: datetime, status: str, **fields: Any) -> None:
@@ -316,14 +328,7 @@ class QueueStore(Protocol):
     def find_post_id(self, ref: str) -> int | None:
         """A post by its identity (``kino``) or its number (``12``)."""
 
-    def post_summaries(
-        self,
-        *,
-        due_from: datetime | None = None,
-        due_to: datetime | None = None,
-        rubric: str | None = None,
-        post_ids: Collection[int] | None = None,
-    ) -> list[PostSummary]:
+    def post_summaries(self, **where: Unpack[PostFilter]) -> list[PostSummary]:
         """Posts whose earliest delivery falls due in ``[due_from, due_to)``, earliest first."""
 
     def planned_posts(self, start: datetime, end: datetime) -> list[PlannedPost]:
@@ -349,15 +354,7 @@ class QueueStore(Protocol):
     def snapshot_history(self, delivery_id: int) -> list[Snapshot]:
         """Every snapshot of a delivery, oldest first."""
 
-    def metrics_rows(
-        self,
-        *,
-        published_from: datetime | None = None,
-        published_to: datetime | None = None,
-        target: str | None = None,
-        post_id: int | None = None,
-        delivery_ids: Collection[int] | None = None,
-    ) -> list[MetricsRow]:
+    def metrics_rows(self, **where: Unpack[MetricsFilter]) -> list[MetricsRow]:
         """Published deliveries (published in ``[published_from, published_to)``) with their newest snapshot."""
 
     def post_facts(self, post_ids: Collection[int]) -> dict[int, PostFacts]:

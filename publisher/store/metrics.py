@@ -11,13 +11,14 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Row, Select, func, select
 
 from publisher.models import FIGURES, DeliveryState, Snapshot, network_of
 from publisher.ops.redact import scrub
 from publisher.store.engine import StoreBase
+from publisher.store.interface import MetricsFilter
 from publisher.store.records import CLAIMABLE
 from publisher.store.schema import deliveries, events, posts, snapshots
 
@@ -127,16 +128,10 @@ class MetricsMixin(StoreBase):
             ).all()
         return [_snapshot(r, remote or "") for r in rows]
 
-    def metrics_rows(
-        self,
-        *,
-        published_from: datetime | None = None,
-        published_to: datetime | None = None,
-        target: str | None = None,
-        post_id: int | None = None,
-        delivery_ids: Collection[int] | None = None,
-    ) -> list[MetricsRow]:
+    def metrics_rows(self, **where: Unpack[MetricsFilter]) -> list[MetricsRow]:
         """Published deliveries (published in ``[published_from, published_to)``) with their newest snapshot."""
+        published_from, published_to = where.get("published_from"), where.get("published_to")
+        target, post_id, delivery_ids = where.get("target"), where.get("post_id"), where.get("delivery_ids")
         with self._read() as conn:
             query = _metrics_query(published_from, published_to)
             if target is not None:

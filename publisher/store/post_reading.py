@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import func, or_, select
 
 from publisher.models import DeliveryState
 from publisher.store.engine import StoreBase
+from publisher.store.interface import PostFilter
 from publisher.store.records import post_from_row
 from publisher.store.schema import UTCDateTime, deliveries, posts
 
@@ -80,15 +81,10 @@ class PostReadingMixin(StoreBase):
                 found = conn.execute(select(posts.c.id).where(posts.c.id == int(ref))).scalar()
         return int(found) if found is not None else None
 
-    def post_summaries(
-        self,
-        *,
-        due_from: datetime | None = None,
-        due_to: datetime | None = None,
-        rubric: str | None = None,
-        post_ids: Collection[int] | None = None,
-    ) -> list[PostSummary]:
+    def post_summaries(self, **where: Unpack[PostFilter]) -> list[PostSummary]:
         """Posts whose earliest delivery falls due in ``[due_from, due_to)``, earliest first."""
+        due_from, due_to = where.get("due_from"), where.get("due_to")
+        rubric, post_ids = where.get("rubric"), where.get("post_ids")
         with self._read() as conn:
             due = func.min(deliveries.c.due_at).label("due")
             query = (

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy import and_, func, select
 
 from publisher.models import Delivery, DeliveryState, Event, Post
 from publisher.store.engine import StoreBase
+from publisher.store.interface import DeliveryFilter, EventFilter
 from publisher.store.records import delivery_from_row, event_from_row, post_from_row, source_key
 from publisher.store.schema import deliveries, events, posts
 
@@ -24,13 +25,8 @@ class ReadingMixin(StoreBase):
             row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one_or_none()
             return delivery_from_row(row, source_key(conn, row.post_id)) if row else None
 
-    def deliveries(
-        self,
-        *,
-        states: Collection[DeliveryState] | None = None,
-        post_id: int | None = None,
-        limit: int | None = None,
-    ) -> list[Delivery]:
+    def deliveries(self, **where: Unpack[DeliveryFilter]) -> list[Delivery]:
+        states, post_id, limit = where.get("states"), where.get("post_id"), where.get("limit")
         with self._read() as conn:
             query = select(deliveries, posts.c.source_key).join(posts, posts.c.id == deliveries.c.post_id)
             if states:
@@ -71,19 +67,11 @@ class ReadingMixin(StoreBase):
                 )
         return counts
 
-    def events(
-        self,
-        *,
-        since: datetime | None = None,
-        target: str | None = None,
-        status: str | None = None,
-        post_id: int | None = None,
-        delivery_id: int | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
-        after_id: int | None = None,
-    ) -> list[Event]:
+    def events(self, **where: Unpack[EventFilter]) -> list[Event]:
         """The publish log, oldest first (``after_id``: only events appended after that one)."""
+        since, target, status = where.get("since"), where.get("target"), where.get("status")
+        post_id, delivery_id, after_id = where.get("post_id"), where.get("delivery_id"), where.get("after_id")
+        limit, newest_first = where.get("limit"), where.get("newest_first", False)
         with self._read() as conn:
             query = select(events)
             conditions = []

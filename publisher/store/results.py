@@ -12,12 +12,13 @@ import json
 import logging
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import ClauseElement, ColumnElement, Connection, Update, and_, bindparam, select, update
 
 from publisher.models import Delivery, DeliveryState, PublishResult, SentPost
 from publisher.store.engine import StoreBase, change_delivery, log_delivery
+from publisher.store.interface import Detail, InDoubtOptions, RetryOptions
 from publisher.store.records import CLAIMABLE, load_delivery, source_key
 from publisher.store.schema import deliveries, posts
 
@@ -89,12 +90,7 @@ class ResultsMixin(StoreBase):
         return self._write(work)
 
     def record_published(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        result: PublishResult,
-        now: datetime,
-        detail: Mapping[str, Any],
+        self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
     ) -> bool:
         # An in-doubt delivery whose late answer arrives is settled by it too.
         return self._fenced(
@@ -115,17 +111,10 @@ class ResultsMixin(StoreBase):
         )
 
     def record_retry(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        *,
-        not_before: datetime,
-        error: str,
-        burn_attempt: bool,
-        status: str = "retry_wait",
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, **options: Unpack[RetryOptions]
     ) -> bool:
+        not_before, error, burn_attempt = options["not_before"], options["error"], options["burn_attempt"]
+        status, detail = options.get("status", "retry_wait"), options.get("detail")
         values: dict[str, Any] = {
             "state": S.RETRY_WAIT.value if burn_attempt else S.QUEUED.value,
             "next_at": not_before,
@@ -144,25 +133,14 @@ class ResultsMixin(StoreBase):
         )
 
     def record_failed(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        error: str,
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, error: str, detail: Detail | None = None
     ) -> bool:
         return self._stop(delivery_id, attempt_id, now, S.FAILED, None, error, detail)
 
     def record_in_doubt(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        error: str,
-        *,
-        reconcile_at: datetime | None,
-        detail: Mapping[str, Any] | None = None,
+        self, delivery_id: int, attempt_id: str, now: datetime, error: str, **options: Unpack[InDoubtOptions]
     ) -> bool:
+        reconcile_at, detail = options["reconcile_at"], options.get("detail")
         return self._stop(delivery_id, attempt_id, now, S.IN_DOUBT, reconcile_at, error, detail)
 
     def _stop(
