@@ -179,14 +179,7 @@ class Inbox:
             if "processed" not in self._folders_own():
                 # Stored, so it is published on time; the file waits for a usable processed/ and is then
                 # accepted again (same content, same post) and moved.
-                self._blocked.add(key)
-                report.stuck.append(name)
-                log.warning(
-                    "inbox: %s accepted as post %s but left in the inbox: processed/ cannot be used",
-                    shown,
-                    post_id,
-                    extra={"event": "ingest_stuck", "post": post_id},
-                )
+                self._stuck(name, key, report, f"accepted as post {post_id}", "processed", post=post_id)
                 return
             self._move(name, group, "processed", note=receipt, suffix=RECEIPT_SUFFIX)
         except Exception as exc:  # not the editor's fault: the store, a move, a bug
@@ -200,6 +193,22 @@ class Inbox:
             shown,
             post_id,
             extra={"event": "ingest_accepted", "post": post_id},
+        )
+
+    def _stuck(
+        self, name: str, key: str, report: ScanReport, outcome: str, folder: str, **extra: object
+    ) -> None:
+        """Leave a file in the inbox because ``folder`` cannot be used; it is tried again once it can.
+        A refused file is an error (its editor cannot see the note); an accepted one is published anyway."""
+        self._blocked.add(key)
+        report.stuck.append(name)
+        log.log(
+            logging.ERROR if folder == "rejected" else logging.WARNING,
+            "inbox: %s %s but left in the inbox: %s/ cannot be used",
+            printable(name),
+            outcome,
+            folder,
+            extra={"event": "ingest_stuck", **extra},
         )
 
     def _folders_own(self) -> dict[str, int]:
@@ -220,14 +229,7 @@ class Inbox:
         """Move the file to ``rejected/`` with a note; ``ours``: the service failed, not the file."""
         shown = printable(name)
         if "rejected" not in self._folders_own():
-            self._blocked.add(key)
-            report.stuck.append(name)
-            log.error(
-                "inbox: %s is refused but rejected/ cannot be used; left in the inbox: %s",
-                shown,
-                message,
-                extra={"event": "ingest_stuck"},
-            )
+            self._stuck(name, key, report, f"refused ({message})", "rejected")
             return
         self._seen.pop(name, None)
         note = _note_text(name, message, self.clock(), self.zone, ours=ours)

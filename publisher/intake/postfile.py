@@ -10,6 +10,7 @@ file are collected into one ``InputErrors`` where the rest of the file could sti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from publisher.errors import InputError, combine_errors
 from publisher.i18n import _
 from publisher.intake.fieldcheck import FieldChecker, suggest
+from publisher.intake.folders import exists
 from publisher.intake.frontmatter import decode_post, load_front_matter
 from publisher.intake.media import read_media
 from publisher.intake.postsource import (
@@ -350,11 +352,10 @@ def _folder(check: FieldChecker, path: Path, dir_fd: int) -> int | None:
 
 
 def _exists(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError:
-        return False
-    return True
+    """``folders.exists``, with a name that cannot even be looked up taken as absent (read_media says why)."""
+    with contextlib.suppress(OSError):
+        return exists(dir_fd, name)
+    return False
 
 
 def _overrides(check: FieldChecker, data: Mapping[str, Any], targets: list[str]) -> dict[str, str]:

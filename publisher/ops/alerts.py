@@ -62,34 +62,33 @@ _HEADINGS: dict[str, str] = {
 }
 
 
+#: What the team does about each kind of incident; ``{ref}`` is the delivery id, ``{target}`` the target.
+_ADVICE: dict[str, str] = {
+    "failed": (
+        "Подробности: publisher show {ref}. "
+        "Исправьте причину (текст, медиа, права) и повторите: publisher retry {ref}."
+    ),
+    "in_doubt": (
+        "Проверьте, появился ли пост в {target}. Появился: publisher resolve {ref} --published-as ССЫЛКА; "
+        "нет: publisher resolve {ref} --not-published или publisher retry {ref} --yes. "
+        "Сам он не повторится, чтобы не было дубля."
+    ),
+    "paused": (
+        "Публикации в {target} ждут. Обновите токен или права (docs/install.md), затем: publisher resume {target}."
+    ),
+    "inbox": (
+        "Новые посты ждут в папке. processed и rejected в ней должны быть обычными папками службы, "
+        "не файлами и не ссылками: уберите мешающее (ничего не удаляя), служба создаст папки сама. "
+        "Подробности: publisher status, journalctl -u publisher."
+    ),
+    "stalled": "Проверьте: systemctl status publisher, journalctl -u publisher, publisher status.",
+}
+
+
 def _what_to_do(incident: Incident) -> str:
     ref = str(incident.delivery_id) if incident.delivery_id is not None else "ID"
-    target = incident.target or "ЦЕЛЬ"
-    if incident.kind == "failed":
-        return (
-            f"Подробности: publisher show {ref}. "
-            f"Исправьте причину (текст, медиа, права) и повторите: publisher retry {ref}."
-        )
-    if incident.kind == "in_doubt":
-        return (
-            f"Проверьте, появился ли пост в {target}. Появился: publisher resolve {ref} --published-as ССЫЛКА; "
-            f"нет: publisher resolve {ref} --not-published или publisher retry {ref} --yes. "
-            "Сам он не повторится, чтобы не было дубля."
-        )
-    if incident.kind == "paused":
-        return (
-            f"Публикации в {target} ждут. Обновите токен или права "
-            f"(docs/install.md), затем: publisher resume {target}."
-        )
-    if incident.kind == "inbox":
-        return (
-            "Новые посты ждут в папке. processed и rejected в ней должны быть обычными папками службы, "
-            "не файлами и не ссылками: уберите мешающее (ничего не удаляя), служба создаст папки сама. "
-            "Подробности: publisher status, journalctl -u publisher."
-        )
-    if incident.kind == "stalled":
-        return "Проверьте: systemctl status publisher, journalctl -u publisher, publisher status."
-    return "Ничего делать не нужно: это проверка канала оповещений."
+    advice = _ADVICE.get(incident.kind, "Ничего делать не нужно: это проверка канала оповещений.")
+    return advice.format(ref=ref, target=incident.target or "ЦЕЛЬ")
 
 
 def format_alert(incident: Incident) -> tuple[str, str]:

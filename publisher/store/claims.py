@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
@@ -56,7 +56,15 @@ class ClaimsMixin(StoreBase):
             rows = conn.execute(self._locking(query, skip_locked=True)).all()
             if not rows:
                 return []
-            lease_until = now + timedelta(seconds=lease_seconds)
+            # What a claim sets, the same in the row and in the Delivery handed out (a fresh attempt).
+            fresh: dict[str, Any] = {
+                "attempt_started_at": now,
+                "lease_until": now + timedelta(seconds=lease_seconds),
+                "sending_at": None,
+                "rendered_text": None,
+                "sent": None,
+                "updated_at": now,
+            }
             changes = [
                 {
                     "b_id": row.id,
@@ -77,13 +85,8 @@ class ClaimsMixin(StoreBase):
                     state=S.PUBLISHING.value,
                     attempts=bindparam("b_attempts"),
                     attempt_id=bindparam("b_attempt_id"),
-                    attempt_started_at=now,
-                    lease_until=lease_until,
-                    sending_at=None,
-                    rendered_text=None,
-                    sent=None,
                     claimed_by=worker,
-                    updated_at=now,
+                    **fresh,
                 ),
                 changes,
             ).rowcount
@@ -122,12 +125,7 @@ class ClaimsMixin(StoreBase):
                             state=S.PUBLISHING,
                             attempts=change["b_attempts"],
                             attempt_id=change["b_attempt_id"],
-                            attempt_started_at=now,
-                            lease_until=lease_until,
-                            sending_at=None,
-                            rendered_text=None,
-                            sent=None,
-                            updated_at=now,
+                            **fresh,
                         ),
                         post,
                     )
