@@ -221,27 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--json", action="store_true", help="one JSON object per line")
     lg.set_defaults(func=cmd_log)
 
-    sh = sub.add_parser("show", help="one delivery with its whole history")
-    sh.add_argument("id", type=int)
-    sh.set_defaults(func=cmd_show)
-
-    rt = sub.add_parser("retry", help="put a failed or in-doubt delivery back in the queue")
-    rt.add_argument("id", type=int)
+    _delivery_command(sub, "show", cmd_show, "one delivery with its whole history")
+    rt = _delivery_command(sub, "retry", cmd_retry, "put a failed or in-doubt delivery back in the queue")
     rt.add_argument("--yes", action="store_true", help="confirm re-sending an in-doubt delivery")
-    rt.set_defaults(func=cmd_retry)
-
-    cn = sub.add_parser("cancel", help="cancel a delivery that is not published")
-    cn.add_argument("id", type=int)
-    cn.set_defaults(func=cmd_cancel)
-
-    rs = sub.add_parser("resolve", help="settle an in-doubt delivery after checking the network")
-    rs.add_argument("id", type=int)
+    _delivery_command(sub, "cancel", cmd_cancel, "cancel a delivery that is not published")
+    rs = _delivery_command(
+        sub, "resolve", cmd_resolve, "settle an in-doubt delivery after checking the network"
+    )
     how = rs.add_mutually_exclusive_group(required=True)
     how.add_argument("--published-as", metavar="URL_OR_ID", help="it is on the network: its URL or id")
     how.add_argument(
         "--not-published", action="store_true", help="it is not there (it will not be sent again)"
     )
-    rs.set_defaults(func=cmd_resolve)
 
     pa = sub.add_parser("pause", help="stop publishing to a target until resumed")
     pa.add_argument("target")
@@ -266,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_commands(sub)
     metrics_commands.add_parsers(sub)
     return p
+
+
+def _delivery_command(sub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
+    """An operator's command about one delivery, named by its number (``publisher show 42``)."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=text)
+    parser.add_argument("id", type=int)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

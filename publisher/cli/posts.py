@@ -59,16 +59,20 @@ def add_post_commands(sub: Any) -> None:
     ls.add_argument("--rubric", metavar="R")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(func=cmd_post_list)
-    sh = psub.add_parser("show", help="one post: its fields, deliveries and history")
-    sh.add_argument("post_ref", metavar="ID", help="the post's id (file name) or number")
-    sh.set_defaults(func=cmd_post_show)
-    rs = psub.add_parser("reschedule", help="move every delivery not yet sent to a new time")
-    rs.add_argument("post_ref", metavar="ID")
+    _post_command(psub, "show", cmd_post_show, "one post: its fields, deliveries and history")
+    rs = _post_command(
+        psub, "reschedule", cmd_post_reschedule, "move every delivery not yet sent to a new time"
+    )
     rs.add_argument("when", metavar="WHEN", help="local time, e.g. '2026-12-01 18:00', or 'now'")
-    rs.set_defaults(func=cmd_post_reschedule)
-    cn = psub.add_parser("cancel", help="cancel every delivery of the post not yet sent")
-    cn.add_argument("post_ref", metavar="ID")
-    cn.set_defaults(func=cmd_post_cancel)
+    _post_command(psub, "cancel", cmd_post_cancel, "cancel every delivery of the post not yet sent")
+
+
+def _post_command(psub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
+    """A ``post`` action on one post, named by its id or number (``publisher post show kino``)."""
+    parser: argparse.ArgumentParser = psub.add_parser(name, help=text)
+    parser.add_argument("post_ref", metavar="ID", help="the post's id (file name) or number")
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _post_id(store: Any, ref: str) -> int:
