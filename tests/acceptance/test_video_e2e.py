@@ -136,3 +136,20 @@ def test_a_daemon_stopped_during_an_upload_releases_the_delivery(
     x.check_after_secs, x.processing_polls = 0, 0
     assert run_cli(env, "run", "--once").returncode == 0
     assert len(x.tweets) == 1 and published(env)["x"]["remote_id"] == x.tweets[0]["id"]
+
+
+def test_a_video_x_cannot_process_fails_that_post_with_xs_reason(
+    tmp_path: Path, fakes: dict[str, NetworkFake]
+) -> None:
+    x = fakes["x"]
+    assert isinstance(x, FakeX)
+    x.fail_processing("Unsupported video codec: use H.264.")
+    env = environment(tmp_path, fakes)
+    drop(tmp_path, "tour", "x", "tour.mp4", mp4_bytes(12.0))
+    assert run_cli(env, "run", "--once").returncode == 0
+    events = [json.loads(line) for line in run_cli(env, "log", "--json").stdout.splitlines()]
+    (failed,) = [e for e in events if e["target"] == "x" and e["status"] == "failed"]
+    assert "could not process tour.mp4: Unsupported video codec: use H.264." in json.dumps(
+        failed, ensure_ascii=False
+    )
+    assert x.tweets == [] and not any(e["status"] == "in_doubt" for e in events)
