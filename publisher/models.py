@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -62,14 +62,7 @@ class MediaInfo:
     animated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "container": self.container,
-            "duration": self.duration,
-            "width": self.width,
-            "height": self.height,
-            "animated": self.animated,
-        }
+        return asdict(self)  # plain values only: kept as JSON with the post
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MediaInfo:
