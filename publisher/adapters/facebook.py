@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ import requests
 from publisher import errors
 from publisher.adapters import facebook_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
+from publisher.adapters.graph import GraphCodes, graph_success
 from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, SentPost, Snapshot
@@ -86,19 +87,21 @@ LOOKUP_PAGE = 100
 #: the fields of a post's engagement (reactions, comments, shares) in one read
 ENGAGEMENT = "reactions.summary(total_count),comments.summary(total_count),shares"
 
-# Error codes, from the error-handling guide and the rate-limiting overview (module docstring).
-#: 4 app, 17 user, 32 Page, 341 app limit, 613 endpoint; 800xx are Business Use Case throttles
-#: (80001 "too many calls to this Page account"), which Page tokens are subject to.
-_RATE_SCOPES = {4: "app", 17: "account", 32: "page", 341: "app", 613: "endpoint"}
-_AUTH_TOKEN = {190, 102, 2500}  # token expired / invalid / session gone
-_AUTH_PERMISSION = {3, 10, *range(200, 300)}  # capability or permission missing
-#: 506 duplicate post, 368 blocked for policy, 324 bad image file, 1609005 link could not be fetched.
-_REJECTED = {
-    506: "refused a duplicate of a recent post — change the text before re-sending",
-    368: "blocked the post as a policy violation — review the text and links",
-    324: "could not read the image file — check that it is a valid JPEG/PNG/GIF",
-    1609005: "could not fetch the link — check the URL",
-}
+#: How Graph errors read for a Page (the shared codes are in ``graph.py``): 506 duplicate post, 368 blocked
+#: for policy, 324 bad image file, 1609005 link could not be fetched.
+CODES = GraphCodes(
+    token_field="page_access_token",
+    token_fix="the Page access token is invalid or has expired — create a new long-lived Page access "
+    "token and set {variable}",
+    permission_fix="the token may not post on this Page — it must be the Page access token of a person "
+    "with the CREATE_CONTENT task, granted pages_manage_posts and pages_read_engagement",
+    rejected={
+        506: "refused a duplicate of a recent post — change the text before re-sending",
+        368: "blocked the post as a policy violation — review the text and links",
+        324: "could not read the image file — check that it is a valid JPEG/PNG/GIF",
+        1609005: "could not fetch the link — check the URL",
+    },
+)
 
 
 class FacebookAdapter(Adapter):
@@ -287,63 +290,7 @@ class FacebookAdapter(Adapter):
 
     def _success(self, response: requests.Response, *, unsafe: bool) -> dict[str, Any]:
         """The JSON object of a 2xx answer, or the error its status and Graph error code mean."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = body.get("error") if isinstance(body, dict) else None
-        if 200 <= response.status_code < 300 and isinstance(body, dict) and not error:
-            return body
-        if isinstance(error, dict):
-            raise self._graph_error(response, error, unsafe=unsafe)
-        # No Graph error object: a proxy's answer, or a body we cannot read.
-        kw: dict[str, Any] = {"status": response.status_code, "excerpt": self.excerpt(response)}
-        if response.status_code == 429:
-            wait = _wait(response)
-            raise self.error(
-                errors.RateLimited, f"too many requests{_wait_text(wait)}", retry_after=wait, **kw
-            )
-        if response.status_code >= 500 or 200 <= response.status_code < 300:
-            raise self.unsure(unsafe, "malformed JSON" if body is None else "an unexpected answer", **kw)
-        raise self.error(errors.PermanentError, "the request was refused", **kw)
-
-    def _graph_error(
-        self, response: requests.Response, error: Mapping[str, Any], *, unsafe: bool
-    ) -> errors.PublishError:
-        code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-        said = f"{self.clean_text(str(error.get('message') or ''))[:200]} (error {code})"
-        kw: dict[str, Any] = {
-            "status": response.status_code,
-            "code": code if subcode is None else f"{code}/{subcode}",
-            "excerpt": self.excerpt(response),
-        }
-        if code in _RATE_SCOPES or (code is not None and 80000 <= code <= 80099):
-            # Throttled calls "will fail" (rate-limiting overview): the post was not created.
-            wait = _wait(response)
-            scope = _RATE_SCOPES.get(code or 0, "page")
-            message = f"request limit reached{_wait_text(wait)}: {said}"
-            return self.error(errors.RateLimited, message, retry_after=wait, scope=scope, **kw)
-        if code in _AUTH_TOKEN:
-            return self.error(
-                errors.AuthError,
-                "the Page access token is invalid or has expired — create a new long-lived Page access "
-                f"token and set {self.variable('page_access_token')}: {said}",
-                **kw,
-            )
-        if code in _AUTH_PERMISSION:
-            return self.error(
-                errors.AuthError,
-                "the token may not post on this Page — it must be the Page access token of a person with "
-                f"the CREATE_CONTENT task, granted pages_manage_posts and pages_read_engagement: {said}",
-                **kw,
-            )
-        if code in _REJECTED:
-            return self.error(errors.ContentRejected, f"{_REJECTED[code]}: {said}", **kw)
-        if error.get("is_transient") is True or code in (1, 2) or response.status_code >= 500:
-            # The guide says "wait and retry" for these but never that the request was not applied,
-            # so after a publishing POST the post may exist: in doubt.
-            return self.unsure(unsafe, f"a temporary failure: {said}", **kw)
-        return self.error(errors.PermanentError, f"the request was refused: {said}", **kw)
+        return graph_success(self, response, CODES, unsafe=unsafe)
 
 
 def _message(sent: SentPost) -> str:
@@ -351,36 +298,3 @@ def _message(sent: SentPost) -> str:
     if sent.media and sent.link and sent.link not in sent.text:
         return f"{sent.text}\n\n{sent.link}" if sent.text else sent.link
     return sent.text
-
-
-def _wait(response: requests.Response) -> float | None:
-    """Seconds to wait: the longest ``estimated_time_to_regain_access`` (minutes) in the usage headers
-    (X-Business-Use-Case-Usage maps ids to lists of usages; X-Page-Usage / X-App-Usage are one object),
-    else ``Retry-After``; None when nobody said."""
-    minutes: list[float] = []
-    for name in ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage"):
-        try:
-            usage = json.loads(response.headers.get(name) or "null")
-        except ValueError:
-            continue
-        entries: list[Any] = [usage]
-        if isinstance(usage, dict) and name == "X-Business-Use-Case-Usage":
-            entries = [e for group in usage.values() if isinstance(group, list) for e in group]
-        for entry in entries:
-            value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
-            if isinstance(value, int | float) and value > 0:
-                minutes.append(float(value))
-    return max(minutes) * 60.0 if minutes else Adapter.retry_after(response.headers.get("Retry-After"))
-
-
-def _wait_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return f", wait {seconds:.0f} s" if seconds < 120 else f", wait about {seconds / 60:.0f} min"
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
