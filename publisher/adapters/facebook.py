@@ -36,7 +36,7 @@ import requests
 from publisher import errors
 from publisher.adapters import facebook_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.graph import GraphCodes, graph_success
+from publisher.adapters.graph import GraphCodes, graph_pages, graph_success
 from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, SentPost, Snapshot
@@ -206,18 +206,14 @@ class FacebookAdapter(Adapter):
         """The Page's feed since ``since``, page after page (``paging.cursors.after``)."""
         params = {"fields": "id,message,created_time", "since": str(int(since.timestamp()))}
         params["limit"] = str(LOOKUP_PAGE)
-        while True:
-            body = self._success(self._call("GET", f"{self.page_id}/feed", params=params), unsafe=False)
-            posts = body.get("data")
-            for post in map(self.as_dict, posts if isinstance(posts, list) else []):
-                if post.get("id"):
-                    created = self.parse_time(post.get("created_time"))
-                    yield RemotePost(str(post["id"]), str(post.get("message") or ""), created)
-            paging = self.as_dict(body.get("paging"))
-            after = self.as_dict(paging.get("cursors")).get("after")
-            if not posts or not paging.get("next") or not isinstance(after, str):
-                return
-            params = {**params, "after": after}
+
+        def read(query: dict[str, str]) -> dict[str, Any]:
+            return self._success(self._call("GET", f"{self.page_id}/feed", params=query), unsafe=False)
+
+        for post in map(self.as_dict, graph_pages(read, params)):
+            if post.get("id"):
+                created = self.parse_time(post.get("created_time"))
+                yield RemotePost(str(post["id"]), str(post.get("message") or ""), created)
 
     # --- metrics -----------------------------------------------------------------------------------
 

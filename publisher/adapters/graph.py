@@ -11,7 +11,7 @@ was applied. Graph has no idempotency key: an in-doubt post is found by ``reconc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,9 +65,7 @@ def graph_success(
     kw: dict[str, Any] = {"status": response.status_code, "excerpt": adapter.excerpt(response)}
     if response.status_code == 429:
         wait = usage_wait(response)
-        raise adapter.error(
-            errors.RateLimited, f"too many requests{wait_text(wait)}", retry_after=wait, **kw
-        )
+        raise adapter.error(errors.RateLimited, f"too many requests{wait_text(wait)}", retry_after=wait, **kw)
     if response.status_code >= 500 or 200 <= response.status_code < 300:
         raise adapter.unsure(unsafe, "malformed JSON" if body is None else "an unexpected answer", **kw)
     raise adapter.error(errors.PermanentError, "the request was refused", **kw)
@@ -116,6 +114,22 @@ def graph_error(
         # so after a publishing POST the post may exist: in doubt.
         return adapter.unsure(unsafe, f"a temporary failure: {said}", **kw)
     return adapter.error(errors.PermanentError, f"the request was refused: {said}", **kw)
+
+
+def graph_pages(read: Callable[[dict[str, str]], dict[str, Any]], params: dict[str, str]) -> Iterator[Any]:
+    """The items of an edge, page after page: ``read(params)`` is one GET, then ``after`` is the next
+    page's cursor while ``paging.next`` is given (https://developers.facebook.com/docs/graph-api/results)."""
+    while True:
+        body = read(params)
+        items = body.get("data")
+        yield from items if isinstance(items, list) else []
+        paging = body.get("paging")
+        paging = paging if isinstance(paging, dict) else {}
+        cursors = paging.get("cursors")
+        after = cursors.get("after") if isinstance(cursors, dict) else None
+        if not items or not paging.get("next") or not isinstance(after, str):
+            return
+        params = {**params, "after": after}
 
 
 def usage_wait(response: requests.Response) -> float | None:
