@@ -18,10 +18,9 @@ from pathlib import Path
 
 from benchmarks.baseline import CRON_PERIOD, PlainPublisher, cron_pass
 from benchmarks.farm import Arrival, Farm
-from benchmarks.pipeline import DaemonProcess, bulk_queue, make_post, sqlite_path
+from benchmarks.pipeline import NETWORKS, DaemonProcess, bulk_queue, make_post, sqlite_path
 from benchmarks.report import Row, Sizes, percentile
 from benchmarks.scenarios import CMD, fresh_store
-from publisher.models import NETWORKS
 
 
 def _wait_for(farm: Farm, count: int, timeout: float) -> list[Arrival]:

@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from benchmarks.pipeline import NETWORKS
 from benchmarks.report import Row, Sizes
 from benchmarks.scenarios import CMD, fresh_store
 from publisher.adapters.pool import AdapterPool
 from publisher.metrics.collect import Collector
 from publisher.metrics.report import build_report, month_of
-from publisher.models import NETWORKS
 from publisher.settings import Settings
 from publisher.store import Store
 from publisher.store.schema import deliveries, events, posts, snapshots

@@ -23,10 +23,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, update
 
 from benchmarks.farm import Arrival, Farm
-from benchmarks.pipeline import DaemonProcess, make_post
+from benchmarks.pipeline import NETWORKS, DaemonProcess, make_post
 from benchmarks.report import Row, Sizes
 from benchmarks.scenarios import CMD
-from publisher.models import NETWORKS, DeliveryState
+from publisher.models import DeliveryState
 from publisher.store import Store
 from publisher.store.schema import deliveries
 

@@ -18,10 +18,9 @@ from sqlalchemy import event
 
 from benchmarks.baseline import CRON_PERIOD, PlainPublisher, cron_pass
 from benchmarks.farm import Farm
-from benchmarks.pipeline import bench_settings, bulk_queue, dispatcher, make_post, sqlite_path
+from benchmarks.pipeline import NETWORKS, bench_settings, bulk_queue, dispatcher, make_post, sqlite_path
 from benchmarks.profiling import profiled_lanes, top_costs
 from benchmarks.report import Row, Sizes
-from publisher.models import NETWORKS
 from publisher.settings import Settings
 from publisher.store import Store
 

@@ -117,3 +117,35 @@ class TelegramSettings(NetworkSettings):
     bot_token: SecretStr | None = None
     chat_id: str | None = Field(None, description="@channelusername or the numeric id (-100...)")
     accounts: dict[str, TelegramSettings] = {}
+
+
+class InstagramSettings(NetworkSettings):
+    """An Instagram professional (Business or Creator) account, through the Instagram Graph API.
+
+    Instagram fetches every picture from a public URL (it "cURLs" the media: https://developers.facebook.com/
+    docs/instagram-platform/content-publishing). The service copies each picture into ``media_dir``, a
+    folder that an existing web server (or a mounted object-storage bucket) publishes at
+    ``media_base_url``, and removes the copy once Instagram has fetched it; see docs/install.md. Videos
+    go to Meta's resumable upload host (``upload_url``) and need no public copy.
+    """
+
+    credentials = ("account_id", "access_token", "media_dir", "media_base_url")
+    account_fields = ("account_id", "access_token")
+    api_url: str = "https://graph.facebook.com"
+    # The newest Graph version whose release Meta's changelog names (v26.0, July 29, 2026):
+    # https://developers.facebook.com/docs/graph-api/changelog
+    graph_version: str = "v26.0"
+    #: Meta's host for resumable video uploads (https://developers.facebook.com/docs/instagram-platform/
+    #: content-publishing/resumable-uploads); tests point it at the loopback fake
+    upload_url: str = "https://rupload.facebook.com"
+    account_id: str | None = Field(None, description="the Instagram professional account's id (IG user id)")
+    access_token: SecretStr | None = None
+    media_dir: str | None = Field(None, description="a folder the web server publishes at media_base_url")
+    media_base_url: str | None = Field(None, description="the public URL of media_dir, https://...")
+    # Instagram caps API publishing per account per 24-hour moving window; the media_publish reference and
+    # content_publishing_limit (config.quota_total, "currently 50") say 50, the content publishing guide
+    # has said 100. The adapter asks content_publishing_limit before each post and keeps under the lower
+    # of this and quota_total: https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/
+    # reference/ig-user/content_publishing_limit
+    max_per_day: int = Field(50, ge=1, le=1000, description="posts a 24-hour window at most")
+    accounts: dict[str, InstagramSettings] = {}

@@ -30,6 +30,7 @@ from publisher.network_settings import DAY as DAY
 from publisher.network_settings import YEAR as YEAR
 from publisher.network_settings import FacebookSettings as FacebookSettings
 from publisher.network_settings import HttpTimeouts as HttpTimeouts
+from publisher.network_settings import InstagramSettings as InstagramSettings
 from publisher.network_settings import NetworkSettings as NetworkSettings
 from publisher.network_settings import Section
 from publisher.network_settings import TelegramSettings as TelegramSettings
@@ -199,6 +200,7 @@ class Settings(BaseSettings):
     x: XSettings = XSettings()
     facebook: FacebookSettings = FacebookSettings()
     telegram: TelegramSettings = TelegramSettings()
+    instagram: InstagramSettings = InstagramSettings()
     alerts: AlertSettings = AlertSettings()
     editors: EditorsSettings = EditorsSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -20,7 +20,7 @@ from publisher.models import DeliveryState
 from publisher.store import Store
 from publisher.store.schema import deliveries, events
 from tests.daemon_helpers import DaemonProcess
-from tests.fakes.base import FakeServer
+from tests.fakes.network import NetworkFake
 
 S = DeliveryState
 
@@ -101,11 +101,10 @@ def worker_of(daemon: DaemonProcess) -> str:
     return f"{socket.gethostname()}:{daemon.proc.pid}"
 
 
-def markers_at(fake: FakeServer, markers: list[str]) -> Counter[str]:
+def markers_at(fake: NetworkFake, markers: list[str]) -> Counter[str]:
     """How many posts carrying each marker the fake created (from the requests it applied)."""
     seen: Counter[str] = Counter()
-    for request in fake.applied:
-        body = request.body.decode("utf-8", "replace")
+    for body in fake.created_texts():
         for marker in markers:
             if marker in body:
                 seen[marker] += 1

@@ -1,6 +1,6 @@
 """A test harness for driving the Dispatcher with the real adapters against the network fakes.
 
-``start_fakes`` runs the four fakes with one set of credentials (``Creds``); ``World`` holds a store, a
+``start_fakes`` runs the network fakes with one set of credentials (``Creds``); ``World`` holds a store, a
 controllable clock and a Dispatcher whose backoff is exact (jitter fixed), points every network at its
 fake with short timeouts, and records the alerts the dispatcher raises. Used by tests/integration/test_fault_matrix.py
 and tests/integration/test_secrets_e2e.py.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,14 +22,14 @@ from publisher.compose.composer import render
 from publisher.compose.directory import Directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.retry import RetryPolicy
-from publisher.models import Delivery, MediaItem, Post, Rendered
+from publisher.models import Delivery, MediaItem, Post, Rendered, network_of
 from publisher.settings import Settings
 from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes import FAKES, NetworkFake
 from tests.media import png_file
 
-NETWORKS = ("vk", "x", "facebook", "telegram")
+NETWORKS = ("vk", "x", "facebook", "telegram", "instagram")
 GROUP = 123
 X_USER = "1580000000000000001"
 BASE, RECONCILE = 30.0, 60.0  # backoff(1) = 30 s, backoff(2) = 60 s with the jitter fixed at 0
@@ -50,6 +51,7 @@ class Creds:
     facebook: str = field(default_factory=lambda: "EAA" + secrets.token_urlsafe(40))
     # No "/" here: a Telegram token is a path segment of every Bot API URL.
     telegram: str = field(default_factory=lambda: "7000000001:" + canary().replace("/", "_"))
+    instagram: str = field(default_factory=lambda: "EAAig" + canary())
 
     def fake_arguments(self) -> dict[str, dict[str, Any]]:
         """Per network, the keyword arguments that make its fake accept these credentials."""
@@ -65,6 +67,7 @@ class Creds:
             },
             "facebook": {"token": self.facebook},
             "telegram": {"token": self.telegram},
+            "instagram": {"token": self.instagram},
         }
 
 
@@ -166,8 +169,10 @@ class World:
         """Queue one post (a distinct text each time) to ``targets``; returns the first delivery id."""
         self.added += 1
         items: tuple[MediaItem, ...] = ()
+        if any(network_of(t) == "instagram" for t in targets):
+            media = max(media, 1)  # Instagram publishes only posts with a picture
         if media:
-            assert self.media_dir is not None
+            self.media_dir = self.media_dir or Path(tempfile.mkdtemp(prefix="world-media-"))
             items = tuple(png_file(self.media_dir / f"p{self.added}-{i}.png", i) for i in range(media))
         post = Post(
             source_name=f"post-{self.added}.md",

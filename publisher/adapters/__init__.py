@@ -26,6 +26,7 @@ ADAPTERS: dict[str, str] = {
     "x": "publisher.adapters.x:XAdapter",
     "facebook": "publisher.adapters.facebook:FacebookAdapter",
     "telegram": "publisher.adapters.telegram:TelegramAdapter",
+    "instagram": "publisher.adapters.instagram:InstagramAdapter",
 }
 
 

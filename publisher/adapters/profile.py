@@ -90,6 +90,15 @@ class NetworkProfile:
     policy_options: tuple[str, ...] = ()
     #: what ``resolve --published-as`` accepts: the network's post URLs and ids (None: nothing can be checked)
     published: PublishedForm | None = None
+    #: most hashtags / mentions the network takes in one post (None: it sets no number); optional hashtags
+    #: are dropped first, then the post is refused at acceptance
+    max_hashtags: int | None = None
+    max_mentions: int | None = None
+    #: a post must carry a picture or a video (Instagram publishes nothing else)
+    needs_media: bool = False
+    #: False when links in the text are not clickable and there is no link field (Instagram captions): the
+    #: post's link is left out and the editor is told
+    links_clickable: bool = True
 
     @property
     def at_handles(self) -> bool:

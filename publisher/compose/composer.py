@@ -24,6 +24,8 @@ from publisher.compose.directory import (
 )
 from publisher.compose.media_rules import media_problems
 from publisher.compose.notices import Kind, Notice
+from publisher.compose.rules import BODY_TAG, lowest, refusals
+from publisher.compose.rules import warnings as rule_warnings
 from publisher.errors import InputError, InputErrors, combine_errors
 from publisher.i18n import N_, _, ngettext
 from publisher.models import NETWORKS, Post, Rendered, network_of
@@ -58,8 +60,6 @@ def measure(
 _MENTION = re.compile(
     r"\[(?P<words>[^\[\]\n|]{1,200})\]\(@(?P<key>\w+)\)|(?<![\w@.+\-/&#])@(?P<word>\w++)(?![.\-]\w|@)"
 )
-# A hashtag already in the text, including VK's community form "#tag@screen_name"; not a URL fragment.
-_BODY_TAG = re.compile(r"(?<![\w&/#])#(\w+)(?:@[\w.]+)?")
 
 
 @dataclass
@@ -187,7 +187,7 @@ class _Writer:
             paragraphs.append(self.esc(link))
         if closing:
             paragraphs.append(", ".join(closing))
-        existing = {t.casefold() for t in _BODY_TAG.findall("\n".join(paragraphs))}
+        existing = {t.casefold() for t in BODY_TAG.findall("\n".join(paragraphs))}
         chosen: list[tuple[str, str]] = []
         seen = set(existing)
         for kind in ("own", "rubric", "standard"):
@@ -214,7 +214,7 @@ class _Writer:
     def apply_max_hashtags(
         self, chosen: list[tuple[str, str]], in_text: int, warnings: list[Notice]
     ) -> list[tuple[str, str]]:
-        maximum = self.policy.max_hashtags
+        maximum = lowest(self.policy.max_hashtags, self.profile.max_hashtags)
         if maximum is None or in_text + len(chosen) <= maximum:
             return chosen
         kept = list(chosen)
@@ -335,6 +335,8 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
                 _("write a text or attach media"),
             )
         )
+    errors += refusals(post, target, profile, draft.text)
+    warnings += rule_warnings(post, profile, draft.text)
     if errors:
         raise combine_errors(source, errors)
     return Rendered(

@@ -30,6 +30,10 @@ class Kind(StrEnum):
     DROPPED_HASHTAG_LENGTH = "dropped_hashtag_length"
     #: the full text was too long: the post's override text was used
     USED_OVERRIDE = "used_override"
+    #: the network shows no clickable link (Instagram captions): the post's link is left out
+    LINK_LEFT_OUT = "link_left_out"
+    #: a URL written in the text will be plain text there
+    LINK_NOT_CLICKABLE = "link_not_clickable"
 
 
 _TEXTS: dict[Kind, str] = {
@@ -46,6 +50,11 @@ _TEXTS: dict[Kind, str] = {
     ),
     Kind.DROPPED_HASHTAG_LENGTH: N_("dropped optional hashtag #{tag} to fit the {network} limit"),
     Kind.USED_OVERRIDE: N_("used overrides.{key}: the full text is {length} {unit} of {limit}"),
+    Kind.LINK_LEFT_OUT: N_(
+        "{network}: the link {link} is left out of the caption (links there are not clickable); "
+        "put it in the profile or say where to find it in words"
+    ),
+    Kind.LINK_NOT_CLICKABLE: N_("{network}: a link in the text is shown as plain text there, not clickable"),
 }
 
 #: Kinds that must stop a delivery: publishing would put a literal ``@key`` (or lose a mention) in public.

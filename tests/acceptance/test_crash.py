@@ -11,6 +11,7 @@ settled. Every round checks:
   it drops: it never *creates* a second post);
 * every delivery ends ``published`` — directly or proved by reconciliation — or ``in_doubt`` (Telegram,
   which cannot be searched), and none ``failed``: a re-send would have hit X's duplicate check;
+* every post carries a picture (Instagram takes nothing else; its media are found again by caption);
 * nothing is ``published`` without a remote id, and every remote id is a post the fake holds.
 
 ``PUBLISHER_CRASH_POINTS`` sets how many kills to make (CI: 100; ``make crash-test``: 500).
@@ -40,10 +41,12 @@ import pytest
 from publisher.dispatch.crashpoints import POINTS
 from publisher.models import DeliveryState, Post
 from publisher.store import Store
+from publisher.store.media import DatabaseMedia
 from tests.crash_helpers import in_flight, markers_at, recovered
 from tests.daemon_helpers import DaemonProcess, base_env, run_cli
-from tests.fakes import FAKES, FakeFacebook, FakeTelegram, NetworkFake
+from tests.fakes import FAKES, FakeFacebook, FakeInstagram, FakeTelegram, NetworkFake
 from tests.helpers import wait_until
+from tests.media import png_file
 
 S = DeliveryState
 TARGETS = tuple(FAKES)
@@ -80,6 +83,10 @@ class Fakes(dict[str, NetworkFake]):
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Fakes]:
     fakes = Fakes({name: FAKES[name](**FAKE_ARGUMENTS.get(name, {})) for name in TARGETS})
+    # Instagram allows 50 API posts a day; a long run publishes more, on an account that may.
+    instagram = fakes["instagram"]
+    assert isinstance(instagram, FakeInstagram)
+    instagram.use_quota(0, total=1000)
     for fake in fakes.values():
         fake.start()
         # Every call takes a little while, so that random kills land during network calls too.
@@ -232,14 +239,17 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
         markers: dict[int, str] = {}
         for i in range(POSTS_PER_ROUND):
             marker = f"R{rounds}P{i}-{random.randrange(10**9)}"
+            # Every post carries a picture (kept in the database): Instagram publishes nothing else.
+            picture = png_file(root / f"{marker}.png", seed=rounds * POSTS_PER_ROUND + i)
             post = Post(
                 source_name=f"{marker}.md",
                 source_key=f"{marker}".ljust(64, "0"),
                 targets=TARGETS,
                 approved_by="crash test",
                 body=f"Пост {marker} про @fitr",
+                media=(picture,),
             )
-            post_id, _ = store.add_post(post, datetime.now(UTC))
+            post_id, _ = store.add_post(DatabaseMedia(store).keep(post), datetime.now(UTC))
             markers[post_id] = marker
         for _ in range(KILLS_PER_ROUND):
             if kills >= total or index >= len(plan):

@@ -1,4 +1,4 @@
-"""One post written once reaches all four networks in each one's syntax; the log shows where it went."""
+"""One post written once reaches all five networks in each one's syntax; the log shows where it went."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ VK_TOKEN = "vk1.a.e2e-token-0123456789abcdef"
 X_CREDS = ("e2e-consumer-key", "e2e-consumer-secret", "e2e-access-token", "e2e-access-secret")
 
 POST = """---
-networks: [vk, x, facebook, telegram]
+networks: [vk, x, facebook, telegram, instagram]
 approved_by: редактор дня
 rubric: древняядичь
 mentions: [bntu, brsm]
@@ -35,7 +35,13 @@ FAKE_ARGUMENTS: dict[str, dict[str, str]] = {
     ),
 }
 #: how each network writes the mention of @fitr (the directory's handle or name for it)
-FITR = {"vk": "[club12345|ФИТР БНТУ]", "x": "@fitr_bntu", "facebook": "ФИТР БНТУ", "telegram": "@fitr_bntu"}
+FITR = {
+    "vk": "[club12345|ФИТР БНТУ]",
+    "x": "@fitr_bntu",
+    "facebook": "ФИТР БНТУ",
+    "telegram": "@fitr_bntu",
+    "instagram": "@fitr.bntu",
+}
 
 
 @pytest.fixture
@@ -69,7 +75,8 @@ def test_preview_shows_each_networks_text_limits_and_mentions(tmp_path: Path) ->
     result = run_cli(env, "preview", str(path), "--json")
     assert result.returncode == 0, result.stderr
     renders = {r["target"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(renders) == {"vk", "x", "facebook", "telegram"}
+    assert set(renders) == {"vk", "x", "facebook", "telegram", "instagram"}
+    assert "@fitr.bntu" in renders["instagram"]["text"] and renders["instagram"]["limit"] == 2200
     assert "[club12345|ФИТР БНТУ]" in renders["vk"]["text"] and "#древняядичь" in renders["vk"]["text"]
     assert "@fitr_bntu" in renders["x"]["text"] and renders["x"]["limit"] == 280
     assert "ФИТР БНТУ" in renders["facebook"]["text"] and "@" not in renders["facebook"]["text"].split("#")[0]
@@ -82,7 +89,7 @@ def test_preview_shows_each_networks_text_limits_and_mentions(tmp_path: Path) ->
     assert human.returncode == 0 and "=== x:" in human.stdout and "/280" in human.stdout
 
 
-def test_post_reaches_all_four_networks_and_log_shows_urls(
+def test_post_reaches_all_five_networks_and_log_shows_urls(
     tmp_path: Path, fakes: dict[str, NetworkFake]
 ) -> None:
     env = network_env(tmp_path, fakes)
@@ -99,6 +106,7 @@ def test_post_reaches_all_four_networks_and_log_shows_urls(
     assert urls["x"].startswith("https://x.com/bntu_library/status/")
     assert urls["facebook"].startswith("https://www.facebook.com/")
     assert urls["telegram"].startswith("https://t.me/library_news/")
+    assert urls["instagram"].startswith("https://www.instagram.com/p/")
     # Each network holds the post the log names, in its own syntax, with the image.
     poster = png_bytes(7)
     for target, mention in FITR.items():
@@ -116,7 +124,7 @@ def test_check_reports_each_target_and_fails_on_a_bad_token(
     env = network_env(tmp_path, fakes)
     ok = run_cli(env, "check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    for target in ("vk", "x", "facebook", "telegram"):
+    for target in ("vk", "x", "facebook", "telegram", "instagram"):
         assert any(line.startswith(target) and " ok " in line for line in ok.stdout.splitlines()), ok.stdout
     bad = run_cli({**env, "PUBLISHER_TELEGRAM__BOT_TOKEN": "1:revoked-token-xyz"}, "check")
     assert bad.returncode == 1

@@ -19,7 +19,7 @@ How a fake is built (follow this for a new network, e.g. Instagram):
   - ``service_settings()`` (a settings section: ``api_url`` and credentials) and ``service_env()``
     (``PUBLISHER_<NETWORK>__...`` variables) pointing the service at the fake.
 
-* One module per network (``vk.py``, ``x.py``, ``facebook.py``, ``telegram.py``) subclasses
+* One module per network (``vk.py``, ``x.py``, ``facebook.py``, ``telegram.py``, ``instagram.py``) subclasses
   ``NetworkFake``, sets ``network``, fills the hooks (``is_publish``, ``posts``, ``service_settings``,
   ``rate_limit_answer``, ``revoked_answer``, ``server_error_answer``, ``no_id_answer``) and speaks the
   API's real wire format: paths, parameters, JSON shapes, error codes and rate-limit headers, each with a
@@ -37,6 +37,7 @@ Waiting for something a fake or a daemon does: ``tests.helpers.wait_until``.
 from __future__ import annotations
 
 from tests.fakes.facebook import FakeFacebook
+from tests.fakes.instagram import FakeInstagram
 from tests.fakes.network import NetworkFake, Published
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
@@ -48,6 +49,16 @@ FAKES: dict[str, type[NetworkFake]] = {
     "x": FakeX,
     "facebook": FakeFacebook,
     "telegram": FakeTelegram,
+    "instagram": FakeInstagram,
 }
 
-__all__ = ["FAKES", "FakeFacebook", "FakeTelegram", "FakeVk", "FakeX", "NetworkFake", "Published"]
+__all__ = [
+    "FAKES",
+    "FakeFacebook",
+    "FakeInstagram",
+    "FakeTelegram",
+    "FakeVk",
+    "FakeX",
+    "NetworkFake",
+    "Published",
+]

@@ -62,6 +62,12 @@ class NetworkFake(FakeServer):
         """The service's settings section for this network, pointing at this fake (``api_url`` first)."""
         raise NotImplementedError
 
+    def created_texts(self) -> list[str]:
+        """What each applied publishing request carried, one entry per post made (crash tests look for
+        markers here). By default its body; a network whose publishing call names only an earlier upload
+        (Instagram's ``media_publish``) returns the caption it published."""
+        return [request.body.decode("utf-8", "replace") for request in list(self.applied)]
+
     def rate_limit_answer(self, request: Request, seconds: int) -> Reply:
         """The network's rate-limit answer announcing a wait of ``seconds`` where its format can."""
         raise NotImplementedError

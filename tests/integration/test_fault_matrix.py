@@ -24,6 +24,7 @@ from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes import FakeVk, NetworkFake
 from tests.fakes.facebook import PHOTOS_PATH
+from tests.fakes.instagram import MEDIA_PATH
 from tests.fakes.x import REPLY_NOT_ALLOWED, UPLOAD, FakeX
 from tests.fault_world import BASE, NETWORKS, RECONCILE, SHARED_CREDS, SHORT_READ, Creds, World, start_fakes
 from tests.helpers import closed_url
@@ -115,6 +116,26 @@ CASES = [
         0,
         media=2,
     ),
+    # Instagram: no idempotency key; the account's media tells. Containers are never in doubt.
+    Case("instagram", "http-500", _call("server_error", 500), "in_doubt", "temporary failure", 0),
+    Case("instagram", "throttle-80002", _call("rate_limit", 600), "hold", "request limit", 0, wait=600),
+    Case(
+        "instagram",
+        "publish-limit",
+        _call("fail", 9, "You reached maximum number of posts", subcode=2207042),
+        "hold",
+        "request limit",
+        0,
+        wait=60,
+    ),
+    Case("instagram", "app-throttle-4", _call("app_throttle"), "hold", "error 4", 0, wait=60),
+    Case("instagram", "token-190", _call("revoke_token"), "pause", "invalid or has expired", 0),
+    Case(
+        "instagram", "permission-10", _call("fail", 10, "(#10) No permission"), "pause", "content_publish", 0
+    ),
+    Case("instagram", "spam", _call("fail", 4, "We restrict", subcode=2207051), "fail", "spam", 0),
+    Case("instagram", "container-error", _call("fail_processing", "2207009"), "fail", "aspect ratio", 0),
+    Case("instagram", "container-500", _call("server_error", 503, path=MEDIA_PATH), "retry", "temporary", 0),
     # Telegram: no idempotency key and no way to read the channel: in doubt stays in doubt.
     Case("telegram", "http-500", _call("server_error", 500), "in_doubt", "server error on sendmessage", 0),
     Case("telegram", "429", _call("rate_limit", 7), "hold", "retry after 7", 0, wait=7),
@@ -138,6 +159,7 @@ AFTER_SEND = {
     "x": ("in_doubt", "no post id"),
     "facebook": ("in_doubt", "no post id"),
     "telegram": ("in_doubt", "no post id"),
+    "instagram": ("in_doubt", "no post id"),
 }
 #: the same transport faults on every network's publishing call: (name, fault, cause, posts made)
 SHARED = [
@@ -315,6 +337,7 @@ TWICE: dict[str, tuple[str | None, int, tuple[tuple[str, str], ...]]] = {
     "x": (UPLOAD, 1, ()),
     "facebook": (PHOTOS_PATH, 2, ()),
     "telegram": ("/getChat$", 0, NUMERIC_CHAT),
+    "instagram": (MEDIA_PATH, 1, ()),  # a container refused: no post exists yet
 }
 
 

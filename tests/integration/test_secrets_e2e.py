@@ -179,6 +179,13 @@ FAULTS: dict[str, list[Inject]] = {
         lambda f, c: f.fail_bad_request(),
         lambda f, c: f.rate_limit(7),
     ],
+    "instagram": [
+        lambda f, c: f.fail(190, f"Invalid OAuth access token - Cannot parse access token {c.instagram}"),
+        lambda f, c: f.server_error(500),
+        lambda f, c: f.time_out(),
+        lambda f, c: f.fail(4, "We restrict certain activity", subcode=2207051),
+        lambda f, c: f.rate_limit(300),
+    ],
 }
 #: faults for the account checks of ``publisher check``
 CHECK_FAULTS: dict[str, Inject] = {
@@ -186,6 +193,7 @@ CHECK_FAULTS: dict[str, Inject] = {
     "x": lambda f, c: f.revoke_token(path=r"/2/users/me$"),
     "facebook": lambda f, c: f.fail(190, f"Cannot parse access token {c.facebook}", path=r"/\d+$"),
     "telegram": lambda f, c: f.revoke_token(path="/getMe$"),
+    "instagram": lambda f, c: f.fail(190, f"Cannot parse access token {c.instagram}", path=r"/\d+$"),
 }
 
 POST_FILE = """---
@@ -215,9 +223,18 @@ def test_no_credential_leaks_anywhere(
         x=(canary(), canary(), canary(f"{X_USER}-"), canary()),
         facebook="EAA" + canary(),
         telegram=bot_token(1),
+        instagram="EAAig" + canary(),
     )
     alert_token = bot_token(2)
-    secrets = [creds.vk, *creds.x, creds.facebook, creds.telegram, alert_token, smtp_password]
+    secrets = [
+        creds.vk,
+        *creds.x,
+        creds.facebook,
+        creds.telegram,
+        creds.instagram,
+        alert_token,
+        smtp_password,
+    ]
     telegram = TwoBotTelegram(creds.telegram, alert_token)
     telegram.add_chat(FakeChat(id=TEAM_CHAT, type="supergroup", title="SMM", bot_status="member"))
     data_dir = tmp_path / "var"

@@ -1,0 +1,76 @@
+"""Rules a network sets on a whole post beyond its length, read from its PROFILE (no network names here):
+a post that must carry a picture or a video, at most so many hashtags or mentions, links that are not
+clickable. Pure; the composer calls it for every target and refuses or warns at acceptance, while the editor
+is still at the desk.
+"""
+
+from __future__ import annotations
+
+import re
+
+from publisher.adapters.profile import NetworkProfile
+from publisher.compose.notices import Kind, Notice
+from publisher.errors import InputError
+from publisher.i18n import N_, _, ngettext
+from publisher.models import Post
+
+#: A hashtag already in a text, including VK's community form "#tag@screen_name"; not a URL fragment.
+BODY_TAG = re.compile(r"(?<![\w&/#])#(\w+)(?:@[\w.]+)?")
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+#: too many hashtags or mentions for a network: the problem, and the fix by how many to remove
+_TOO_MANY = {
+    "hashtags": N_("has {count} hashtags for {target}; {network} takes at most {limit}"),
+    "mentions": N_("has {count} mentions for {target}; {network} takes at most {limit}"),
+}
+_FIX = {
+    "hashtags": lambda n: ngettext(
+        "remove {count} hashtag from the text or the hashtags list",
+        "remove {count} hashtags from the text or the hashtags list",
+        n,
+    ),
+    "mentions": lambda n: ngettext(
+        "remove {count} mention from the text or the mentions list",
+        "remove {count} mentions from the text or the mentions list",
+        n,
+    ),
+}
+
+
+def lowest(*limits: int | None) -> int | None:
+    """The strictest of several optional limits (None: no limit)."""
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
+
+
+def refusals(post: Post, target: str, profile: NetworkProfile, text: str) -> list[InputError]:
+    """What ``profile``'s network would refuse in ``text`` (the final text for ``target``), as input errors."""
+    found: list[InputError] = []
+    source, network = post.source_name, profile.title
+    if profile.needs_media and not post.media:
+        problem = _("is missing: {network} publishes only posts with a picture or a video").format(
+            network=network
+        )
+        fix = _("add a picture (media: [photo.jpg]) or remove {target} from networks").format(target=target)
+        found.append(InputError(source, "media", problem, fix))
+    tags, mentions = len(BODY_TAG.findall(text)), len(profile.mention_pattern.findall(text))
+    for field, count, limit in (
+        ("hashtags", tags, profile.max_hashtags),
+        ("mentions", mentions, profile.max_mentions),
+    ):
+        if limit is not None and count > limit:
+            problem = _(_TOO_MANY[field]).format(count=count, target=target, network=network, limit=limit)
+            fix = _FIX[field](count - limit).format(count=count - limit)
+            found.append(InputError(source, field, problem, fix))
+    return found
+
+
+def warnings(post: Post, profile: NetworkProfile, text: str) -> list[Notice]:
+    """What the editor should know about links on a network where they are not clickable."""
+    if profile.links_clickable:
+        return []
+    found = []
+    if post.link:
+        found.append(Notice.of(Kind.LINK_LEFT_OUT, network=profile.title, link=post.link))
+    if _URL.search(text):
+        found.append(Notice.of(Kind.LINK_NOT_CLICKABLE, network=profile.title))
+    return found

@@ -1,0 +1,90 @@
+"""Instagram's rules at acceptance, from its PROFILE: a picture or a video is required, at most 30 hashtags
+(optional ones dropped first) and 20 mentions, links left out of the caption with a word to the editor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher.compose.composer import render, render_all
+from publisher.compose.directory import Directory, parse_directory
+from publisher.errors import InputError, InputErrors
+from publisher.i18n import language
+from publisher.models import MediaItem, Post
+
+DIRECTORY = """
+hashtags: [НаучнаяБиблиотекаБНТУ, БНТУ]
+entities:
+  fitr: {name: ФИТР БНТУ, vk: club12345, instagram: fitr.bntu}
+  ef: {name: Энергетический факультет}
+"""
+PICTURE = MediaItem("poster.jpg", Path("/data/poster.jpg"), "0" * 64, "image/jpeg", 1024)
+
+
+@pytest.fixture
+def directory() -> Directory:
+    return parse_directory(DIRECTORY, "directory.yaml")
+
+
+def post(body: str = "Выставка редких книг.", **fields: Any) -> Post:
+    values: dict[str, Any] = {
+        "source_name": "vystavka.md",
+        "source_key": "k",
+        "targets": ("vk", "instagram"),
+        "approved_by": "редактор дня",
+        "body": body,
+        "media": (PICTURE,),
+    }
+    return Post(**(values | fields))
+
+
+def test_mentions_are_usernames_and_the_caption_keeps_the_library_tags(directory: Directory) -> None:
+    r = render(post("Студенты @fitr и @ef в зале."), "instagram", directory)
+    assert r.text == "Студенты @fitr.bntu и Энергетический факультет в зале.\n\n#НаучнаяБиблиотекаБНТУ #БНТУ"
+    assert (r.limit == 2200 and r.link is None) or r.link == post().link
+    again = render(post(r.text), "instagram", directory)  # a rendered caption fed back comes out the same
+    assert again.text == r.text
+
+
+def test_a_post_without_a_picture_is_refused_for_instagram_only_in_russian(directory: Directory) -> None:
+    with language("ru"), pytest.raises(InputError) as caught:
+        render_all(post(media=()), directory)
+    (error,) = caught.value.errors if isinstance(caught.value, InputErrors) else [caught.value]
+    assert (error.source, error.field) == ("vystavka.md", "media")
+    assert "Instagram публикует только посты с картинкой или видео" in str(error)
+    assert "добавьте картинку (media: [photo.jpg]) или уберите instagram из networks" in error.fix
+    assert render(post(media=()), "vk", directory).text.startswith("Выставка")  # VK takes a text alone
+
+
+def test_optional_hashtags_go_first_then_more_than_30_is_refused(directory: Directory) -> None:
+    own = tuple(f"тег{i}" for i in range(29))
+    r = render(post(hashtags=own), "instagram", directory)  # 29 own + 2 standard: the standard ones go
+    assert len(r.hashtags) == 30 and "#БНТУ" not in r.hashtags and "#тег0" in r.hashtags
+    assert any("at most 30" in str(w) for w in r.warnings)
+    in_body = " ".join(f"#слово{i}" for i in range(31))
+    with language("en"), pytest.raises(InputError) as caught:
+        render(post(in_body), "instagram", directory)
+    assert caught.value.field == "hashtags" and "31 hashtags" in str(caught.value)
+    assert "remove 1 hashtag" in caught.value.fix
+
+
+def test_more_than_20_mentions_is_refused(directory: Directory) -> None:
+    body = " ".join(f"\\@reader{i}" for i in range(21))
+    with language("en"), pytest.raises(InputError) as caught:
+        render(post(body), "instagram", directory)
+    assert caught.value.field == "mentions" and "21 mentions" in str(caught.value)
+    assert render(post(" ".join(f"\\@reader{i}" for i in range(20))), "instagram", directory)
+
+
+def test_the_link_stays_out_of_the_caption_and_the_editor_is_told(directory: Directory) -> None:
+    link = "https://library.bntu.by/news/42"
+    with language("en"):
+        r = render(post(link=link), "instagram", directory)
+        typed = render(post(f"Подробности: {link}"), "instagram", directory)
+        said, typed_said = [str(w) for w in r.warnings], [str(w) for w in typed.warnings]
+    assert link not in r.text
+    assert any(link in w and "not clickable" in w for w in said)
+    assert any("plain text" in w for w in typed_said)
+    assert not any("clickable" in str(w) for w in render(post(link=link), "vk", directory).warnings)
