@@ -36,7 +36,7 @@ import requests
 from publisher import errors
 from publisher.adapters import facebook_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.graph import GraphCodes, graph_pages, graph_success
+from publisher.adapters.graph import GraphCodes, graph_pages, graph_success, read_each_alone
 from publisher.adapters.profile import NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, SentPost, Snapshot
@@ -233,9 +233,7 @@ class FacebookAdapter(Adapter):
         except (errors.AuthError, errors.TransientError):
             raise
         except errors.PermanentError as exc:
-            if len(refs) > 1:
-                return {s.remote_id: s for r in refs for s in self.fetch_metrics([r])}
-            return {refs[0].remote_id: Snapshot(refs[0].remote_id, now, available=False, reason=str(exc))}
+            return read_each_alone(self, refs, now, exc)
         insights, why = self._insights(ids)
         found = {}
         for key, item in ((r.remote_id, body.get(r.remote_id)) for r in refs):

@@ -11,14 +11,16 @@ was applied. Graph has no idempotency key: an in-doubt post is found by ``reconc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from publisher import errors
 from publisher.adapters.answers import retry_after
+from publisher.models import RemoteRef, Snapshot
 
 if TYPE_CHECKING:
     from publisher.adapters.base import Adapter
@@ -130,6 +132,16 @@ def graph_pages(read: Callable[[dict[str, str]], dict[str, Any]], params: dict[s
         if not items or not paging.get("next") or not isinstance(after, str):
             return
         params = {**params, "after": after}
+
+
+def read_each_alone(
+    adapter: Adapter, refs: Sequence[RemoteRef], now: datetime, refused: errors.PublishError
+) -> dict[str, Snapshot]:
+    """A multiple-id read refused as a whole, most often for one id Graph no longer knows (error 100, a
+    deleted post): each post is read alone, and the one refused is unavailable with the reason."""
+    if len(refs) > 1:
+        return {s.remote_id: s for r in refs for s in adapter.fetch_metrics([r])}
+    return {refs[0].remote_id: Snapshot(refs[0].remote_id, now, available=False, reason=str(refused))}
 
 
 def usage_wait(response: requests.Response) -> float | None:

@@ -32,7 +32,7 @@ import requests
 
 from publisher import errors
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.graph import GraphCodes, graph_pages, graph_success
+from publisher.adapters.graph import GraphCodes, graph_pages, graph_success, read_each_alone
 from publisher.adapters.http import make_session
 from publisher.adapters.instagram_media import (
     UPLOAD_ORIGIN,
@@ -80,8 +80,7 @@ PROFILE = NetworkProfile(
         example="https://www.instagram.com/p/C1a2B3c4D5e/",
     ),
 )
-LOOKUP_PAGE = 50
-INSIGHTS = "views,reach,shares"
+COUNTS, INSIGHTS = "like_count,comments_count", "insights.metric(views,reach,shares)"
 
 CODES = GraphCodes(
     token_field="access_token",
@@ -255,7 +254,7 @@ class InstagramAdapter(Adapter):
 
     def recent_posts(self, since: datetime) -> Iterator[RemotePost]:
         """The account's media, newest first, page after page (its caption is the text sent)."""
-        params = {"fields": "id,caption,permalink,timestamp", "limit": str(LOOKUP_PAGE)}
+        params = {"fields": "id,caption,permalink,timestamp", "limit": "50"}
 
         def read(query: dict[str, str]) -> dict[str, Any]:
             return self._ok(self._call("GET", f"{self.account_id}/media", params=query), unsafe=False)
@@ -272,15 +271,16 @@ class InstagramAdapter(Adapter):
     metrics_batch = 50  # a multiple-id read takes at most 50 ids
 
     def read_metrics(self, refs: Sequence[RemoteRef], now: datetime) -> dict[str, Snapshot]:
-        """Likes and comments of every media in one multiple-id read, then its insights (views, reach,
-        shares), which need instagram_manage_insights: refused, they stay empty with the reason."""
+        """Likes and comments in one multiple-id read, then insights (need instagram_manage_insights)."""
         ids = ",".join(r.remote_id for r in refs)
-        counts = self._ok(
-            self._call("GET", "", params={"ids": ids, "fields": "like_count,comments_count"}), False
-        )
         try:
-            fields = f"insights.metric({INSIGHTS})"
-            seen = self._ok(self._call("GET", "", params={"ids": ids, "fields": fields}), unsafe=False)
+            counts = self._ok(self._call("GET", "", params={"ids": ids, "fields": COUNTS}), False)
+        except (errors.AuthError, errors.TransientError):
+            raise
+        except errors.PermanentError as exc:  # a deleted media refuses the whole read
+            return read_each_alone(self, refs, now, exc)
+        try:
+            seen = self._ok(self._call("GET", "", params={"ids": ids, "fields": INSIGHTS}), unsafe=False)
             why = "views: Instagram gave no insights for this media"
         except errors.TransientError:
             raise

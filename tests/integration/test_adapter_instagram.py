@@ -284,3 +284,13 @@ def test_metrics_read_likes_comments_and_insights(fake: FakeInstagram, adapter: 
     fake.insights_allowed = False
     (s,) = adapter.fetch_metrics([RemoteRef(a.id)])
     assert s.likes is not None and s.views is None and "insights" in s.reason
+
+
+def test_a_deleted_media_does_not_hold_up_the_figures_of_the_others(
+    fake: FakeInstagram, adapter: InstagramAdapter
+) -> None:
+    kept = fake.add_media("пост остался")
+    snapshots = {s.remote_id: s for s in adapter.fetch_metrics([RemoteRef(kept.id), RemoteRef("17999")])}
+    assert snapshots[kept.id].available and snapshots[kept.id].likes == fake.figures.served[kept.id]["likes"]
+    gone = snapshots["17999"]
+    assert not gone.available and "do not exist" in gone.reason
