@@ -294,7 +294,10 @@ class Daemon:
         self.scheduler = scheduler
         self._install_signals()
         self.ingest()
+        # A dead daemon's leftovers are settled before new work, as in run --once: a daemon restarted again
+        # and again (a crash loop on a busy host) may never live to its first housekeeping round.
         self.dispatcher.reap()
+        self.dispatcher.reconcile()
         self.refresh_calendar()  # start-up work, as the ingest: fresh from the start, rebuilt on changes
         self.health.heartbeat()
         add_jobs(scheduler, self)

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.models import DeliveryState
+from publisher.models import DeliveryState, Post, SentPost
 from publisher.store import Store
 from tests.daemon_helpers import DaemonProcess, NotifySocket, base_env, run_cli
+from tests.fakes.facebook import FakeFacebook
 from tests.fakes.telegram import FakeChat, FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.helpers import wait_until
@@ -276,3 +277,34 @@ def test_operator_commands_work_on_an_empty_database(tmp_path: Path, command: li
     result = run_cli(base_env(tmp_path), *command)
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_starting_daemon_settles_in_doubt_deliveries_before_its_first_housekeeping_round(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, point 13: daemons killed again and again may never live to a housekeeping round (the
+    multi-daemon crash test saw in-doubt deliveries wait four minutes). A daemon looks them up as it starts."""
+    with FakeFacebook() as fake:
+        env = base_env(tmp_path, **fake.service_env(), PUBLISHER_HOUSEKEEPING_INTERVAL="3600")
+        store = open_store(tmp_path)
+        now = datetime.now(UTC)
+        text = "Пост, отправленный перед тем, как демон умер"
+        post = Post(
+            source_name="p.md", source_key="p" * 64, targets=("facebook",), approved_by="ed", body=text
+        )
+        store.add_post(post, now)
+        (claim,) = store.claim_due(now, worker="dead:1", lease_seconds=30)
+        attempt = claim.delivery.attempt_id or ""
+        assert store.mark_sending(claim.delivery.id, attempt, now, SentPost(text))
+        store.record_in_doubt(
+            claim.delivery.id, attempt, now, "the daemon died during the call", reconcile_at=now
+        )
+        on_page = fake.add_post(text)  # the dead daemon's post did reach the Page
+        daemon = DaemonProcess(env, "run")
+        try:
+            found = wait_until(lambda: store.deliveries()[0].state is S.PUBLISHED, timeout=60)
+            assert found, daemon.output
+        finally:
+            daemon.stop()
+        (d,) = store.deliveries()
+        assert d.remote_id == on_page.id and fake.applied == []  # found, not sent again
