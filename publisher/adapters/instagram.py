@@ -57,9 +57,8 @@ PROFILE = NetworkProfile(
     counting="characters",
     max_hashtags=30,
     max_mentions=20,
-    max_images=10,  # a carousel holds up to 10 items (same reference, "children")
-    # A video is published as a reel, alone, uploaded to Meta (no public copy): the Reels specifications
-    # of the IG User Media reference (MOV or MP4, 3 s to 15 min, 300 MB).
+    max_images=10,  # a carousel: up to 10 "children"
+    # A video goes alone, as a reel uploaded to Meta: Reels specifications (MOV/MP4, 3 s-15 min, 300 MB).
     video=VideoLimits(
         max_bytes=300 * 1024 * 1024,
         max_seconds=15 * 60,
@@ -68,6 +67,8 @@ PROFILE = NetworkProfile(
         source="https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media",
     ),
     needs_media=True,
+    max_image_bytes=8 * 1024 * 1024,  # image specifications: 8 MB at most, aspect ratio 4:5 to 1.91:1
+    image_ratio=(0.8, 1.91),
     links_clickable=False,  # a URL in a caption is plain text, and a container has no link field
     handle=re.compile(HANDLE),
     # Usernames may hold dots ("@fitr.bntu"), which the default pattern takes for a domain.

@@ -96,6 +96,9 @@ class NetworkProfile:
     max_mentions: int | None = None
     #: a post must carry a picture or a video (Instagram publishes nothing else)
     needs_media: bool = False
+    #: pictures the network takes: at most so many bytes, width / height within (lowest, highest)
+    max_image_bytes: int | None = None
+    image_ratio: tuple[float, float] | None = None
     #: False when links in the text are not clickable and there is no link field (Instagram captions): the
     #: post's link is left out and the editor is told
     links_clickable: bool = True

@@ -52,6 +52,7 @@ def refusals(post: Post, target: str, profile: NetworkProfile, text: str) -> lis
         )
         fix = _("add a picture (media: [photo.jpg]) or remove {target} from networks").format(target=target)
         found.append(InputError(source, "media", problem, fix))
+    found += _picture_problems(post, target, profile)
     tags, mentions = len(BODY_TAG.findall(text)), len(profile.mention_pattern.findall(text))
     for field, count, limit in (
         ("hashtags", tags, profile.max_hashtags),
@@ -61,6 +62,40 @@ def refusals(post: Post, target: str, profile: NetworkProfile, text: str) -> lis
             problem = _(_TOO_MANY[field]).format(count=count, target=target, network=network, limit=limit)
             fix = _FIX[field](count - limit).format(count=count - limit)
             found.append(InputError(source, field, problem, fix))
+    return found
+
+
+def _picture_problems(post: Post, target: str, profile: NetworkProfile) -> list[InputError]:
+    """Pictures the network would refuse after fetching them: too large, or too tall or too wide."""
+    found = []
+    for item in (m for m in post.media if m.is_image):
+        if profile.max_image_bytes is not None and item.size > profile.max_image_bytes:
+            problem = _(
+                "has the picture {name} of {size} MB; {network} takes pictures up to {limit} MB"
+            ).format(
+                name=item.name,
+                size=f"{item.size / 2**20:.1f}",
+                network=profile.title,
+                limit=profile.max_image_bytes // 2**20,
+            )
+            fix = _("make it smaller or remove {target} from networks").format(target=target)
+            found.append(InputError(post.source_name, "media", problem, fix))
+        info, ratios = item.info, profile.image_ratio
+        ratio = info.width / info.height if info is not None and info.width and info.height else None
+        if ratios and ratio is not None and not ratios[0] - 0.005 <= ratio <= ratios[1] + 0.005:
+            problem = _(
+                "has the picture {name} of {width}×{height}; {network} takes pictures whose width is "
+                "{low} to {high} times their height"
+            ).format(
+                name=item.name,
+                width=info.width if info else 0,
+                height=info.height if info else 0,
+                network=profile.title,
+                low=ratios[0],
+                high=ratios[1],
+            )
+            fix = _("crop it to fit or remove {target} from networks").format(target=target)
+            found.append(InputError(post.source_name, "media", problem, fix))
     return found
 
 

@@ -12,7 +12,7 @@ from publisher.compose.composer import render, render_all
 from publisher.compose.directory import Directory, parse_directory
 from publisher.errors import InputError, InputErrors
 from publisher.i18n import language
-from publisher.models import MediaItem, Post
+from publisher.models import MediaInfo, MediaItem, Post
 
 DIRECTORY = """
 hashtags: [НаучнаяБиблиотекаБНТУ, БНТУ]
@@ -88,3 +88,28 @@ def test_the_link_stays_out_of_the_caption_and_the_editor_is_told(directory: Dir
     assert any(link in w and "not clickable" in w for w in said)
     assert any("plain text" in w for w in typed_said)
     assert not any("clickable" in str(w) for w in render(post(link=link), "vk", directory).warnings)
+
+
+def test_a_picture_instagram_would_refuse_is_refused_at_acceptance(directory: Directory) -> None:
+    def picture(name: str, width: int, height: int, size: int = 1024) -> MediaItem:
+        info = MediaInfo("image", "jpeg", width=width, height=height)
+        return MediaItem(name, Path(f"/data/{name}"), "0" * 64, "image/jpeg", size, info=info)
+
+    fine = (
+        picture("square.jpg", 1080, 1080),
+        picture("upright.jpg", 1080, 1350),
+        picture("wide.jpg", 1910, 1000),
+    )
+    assert render(post(media=fine), "instagram", directory)
+    with language("en"), pytest.raises(InputError) as caught:
+        render(
+            post(media=(picture("banner.jpg", 3000, 1000), picture("big.jpg", 1080, 1080, 9 * 2**20))),
+            "instagram",
+            directory,
+        )
+    errors = caught.value.errors if isinstance(caught.value, InputErrors) else [caught.value]
+    said = [str(e) for e in errors]
+    assert any("banner.jpg of 3000×1000" in s and "0.8 to 1.91" in s for s in said)
+    assert any("big.jpg of 9.0 MB" in s and "up to 8 MB" in s for s in said)
+    assert all(e.field == "media" for e in errors)
+    assert render(post(media=(picture("banner.jpg", 3000, 1000),)), "vk", directory)  # VK takes it
