@@ -206,9 +206,8 @@ class InstagramAdapter(Adapter):
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise self.error(errors.TransientError, "the reel container came back without an upload address")
-        self.budget.step(f"uploading {item.name}")
         with self.transport(unsafe=False):
-            upload_video(self.session, uri, self._token.get_secret_value(), item, self.error)
+            upload_video(self.session, uri, self._token.get_secret_value(), item, self.budget)
         return container
 
     def _create_with(self, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:

@@ -51,6 +51,8 @@ CONTAINER_ERRORS = {
     "2207026": "Instagram does not take this video (MP4 or MOV, H.264, AAC; see the Reels specification)",
     "2207052": "Instagram could not fetch the media from its public address",
 }
+#: Bytes of video in one upload request: small enough to go out well within the session's deadline.
+UPLOAD_PART = 8 * 1024 * 1024
 #: How long to wait between two looks at a container: short at first (a picture is ready at once).
 POLL_STEPS = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0)
 
@@ -134,16 +136,25 @@ def wait_for_container(read: Callable[[str], dict[str, Any]], container: str, bu
         budget.wait(POLL_STEPS[min(step, len(POLL_STEPS) - 1)], f"Instagram processing container {container}")
 
 
-def upload_video(session: requests.Session, uri: str, token: str, item: MediaItem, errors: Any) -> None:
-    """Send the whole video to the container's resumable-upload ``uri`` (from offset 0; an interrupted
-    upload is started again by the next attempt, with a new container). Never in doubt: no post exists yet.
+def upload_video(
+    session: requests.Session, uri: str, token: str, item: MediaItem, budget: UploadBudget
+) -> None:
+    """Send the video to the container's resumable-upload ``uri`` in parts of ``UPLOAD_PART`` bytes, each
+    with its ``offset`` and the whole ``file_size``, so that no single request outlives the session's
+    deadline (a failed part ends this attempt; the next starts again with a new container). Never in doubt:
+    no post exists yet.
 
     Answers: ``{"success": true, ...}``; a refusal carries ``{"debug_info": {"retriable", "type",
-    "message"}}`` (resumable-uploads guide, "Upload the video").
+    "message"}}`` (resumable-uploads guide, "Upload the video" and "Resume an interrupted upload").
     """
     data = item.read()
-    headers = {"Authorization": f"OAuth {token}", "offset": "0", "file_size": str(len(data))}
-    response = session.post(uri, headers=headers, data=data)
+    for offset in range(0, len(data), UPLOAD_PART) or [0]:
+        budget.step(f"uploading {item.name} from byte {offset}")
+        headers = {"Authorization": f"OAuth {token}", "offset": str(offset), "file_size": str(len(data))}
+        _uploaded(session.post(uri, headers=headers, data=data[offset : offset + UPLOAD_PART]), budget.error)
+
+
+def _uploaded(response: requests.Response, errors: Any) -> None:
     try:
         body = response.json()
     except ValueError:

@@ -264,24 +264,22 @@ class FakeInstagram(NetworkFake):
             return None
 
     def _upload(self, request: Request) -> Reply:
+        """One part of a resumable upload: it must start where the received bytes end (``offset``); the
+        container is processed once ``file_size`` bytes have arrived."""
         container = self.containers.get(request.path.rsplit("/", 1)[-1])
         if request.headers.get("authorization") != f"OAuth {self.token}":
-            return Reply(
-                401, {"debug_info": {"type": "ProcessingFailedError", "message": "Invalid OAuth token"}}
+            return Reply(401, _upload_error("Invalid OAuth access token"))
+        if container is None or request.headers.get("offset") != str(len(container.data)):
+            return Reply(400, _upload_error("unknown container or offset"))
+        container.data += request.body
+        total = int(request.headers.get("file_size") or -1)
+        if len(container.data) > total:
+            return Reply(400, _upload_error("more bytes than file_size"))
+        if len(container.data) == total and container.status_code == "IN_PROGRESS":
+            ok = container.data[4:8] == b"ftyp"  # an ISO media file (MP4 / MOV) starts with its ftyp box
+            container.status_code, container.status = (
+                ("FINISHED", "Finished") if ok else ("ERROR", "Error: 2207026")
             )
-        if container is None or request.headers.get("offset") != "0":
-            return Reply(
-                400, {"debug_info": {"type": "ProcessingFailedError", "message": "bad container or offset"}}
-            )
-        if str(len(request.body)) != request.headers.get("file_size"):
-            return Reply(
-                400, {"debug_info": {"type": "ProcessingFailedError", "message": "file_size mismatch"}}
-            )
-        if request.body[4:8] != b"ftyp":  # an ISO media file (MP4 / MOV) starts with its ftyp box
-            container.status_code, container.status = "ERROR", "Error: 2207026"
-        container.data = request.body
-        if container.status_code == "IN_PROGRESS":
-            container.status_code, container.status = "FINISHED", "Finished: uploaded"
         return Reply(200, {"success": True, "message": "Upload successful."})
 
     def _node(self, request: Request) -> Reply:
@@ -380,3 +378,7 @@ class FakeInstagram(NetworkFake):
                 f = self.figures.read(media_id)
                 answer[media_id] = {"id": media_id, "like_count": f["likes"], "comments_count": f["comments"]}
         return Reply(200, answer)
+
+
+def _upload_error(message: str) -> dict[str, Any]:
+    return {"debug_info": {"retriable": False, "type": "ProcessingFailedError", "message": message}}

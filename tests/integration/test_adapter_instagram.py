@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from publisher.adapters import instagram_media
 from publisher.adapters.instagram import InstagramAdapter
 from publisher.errors import AuthError, ContentRejected, InDoubtError, RateLimited, TransientError
 from publisher.models import MediaItem, ReconcileStatus, RemoteRef, Rendered, SentPost
@@ -123,6 +124,19 @@ def test_a_reel_is_uploaded_to_meta_then_processed_and_published(
     assert post.kind == "REELS" and post.media == (upload.body,) and result.remote_id == post.id
     assert result.url == f"https://www.instagram.com/p/{post.shortcode}/"
     assert fake.fetched == [] and list(fake.public.folder.iterdir()) == []  # no public copy of a video
+
+
+def test_a_larger_reel_goes_in_parts_each_from_where_the_last_ended(
+    fake: FakeInstagram, adapter: InstagramAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instagram_media, "UPLOAD_PART", 20_000)
+    video = mp4_file(tmp_path / "reel.mp4", seconds=5.0, size=50_000)
+    adapter.publish(rendered((video,)), "key-4")
+
+    parts = [r for r in fake.requests if r.path.startswith("/ig-api-upload/")]
+    assert [r.headers["offset"] for r in parts] == ["0", "20000", "40000"]
+    assert {r.headers["file_size"] for r in parts} == {str(video.size)}
+    assert b"".join(r.body for r in parts) == video.read() == fake.media[0].media[0]
 
 
 def test_a_post_without_a_picture_is_refused_before_any_call(
