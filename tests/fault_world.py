@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,6 +127,7 @@ class World:
         self.urls = {name: fake.url for name, fake in fakes.items()}
         self.settings = settings or self._settings()
         self.media_dir = media_dir
+        self._made_media_dir: Path | None = None  # a folder of its own for pictures, removed by close()
         self.alerts: list[tuple[str, str]] = []
         self.added = 0
         policy = RetryPolicy(
@@ -172,7 +174,8 @@ class World:
         if any(network_of(t) == "instagram" for t in targets):
             media = max(media, 1)  # Instagram publishes only posts with a picture
         if media:
-            self.media_dir = self.media_dir or Path(tempfile.mkdtemp(prefix="world-media-"))
+            if self.media_dir is None:
+                self.media_dir = self._made_media_dir = Path(tempfile.mkdtemp(prefix="world-media-"))
             items = tuple(png_file(self.media_dir / f"p{self.added}-{i}.png", i) for i in range(media))
         post = Post(
             source_name=f"post-{self.added}.md",
@@ -209,3 +212,5 @@ class World:
     def close(self) -> None:
         self.dispatcher.stop(5)
         self.dispatcher.adapters.reset()
+        if self._made_media_dir is not None:
+            shutil.rmtree(self._made_media_dir, ignore_errors=True)

@@ -33,6 +33,7 @@ import json
 import math
 import re
 import secrets
+import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class FakeInstagram(NetworkFake):
     def stop(self) -> None:
         super().stop()
         self.public.stop()
+        shutil.rmtree(self.public.folder, ignore_errors=True)
 
     def is_publish(self, request: Request) -> bool:
         return request.method == "POST" and bool(re.search(PUBLISH_PATH, request.path))
