@@ -28,7 +28,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -85,33 +85,26 @@ def is_candidate(name: str) -> bool:
     return name.lower().endswith(".md") and name not in RESERVED_NAMES
 
 
+@dataclass(eq=False, repr=False)
 class Inbox:
     """Scans one drop folder. Keep one instance per daemon: it remembers what it saw between scans."""
 
-    def __init__(
-        self,
-        inbox_dir: Path,
-        settle_seconds: float,
-        clock: Callable[[], float] = time.time,
-        *,
-        max_failures: int = 5,
-        max_bytes: int = 1_000_000,
-        failures: FailureBook | None = None,
-        zone: ZoneInfo | None = None,
-    ) -> None:
-        self.dir = inbox_dir
-        self.settle_seconds = settle_seconds
-        self.clock = clock
-        self.max_failures = max_failures
-        self.max_bytes = max_bytes
-        self.failures: FailureBook = failures or MemoryFailures()
-        self.zone = zone or ZoneInfo("UTC")
-        self._seen: dict[str, tuple[Signature, float]] = {}
-        self._groups: dict[str, list[str]] = {}
-        self._given_up: set[str] = set()  # keys whose last-resort move failed too: logged once, left alone
-        self._blocked: set[str] = set()  # keys waiting for a broken own folder: not parsed again meanwhile
-        self._broken_logged: list[str] = []
-        self._folders: Folders | None = None
+    dir: Path
+    settle_seconds: float
+    clock: Callable[[], float] = time.time
+    _: KW_ONLY
+    max_failures: int = 5
+    max_bytes: int = 1_000_000
+    failures: FailureBook = field(default_factory=MemoryFailures)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    _seen: dict[str, tuple[Signature, float]] = field(init=False, default_factory=dict)
+    _groups: dict[str, list[str]] = field(init=False, default_factory=dict)
+    #: keys whose last-resort move failed too: logged once, left alone
+    _given_up: set[str] = field(init=False, default_factory=set)
+    #: keys waiting for a broken own folder: not parsed again meanwhile
+    _blocked: set[str] = field(init=False, default_factory=set)
+    _broken_logged: list[str] = field(init=False, default_factory=list)
+    _folders: Folders | None = field(init=False, default=None)
 
     def scan(self, accept: Callable[[Path], str | Taken]) -> ScanReport:
         """Take every settled post file once; one bad file never stops the others."""

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from publisher.adapters.base import Adapter
@@ -64,30 +64,23 @@ class CollectStats:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(eq=False, repr=False)
 class Collector:
     """Takes the snapshots that are due (the daemon's metrics job and ``publisher metrics collect``)."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        adapter_for: Callable[[str], Adapter],
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        busy: Callable[[], set[str]] = set,
-        incidents: IncidentSink | None = None,
-        yield_to_publishing: bool = True,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.adapter_for = adapter_for
-        self.clock = clock
-        self.busy = busy
-        self.incidents: IncidentSink = incidents or LogIncidents()
-        self.yield_to_publishing = yield_to_publishing
-        self._held: dict[str, tuple[datetime, str]] = {}  # metrics-only holds, per target
-        self._last_call: dict[str, float] = {}
-        self._lock = threading.Lock()
+    store: Store
+    settings: Settings
+    adapter_for: Callable[[str], Adapter]
+    _: KW_ONLY
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    busy: Callable[[], set[str]] = set
+    incidents: IncidentSink = field(default_factory=LogIncidents)
+    yield_to_publishing: bool = True
+    _held: dict[str, tuple[datetime, str]] = field(
+        init=False, default_factory=dict
+    )  # metrics-only holds, per target
+    _last_call: dict[str, float] = field(init=False, default_factory=dict)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def reconfigure(self, settings: Settings, adapter_for: Callable[[str], Adapter]) -> None:
         """After SIGHUP: new settings and fresh adapters (the old ones may still be in use)."""
