@@ -24,6 +24,7 @@ from publisher.compose.directory import Directory
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.retry import RetryPolicy
 from publisher.models import Delivery, MediaItem, Post, Rendered, network_of
+from publisher.ops.alerts import Incident
 from publisher.settings import Settings
 from publisher.store import Store
 from tests.conftest import FakeClock
@@ -152,8 +153,8 @@ class World:
     def render(post: Post, target: str) -> Rendered:
         return render(post, target, Directory.empty())
 
-    def report(self, key: str, kind: str, title: str, text: str, **ids: Any) -> None:
-        self.alerts.append((key, kind))
+    def report(self, incident: Incident) -> None:
+        self.alerts.append((incident.key, incident.kind))
 
     def point(self, network: str, url: str) -> None:
         """Point one network somewhere else (a closed port, then back at its fake)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from publisher.dispatch.dispatcher import Dispatcher
+from publisher.ops.alerts import Incident
 from publisher.ops.incidents import Incidents
 from publisher.ops.sdnotify import Notifier
 from publisher.store import UNFINISHED, Store
@@ -77,10 +78,12 @@ class Health:
         if waiting and not self._stalled:
             self._stalled = True
             self.incidents.report(
-                "stalled",
-                "stalled",
-                "publishing has stalled",
-                f"{waiting} deliveries are overdue by more than {limit}; check 'publisher status' and the logs",
+                Incident(
+                    "stalled",
+                    "stalled",
+                    "publishing has stalled",
+                    f"{waiting} deliveries are overdue by more than {limit}; check 'publisher status' and the logs",
+                )
             )
         elif not waiting and self._stalled:
             self._stalled = False
@@ -97,4 +100,4 @@ class Health:
             self.store.log_event(self.clock(), "inbox_repaired")
             return
         self.store.log_event(self.clock(), "inbox_broken", error=problem)
-        self.incidents.report("inbox", "inbox", "the inbox cannot be used", problem)
+        self.incidents.report(Incident("inbox", "inbox", "the inbox cannot be used", problem))

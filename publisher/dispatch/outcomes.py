@@ -18,7 +18,7 @@ from typing import Any
 from publisher.dispatch.retry import Action, Decision
 from publisher.errors import InputError
 from publisher.models import Delivery
-from publisher.ops.alerts import IncidentKind
+from publisher.ops.alerts import Incident, IncidentKind
 from publisher.ops.incidents import IncidentSink
 from publisher.ops.redact import scrub
 from publisher.store import Claim, Store
@@ -173,4 +173,4 @@ class OutcomesMixin:
     def _incident(self, kind: IncidentKind, d: Delivery, title: str, text: str) -> None:
         """Report once per incident: a paused target is one incident, a failed delivery is one each."""
         key = f"{kind}:{d.target}" if kind == "paused" else f"{kind}:{d.id}"
-        self.incidents.report(key, kind, title, text, target=d.target, post_id=d.post_id, delivery_id=d.id)
+        self.incidents.report(Incident(key, kind, title, text, d.target, d.post_id, d.id))

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from publisher.adapters.base import Adapter
 from publisher.errors import AccountError, ConfigurationError, PublishError, RateLimited
 from publisher.models import RemoteRef, Snapshot
+from publisher.ops.alerts import Incident
 from publisher.ops.incidents import IncidentSink, LogIncidents
 from publisher.ops.redact import scrub
 from publisher.settings import Settings
@@ -209,9 +210,11 @@ class Collector:
         message = f"metrics: {exc}"
         self.store.hold_target(target, message, self.clock())
         self.incidents.report(
-            f"paused:{target}",
-            "paused",
-            f"{target} paused",
-            f"{message}. Queued posts wait; after fixing it run: publisher resume {target}",
-            target=target,
+            Incident(
+                f"paused:{target}",
+                "paused",
+                f"{target} paused",
+                f"{message}. Queued posts wait; after fixing it run: publisher resume {target}",
+                target=target,
+            )
         )

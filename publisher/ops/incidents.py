@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
-from publisher.ops.alerts import Alerter, Incident, IncidentKind
+from publisher.ops.alerts import Alerter, Incident
 from publisher.store import Store
 
 log = logging.getLogger("publisher.ops.incidents")
@@ -22,26 +22,20 @@ class IncidentSink:
     """Where the dispatcher reports what an operator must see. This base only logs (no alert channel
     configured, tests); ``Incidents`` also records the incident and alerts once per incident."""
 
-    def report(
-        self,
-        key: str,
-        kind: IncidentKind,
-        title: str,
-        text: str,
-        *,
-        target: str | None = None,
-        post_id: int | None = None,
-        delivery_id: int | None = None,
-    ) -> None:
-        level = logging.ERROR if kind in ("failed", "stalled") else logging.WARNING
+    def report(self, incident: Incident) -> None:
+        level = logging.ERROR if incident.kind in ("failed", "stalled") else logging.WARNING
         log.log(
             level,
             "%s: %s",
-            title,
-            text,
-            extra={"event": f"incident_{kind}", "target": target, "delivery": delivery_id},
+            incident.title,
+            incident.text,
+            extra={
+                "event": f"incident_{incident.kind}",
+                "target": incident.target,
+                "delivery": incident.delivery_id,
+            },
         )
-        self.raised(Incident(key, kind, title, text, target, post_id, delivery_id))
+        self.raised(incident)
 
     def raised(self, incident: Incident) -> None:
         """What happens besides the log line: nothing here."""

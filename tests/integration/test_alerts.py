@@ -250,14 +250,14 @@ def test_alert_settings_changed_by_sighup_are_used_without_a_restart(
     )
     daemon = Daemon(load_settings(settings_file), settings_file=str(settings_file))
     try:
-        daemon.incidents.report("failed:1", "failed", "before the reload", "no channel yet")
+        daemon.incidents.report(Incident("failed:1", "failed", "before the reload", "no channel yet"))
         with settings_file.open("a", encoding="utf-8") as out:
             out.write(
                 f"PUBLISHER_ALERTS__SMTP_HOST=127.0.0.1\nPUBLISHER_ALERTS__SMTP_PORT={port}\n"
                 'PUBLISHER_ALERTS__MAIL_TO=["smm@library.example"]\n'
             )
         daemon.reload()  # what SIGHUP triggers
-        daemon.incidents.report("failed:2", "failed", "after the reload", "the new channel is used")
+        daemon.incidents.report(Incident("failed:2", "failed", "after the reload", "the new channel is used"))
     finally:
         daemon.incidents.close()
         daemon.store.close()

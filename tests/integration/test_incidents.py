@@ -26,7 +26,7 @@ class HangingAlerter:
 def test_close_waits_for_pending_alerts_no_longer_than_its_timeout(store: Store, clock: FakeClock) -> None:
     alerter = HangingAlerter()
     incidents = Incidents(store, alerter, clock)  # type: ignore[arg-type]
-    incidents.report("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1)
+    incidents.report(Incident("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1))
     assert incidents.close(timeout=0.1) is False
     assert alerter.sent == [], "close() returned only after the hanging alert finished"
     alerter.answer.set()
@@ -36,7 +36,9 @@ def test_close_reports_that_every_alert_went_out(store: Store, clock: FakeClock)
     alerter = HangingAlerter()
     alerter.answer.set()
     incidents = Incidents(store, alerter, clock)  # type: ignore[arg-type]
-    incidents.report("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1)
-    incidents.report("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1)  # same incident
+    incidents.report(Incident("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1))
+    incidents.report(
+        Incident("failed:1", "failed", "delivery 1 failed", "HTTP 400", delivery_id=1)
+    )  # same incident
     assert incidents.close(timeout=30) is True
     assert alerter.sent == ["failed:1"]
