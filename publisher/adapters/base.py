@@ -240,10 +240,10 @@ class Adapter(ABC):
         unsupported = [m.name for m in rendered.media if m.is_video and profile.video is None]
         if unsupported:
             raise self.error(ContentRejected, f"video is not published here: {', '.join(unsupported)}")
-        if len(rendered.media) > profile.max_images:
+        if len(rendered.media) > profile.images.per_post:
             raise self.error(
                 ContentRejected,
-                f"a post carries at most {profile.max_images} images, this one has {len(rendered.media)}",
+                f"a post carries at most {profile.images.per_post} images, this one has {len(rendered.media)}",
             )
 
     def upload_media(self, rendered: Rendered) -> list[str]:

@@ -37,7 +37,7 @@ from publisher import errors
 from publisher.adapters import facebook_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
 from publisher.adapters.graph import GraphCodes, graph_pages, graph_success, read_each_alone
-from publisher.adapters.profile import NetworkProfile, VideoLimits
+from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, SentPost, Snapshot
 from publisher.settings import FacebookSettings, NetworkSettings
@@ -49,7 +49,7 @@ PROFILE = NetworkProfile(
     limit=63206,
     counting="characters",
     # Graph documents no count for attached_media; 10 keeps an upload within the deadlines.
-    max_images=10,
+    images=ImageLimits(per_post=10),
     # /{page-id}/videos: one video a post, with the text as its description; resumable uploads take up to
     # 10 GB and 240 minutes (https://developers.facebook.com/docs/graph-api/reference/page/videos/).
     video=VideoLimits(

@@ -42,7 +42,7 @@ from publisher.adapters.instagram_media import (
     upload_video,
     wait_for_container,
 )
-from publisher.adapters.profile import NetworkProfile, VideoLimits
+from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, Snapshot
 from publisher.settings import InstagramSettings, NetworkSettings
@@ -57,7 +57,8 @@ PROFILE = NetworkProfile(
     counting="characters",
     max_hashtags=30,
     max_mentions=20,
-    max_images=10,  # a carousel: up to 10 "children"
+    # a carousel: up to 10 "children"; image specifications: 8 MB at most, aspect ratio 4:5 to 1.91:1
+    images=ImageLimits(per_post=10, max_bytes=8 * 1024 * 1024, ratio=(0.8, 1.91)),
     # A video goes alone, as a reel uploaded to Meta: Reels specifications (MOV/MP4, 3 s-15 min, 300 MB).
     video=VideoLimits(
         max_bytes=300 * 1024 * 1024,
@@ -67,8 +68,6 @@ PROFILE = NetworkProfile(
         source="https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media",
     ),
     needs_media=True,
-    max_image_bytes=8 * 1024 * 1024,  # image specifications: 8 MB at most, aspect ratio 4:5 to 1.91:1
-    image_ratio=(0.8, 1.91),
     links_clickable=False,  # a URL in a caption is plain text, and a container has no link field
     handle=re.compile(HANDLE),
     # Usernames may hold dots ("@fitr.bntu"), which the default pattern takes for a domain.

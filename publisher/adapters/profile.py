@@ -48,6 +48,20 @@ class VideoLimits:
 
 
 @dataclass(frozen=True)
+class ImageLimits:
+    """What a network takes as pictures in one post, the counterpart of ``VideoLimits``.
+
+    ``per_post`` is how many files one post may carry (all of them, where videos go with pictures).
+    ``max_bytes`` and ``ratio`` (width / height within lowest, highest) are checked at acceptance from the
+    file itself; None: the network sets no such rule.
+    """
+
+    per_post: int
+    max_bytes: int | None = None
+    ratio: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class NetworkProfile:
     """One network's rules for a post, as the composer and the directory need them.
 
@@ -64,7 +78,7 @@ class NetworkProfile:
     limit: int
     #: how ``measure`` counts, in words for editors ("weighted characters (links 23, ...)")
     counting: str
-    max_images: int
+    images: ImageLimits
     handle: re.Pattern[str]
     #: what to write in the directory when a handle does not match ``handle``
     handle_fix: str
@@ -96,9 +110,6 @@ class NetworkProfile:
     max_mentions: int | None = None
     #: a post must carry a picture or a video (Instagram publishes nothing else)
     needs_media: bool = False
-    #: pictures the network takes: at most so many bytes, width / height within (lowest, highest)
-    max_image_bytes: int | None = None
-    image_ratio: tuple[float, float] | None = None
     #: False when links in the text are not clickable and there is no link field (Instagram captions): the
     #: post's link is left out and the editor is told
     links_clickable: bool = True

@@ -27,7 +27,7 @@ import requests
 
 from publisher import errors
 from publisher.adapters.base import Adapter, Answer, Posted
-from publisher.adapters.profile import NetworkProfile, VideoLimits, utf16_length
+from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits, utf16_length
 from publisher.adapters.published import PublishedForm
 from publisher.adapters.telegram_media import media_request
 from publisher.models import AccountInfo, Rendered
@@ -61,7 +61,7 @@ PROFILE = NetworkProfile(
     caption_limit=1024,
     counting="UTF-16 code units of the visible text",
     measure=lambda text: utf16_length(visible_text(text)),
-    max_images=10,  # sendMediaGroup takes 2-10 items (#sendmediagroup)
+    images=ImageLimits(per_post=10),  # sendMediaGroup takes 2-10 items (#sendmediagroup)
     # "Bots can currently send video files of up to 50 MB in size"; "Telegram clients support MPEG4 videos
     # (other formats may be sent as Document)" (https://core.telegram.org/bots/api#sendvideo). No length limit.
     video=VideoLimits(

@@ -33,7 +33,7 @@ from vk_api.exceptions import ApiError, ApiHttpError
 from publisher import errors
 from publisher.adapters import vk_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.profile import NetworkProfile, VideoLimits
+from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, VkSettings
@@ -47,7 +47,7 @@ PROFILE = NetworkProfile(
     limit=16384,
     limit_configurable=True,
     counting="characters",
-    max_images=10,  # "no more than 10 media" (wall.post): photos and videos together
+    images=ImageLimits(per_post=10),  # "no more than 10 media" (wall.post): photos and videos together
     # video.save documents no size or length limit; the upload page lists AVI, MP4, 3GP, MPEG, MOV, MP3, FLV,
     # WMV (https://dev.vk.com/en/api/upload/video-in-profile): of what intake accepts, MP4 and MOV.
     video=VideoLimits(

@@ -29,7 +29,7 @@ from publisher import errors
 from publisher.adapters import x_media
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
 from publisher.adapters.http import make_session
-from publisher.adapters.profile import NetworkProfile, VideoLimits
+from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.adapters.x_errors import x_error
 from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
@@ -51,7 +51,7 @@ PROFILE = NetworkProfile(
     limit=280,
     counting="weighted characters (links 23, emoji and CJK 2)",
     measure=_weighted_length,
-    max_images=4,  # "You may attach up to 4 photos, 1 animated GIF or 1 video in a Post"
+    images=ImageLimits(per_post=4),  # "You may attach up to 4 photos, 1 animated GIF or 1 video in a Post"
     # https://docs.x.com/x-api/media/quickstart/best-practices : video 512 MB, 0.5-140 s (tweet_video),
     # MP4 or MOV; GIF 15 MB (https://docs.x.com/x-api/media , "Media types & size restrictions").
     video=VideoLimits(

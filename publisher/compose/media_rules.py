@@ -18,12 +18,12 @@ def media_problems(post: Post, target: str, profile: NetworkProfile) -> list[Inp
     """Every reason ``target`` (a network of ``profile``) cannot carry the post's media; empty when it can."""
     source, media = post.source_name, post.media
     errors: list[InputError] = []
-    if len(media) > profile.max_images:
+    if len(media) > profile.images.per_post:
         problem = _("has {count} files; {network} takes at most {limit}").format(
-            count=len(media), network=profile.title, limit=profile.max_images
+            count=len(media), network=profile.title, limit=profile.images.per_post
         )
         fix = _("remove {count} or drop {target} from networks").format(
-            count=len(media) - profile.max_images, target=target
+            count=len(media) - profile.images.per_post, target=target
         )
         errors.append(InputError(source, "media", problem, fix))
     limits = profile.video

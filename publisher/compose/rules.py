@@ -69,18 +69,19 @@ def _picture_problems(post: Post, target: str, profile: NetworkProfile) -> list[
     """Pictures the network would refuse after fetching them: too large, or too tall or too wide."""
     found = []
     for item in (m for m in post.media if m.is_image):
-        if profile.max_image_bytes is not None and item.size > profile.max_image_bytes:
+        limit = profile.images.max_bytes
+        if limit is not None and item.size > limit:
             problem = _(
                 "has the picture {name} of {size} MB; {network} takes pictures up to {limit} MB"
             ).format(
                 name=item.name,
                 size=f"{item.size / 2**20:.1f}",
                 network=profile.title,
-                limit=profile.max_image_bytes // 2**20,
+                limit=limit // 2**20,
             )
             fix = _("make it smaller or remove {target} from networks").format(target=target)
             found.append(InputError(post.source_name, "media", problem, fix))
-        info, ratios = item.info, profile.image_ratio
+        info, ratios = item.info, profile.images.ratio
         ratio = info.width / info.height if info is not None and info.width and info.height else None
         if ratios and ratio is not None and not ratios[0] - 0.005 <= ratio <= ratios[1] + 0.005:
             problem = _(
