@@ -90,6 +90,7 @@ class Dispatcher(HousekeepingMixin):
         self.stats = DrainStats()
         self._busy: set[str] = set()
         self._held: dict[str, int] = {}  # attempt id -> delivery id of every claim this process holds
+        self._unrenewed: set[str] = set()  # held attempts the last heartbeat could not renew
         self._renewer: threading.Thread | None = None
         self._closed = threading.Event()
         self._futures: set[Future[None]] = set()
@@ -206,19 +207,24 @@ class Dispatcher(HousekeepingMixin):
     def renew_leases(self) -> int:
         """Extend the lease of every claim this process holds (the heartbeat calls it). Returns how many.
 
-        A claim whose lease could not be renewed was reaped by another daemon: it is forgotten here, and the
-        fencing makes sure its late result changes nothing.
+        A claim whose lease could not be renewed was either reaped by another daemon or settled by its lane
+        while this beat ran (its result committed, the lane about to forget it). So a claim is reported lost
+        only when it is still held and not renewed on two beats in a row; a settled one is gone by then. It
+        is forgotten here, and the fencing makes sure its late result changes nothing.
         """
         with self._lock:
             held = dict(self._held)
         if not held:
             return 0
         kept = self.store.renew_leases(held.keys(), self.clock(), self.settings.lease_seconds)
-        for attempt in set(held) - kept:
+        with self._lock:
+            missed = {a for a in held if a not in kept and a in self._held}
+            lost, self._unrenewed = missed & self._unrenewed, missed - self._unrenewed
+        for attempt in lost:
             log.warning(
                 "claim lost: its lease was reaped", extra={"event": "claim_lost", "delivery": held[attempt]}
             )
-            self._forget([attempt])
+        self._forget(list(lost))
         return len(kept)
 
     def _forget(self, attempts: list[str]) -> None:
@@ -353,6 +359,11 @@ class Dispatcher(HousekeepingMixin):
         crashpoint("after_send")
         recorded = self.store.record_published(d.id, attempt, result, self.clock(), detail)
         crashpoint("after_record")
+        if not recorded:
+            log.warning(
+                "published, but the result was not recorded: the delivery moved on after its lease was reaped",
+                extra={"event": "claim_lost", **ids},
+            )
         if recorded:
             self._count("published")
             log.info(

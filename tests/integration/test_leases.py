@@ -6,9 +6,12 @@ lease moved on, the original lease ran out), never on how long something took.
 
 from __future__ import annotations
 
+import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from publisher.adapters.base import Prepared
 from publisher.adapters.pool import AdapterPool
@@ -82,6 +85,85 @@ def test_a_call_longer_than_the_lease_keeps_its_claim(store_url: str) -> None:
         assert d.state is S.PUBLISHED and adapter.sent == ["text"]
         assert [e.status for e in store.events(delivery_id=d.id)] == ["enqueued", "publishing", "published"]
     finally:
+        adapter.go.set()
+        dispatcher.stop(30)
+        store.close()
+        other.close()
+
+
+def test_a_claim_settled_during_a_heartbeat_is_not_reported_lost_and_a_reaped_one_is(
+    store_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat runs beside the lanes: a result committed while it renews is no lost claim."""
+    store, other = Store(store_url), Store(store_url, migrate=False)
+    adapter = SlowAdapter()
+    adapter.go.set()
+    # A long lease: the heartbeat thread does not beat during the test; the test beats by hand.
+    settings = Settings(workers=2, dry_run=False, lease_seconds=600)
+    pool: Any = AdapterPool(settings, factory=lambda s, t: adapter)
+    dispatcher = Dispatcher(
+        store,
+        settings,
+        lambda post, target: Rendered(target, network_of(target), post.body, 4, 100),
+        adapters=pool,
+    )
+    recorded, beaten = threading.Event(), threading.Event()
+    record = store.record_published
+
+    def record_then_wait(*args: Any, **kwargs: Any) -> bool:
+        done = record(*args, **kwargs)
+        recorded.set()  # committed; the lane forgets the claim only when this returns
+        assert beaten.wait(30), "the test never beat"
+        return done
+
+    def lost() -> list[Any]:
+        return [
+            getattr(r, "delivery", None) for r in caplog.records if getattr(r, "event", "") == "claim_lost"
+        ]
+
+    def post(name: str) -> None:
+        store.add_post(
+            Post(
+                source_name=f"{name}.md",
+                source_key=name * 64,
+                targets=("telegram",),
+                approved_by="ed",
+                body=name,
+            ),
+            datetime.now(UTC),
+        )
+
+    monkeypatch.setattr(store, "record_published", record_then_wait)
+    post("a")
+    try:
+        with caplog.at_level(logging.WARNING, logger="publisher.dispatch.dispatcher"):
+            assert dispatcher.drain() == 1
+            assert recorded.wait(30)
+            dispatcher.renew_leases()  # still held by the lane, but settled: its lease is no longer renewable
+            beaten.set()
+            assert dispatcher.wait_idle(30)
+            dispatcher.renew_leases()
+            assert [d.state for d in store.deliveries()] == [S.PUBLISHED]
+            assert lost() == []
+
+            # A claim that another daemon reaped while its call was in flight is reported lost, once; its late
+            # result (same attempt) still settles the doubt.
+            monkeypatch.setattr(store, "record_published", record)
+            adapter.go.clear()
+            adapter.started.clear()
+            post("b")
+            assert dispatcher.drain() == 1
+            assert adapter.started.wait(30)
+            (b,) = [d for d in store.deliveries() if d.state is S.PUBLISHING]
+            assert [d.id for d in other.reap_expired_leases(datetime.now(UTC) + timedelta(hours=1))] == [b.id]
+            for _ in range(3):
+                dispatcher.renew_leases()
+            assert lost() == [b.id]
+            adapter.go.set()
+            assert dispatcher.wait_idle(30)
+            assert lost() == [b.id] and store.deliveries()[-1].state is S.PUBLISHED
+    finally:
+        beaten.set()
         adapter.go.set()
         dispatcher.stop(30)
         store.close()
