@@ -1,7 +1,8 @@
 """Claim -> render -> publish -> record: lanes, pacing, leases and one attempt.
 
 A failed attempt's outcome becomes a state change in ``outcomes`` (the one place that maps them); reaping,
-expiry and in-doubt reconciliation are in ``housekeeping``. ``Dispatcher`` puts the three together.
+expiry and in-doubt reconciliation are in ``housekeeping``; the lease heartbeat in ``leases``. ``Dispatcher``
+puts them together.
 
 Deliveries are grouped into *lanes*, one per target: a lane publishes its target's deliveries one after
 another (gentle on each network's limits) while lanes of different targets run side by side on a thread
@@ -26,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -37,6 +39,7 @@ from publisher.adapters.pool import AdapterPool
 from publisher.compose.notices import missing_keys
 from publisher.dispatch.crashpoints import crashpoint
 from publisher.dispatch.housekeeping import HousekeepingMixin
+from publisher.dispatch.leases import LeasesMixin
 from publisher.dispatch.outcomes import DrainStats
 from publisher.dispatch.retry import Action, Decision, RetryPolicy
 from publisher.errors import ConfigurationError, InputError, UploadInterrupted
@@ -58,9 +61,11 @@ def utcnow() -> datetime:
 
 #: a lane holds its claims for a paced target at most this long before giving them back
 PACE_HOLD_LIMIT = 300.0
+#: a paced request is prepared (written, committed as sending) up to this long before its slot
+PREPARE_AHEAD = 0.25
 
 
-class Dispatcher(HousekeepingMixin):
+class Dispatcher(LeasesMixin, HousekeepingMixin):
     """Publishes due deliveries. Thread-safe; ``drain`` never blocks on the network."""
 
     def __init__(
@@ -187,51 +192,6 @@ class Dispatcher(HousekeepingMixin):
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    # --- leases ----------------------------------------------------------------------------------
-
-    def _start_renewer(self) -> None:
-        with self._lock:
-            if self._renewer is not None or self._closed.is_set():
-                return
-            self._renewer = threading.Thread(target=self._renew_loop, name="lease-heartbeat", daemon=True)
-        self._renewer.start()
-
-    def _renew_loop(self) -> None:
-        interval = max(0.05, self.settings.lease_seconds / 3)
-        while not self._closed.wait(interval):
-            try:
-                self.renew_leases()
-            except Exception:  # the next beat tries again; a lease lost meanwhile is fenced anyway
-                log.warning("could not renew leases", exc_info=True, extra={"event": "lease_renew_failed"})
-
-    def renew_leases(self) -> int:
-        """Extend the lease of every claim this process holds (the heartbeat calls it). Returns how many.
-
-        A claim whose lease could not be renewed was either reaped by another daemon or settled by its lane
-        while this beat ran (its result committed, the lane about to forget it). So a claim is reported lost
-        only when it is still held and not renewed on two beats in a row; a settled one is gone by then. It
-        is forgotten here, and the fencing makes sure its late result changes nothing.
-        """
-        with self._lock:
-            held = dict(self._held)
-        if not held:
-            return 0
-        kept = self.store.renew_leases(held.keys(), self.clock(), self.settings.lease_seconds)
-        with self._lock:
-            missed = {a for a in held if a not in kept and a in self._held}
-            lost, self._unrenewed = missed & self._unrenewed, missed - self._unrenewed
-        for attempt in lost:
-            log.warning(
-                "claim lost: its lease was reaped", extra={"event": "claim_lost", "delivery": held[attempt]}
-            )
-        self._forget(list(lost))
-        return len(kept)
-
-    def _forget(self, attempts: list[str]) -> None:
-        with self._lock:
-            for attempt in attempts:
-                self._held.pop(attempt, None)
-
     def _lane(self, target: str, claims: list[Claim]) -> None:
         try:
             for index, claim in enumerate(claims):
@@ -278,7 +238,11 @@ class Dispatcher(HousekeepingMixin):
         slot = self.store.take_slot(target, utcnow(), 60.0 / rate, PACE_HOLD_LIMIT)
         if slot is None:
             return False, None
-        wait = (slot - utcnow()).total_seconds()
+        # Wake a little before the slot (one interval, a quarter of a second at most): the text is written
+        # and committed as sending meanwhile, and ``process`` sends at the slot itself. Sent after that
+        # work instead, requests left late by a varying amount, and two of them could meet in one of the
+        # network's rate windows.
+        wait = (slot - utcnow()).total_seconds() - min(60.0 / rate, PREPARE_AHEAD)
         return wait <= 0 or not self._stopping.wait(wait), slot
 
     def _release(self, claims: list[Claim], reason: str) -> None:
@@ -327,6 +291,8 @@ class Dispatcher(HousekeepingMixin):
         if not self.store.mark_sending(d.id, attempt, self.clock(), SentPost.of(rendered)):
             log.warning("claim lost before sending", extra={"event": "claim_lost", **ids})
             return False
+        if slot is not None and (early := (slot - utcnow()).total_seconds()) > 0:
+            time.sleep(early)  # prepared ahead (see _pace): the request leaves at its slot, never before
         log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
         crashpoint("before_send")
         try:

@@ -53,17 +53,17 @@ class SlowAdapter:
         return AccountInfo("slow", "slow", True)
 
 
+def slow_dispatcher(store: Store, adapter: SlowAdapter, lease: float) -> Dispatcher:
+    settings = Settings(workers=2, dry_run=False, lease_seconds=lease)
+    pool: Any = AdapterPool(settings, factory=lambda s, t: adapter)
+    render = lambda post, target: Rendered(target, network_of(target), post.body, 4, 100)  # noqa: E731
+    return Dispatcher(store, settings, render, adapters=pool)
+
+
 def test_a_call_longer_than_the_lease_keeps_its_claim(store_url: str) -> None:
     store, other = Store(store_url), Store(store_url, migrate=False)
     adapter = SlowAdapter()
-    settings = Settings(workers=2, dry_run=False, lease_seconds=LEASE)
-    pool: Any = AdapterPool(settings, factory=lambda s, t: adapter)
-    dispatcher = Dispatcher(
-        store,
-        settings,
-        lambda post, target: Rendered(target, network_of(target), post.body, 4, 100),
-        adapters=pool,
-    )
+    dispatcher = slow_dispatcher(store, adapter, LEASE)
     store.add_post(
         Post(source_name="a.md", source_key="a" * 64, targets=("telegram",), approved_by="ed", body="text"),
         datetime.now(UTC),
@@ -99,14 +99,7 @@ def test_a_claim_settled_during_a_heartbeat_is_not_reported_lost_and_a_reaped_on
     adapter = SlowAdapter()
     adapter.go.set()
     # A long lease: the heartbeat thread does not beat during the test; the test beats by hand.
-    settings = Settings(workers=2, dry_run=False, lease_seconds=600)
-    pool: Any = AdapterPool(settings, factory=lambda s, t: adapter)
-    dispatcher = Dispatcher(
-        store,
-        settings,
-        lambda post, target: Rendered(target, network_of(target), post.body, 4, 100),
-        adapters=pool,
-    )
+    dispatcher = slow_dispatcher(store, adapter, 600)
     recorded, beaten = threading.Event(), threading.Event()
     record = store.record_published
 
