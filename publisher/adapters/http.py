@@ -61,6 +61,21 @@ class BoundedHTTPAdapter(HTTPAdapter):
         super().__init__(max_retries=0)
         self.timeouts = timeouts
         self.rewrite = dict(rewrite or {})
+        self._pool_keys: dict[tuple[Any, ...], Any] = {}
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        """The connection pool's key for a request, kept per origin and TLS settings: requests stats the CA
+        bundle path (``os.path.isdir``) for every request to tell a file from a folder."""
+        parts = urlsplit(request.url or "")
+        key = (parts.scheme, parts.netloc, verify, cert if not isinstance(cert, list) else tuple(cert))
+        found = self._pool_keys.get(key)
+        if found is None:
+            found = super().build_connection_pool_key_attributes(request, verify, cert)
+            self._pool_keys[key] = found
+        host_params, pool_kwargs = found
+        return dict(host_params), dict(pool_kwargs)
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any

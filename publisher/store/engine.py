@@ -34,10 +34,11 @@ class StoreBase:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self._group: GroupCommit | None = None
+        self._kept: Connection | None = None  # the group-commit leaders' connection (one leader at a time)
         try:
             if self.dialect == "sqlite":
                 self.engine: Engine = sqlite_engine(url, pool_size)
-                self._group = GroupCommit(self._transaction)
+                self._group = GroupCommit(lambda works: self._transaction(works, kept=True))
             else:
                 self.engine = create_engine(
                     url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -60,6 +61,9 @@ class StoreBase:
                 ) from None
 
     def close(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         self.engine.dispose()
 
     @contextmanager
@@ -80,12 +84,16 @@ class StoreBase:
         result: T = self._transaction([work])[0]
         return result
 
-    def _transaction(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
-        """Run ``works`` in order in one transaction, retrying a few times if the database stays locked."""
+    def _transaction(self, works: Sequence[Callable[[Connection], Any]], *, kept: bool = False) -> list[Any]:
+        """Run ``works`` in order in one transaction, retrying a few times if the database stays locked.
+
+        ``kept``: on the connection kept for group commits (only one leader runs at a time), which saves a
+        pool check-out, check-in and reset per transaction: a tenth of a delivery's CPU at high rates.
+        """
         delay = 0.05
         for attempt in range(8):
             try:
-                with self.engine.connect() as conn, conn.begin():
+                with self._connection(kept) as conn, conn.begin():
                     return [work(conn) for work in works]
             except OperationalError as exc:
                 locked = "locked" in str(exc).lower() or "could not serialize" in str(exc).lower()
@@ -94,6 +102,16 @@ class StoreBase:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _connection(self, kept: bool) -> Iterator[Connection]:
+        if not kept:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        if self._kept is None or self._kept.invalidated or self._kept.closed:
+            self._kept = self.engine.connect()
+        yield self._kept
 
     def _locking(self, query: Select[Any], *, skip_locked: bool) -> Select[Any]:
         """Lock the rows a read-then-write transaction will change (PostgreSQL; SQLite's BEGIN IMMEDIATE
