@@ -219,7 +219,7 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
                 self.on_lane_done()
 
     def _pace(self, target: str) -> tuple[bool, datetime | None]:
-        """Wait for the target's next free slot (``max_per_minute``): (go ahead, the slot).
+        """Wait until just before the target's next free slot (``max_per_minute``): (go ahead, the slot).
 
         Publishing at the documented pace avoids learning the limit from refusals. The slot is taken from
         the database (``Store.take_slot``), so every daemon on the queue shares one pace per target. The wait
