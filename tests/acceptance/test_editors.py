@@ -79,12 +79,8 @@ def test_redropping_an_edited_file_replaces_the_waiting_post_and_publishes_it_on
         env = base_env(
             tmp_path,
             PUBLISHER_LANGUAGE="ru",
-            PUBLISHER_VK__API_URL=vk.url,
-            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
-            PUBLISHER_VK__GROUP_ID="123",
-            PUBLISHER_TELEGRAM__API_URL=tg.url,
-            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
-            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+            **vk.service_env(),  # VK community 123
+            **tg.service_env(),  # the channel @library_news
         )
         inbox = tmp_path / "var" / "inbox"
         processed = inbox / "processed"
@@ -187,12 +183,8 @@ def test_the_editors_chat_hears_of_accepted_refused_and_published_posts(tmp_path
         env = base_env(
             tmp_path,
             PUBLISHER_LANGUAGE="ru",
-            PUBLISHER_VK__API_URL=vk.url,
-            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
-            PUBLISHER_VK__GROUP_ID="123",
-            PUBLISHER_TELEGRAM__API_URL=tg.url,
-            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
-            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+            **vk.service_env(),  # VK community 123
+            **tg.service_env(),  # the channel @library_news
             PUBLISHER_EDITORS__TELEGRAM_CHAT_ID=str(editors),
         )
         inbox = tmp_path / "var" / "inbox"
@@ -256,12 +248,8 @@ def test_a_key_removed_from_the_directory_while_the_post_waits_fails_it_and_tell
             tmp_path,
             PUBLISHER_LANGUAGE="ru",
             PUBLISHER_DIRECTORY_FILE=str(directory),
-            PUBLISHER_VK__API_URL=vk.url,
-            PUBLISHER_VK__ACCESS_TOKEN=VK_TOKEN,
-            PUBLISHER_VK__GROUP_ID="123",
-            PUBLISHER_TELEGRAM__API_URL=tg.url,
-            PUBLISHER_TELEGRAM__BOT_TOKEN=tg.token,
-            PUBLISHER_TELEGRAM__CHAT_ID="@library_news",
+            **vk.service_env(),  # VK community 123
+            **tg.service_env(),  # the channel @library_news
             PUBLISHER_EDITORS__TELEGRAM_CHAT_ID=str(editors),
         )
         inbox = tmp_path / "var" / "inbox"

@@ -28,6 +28,7 @@ import json
 import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,22 @@ class FakePhoto:
     data: bytes
     filename: str
     published: bool
+
+
+def graph_page(
+    url: str, request: Request, newest: list[Any], render: Callable[[Any], dict[str, Any]]
+) -> Reply:
+    """One page of a Graph edge, newest first, with cursor paging
+    (https://developers.facebook.com/docs/graph-api/results): ``after`` is an opaque cursor (here the
+    offset, base64), and ``next`` is present only while more pages follow."""
+    limit = int(request.param("limit") or 25)
+    offset = int(base64.b64decode(request.param("after") or "MA==").decode() or 0)
+    data = [render(item) for item in newest[offset : offset + limit]]
+    after = base64.b64encode(str(offset + limit).encode()).decode()
+    paging: dict[str, Any] = {"cursors": {"before": "MA==", "after": after}}
+    if offset + limit < len(newest):
+        paging["next"] = f"{url}{request.path}?after={after}"
+    return Reply(200, {"data": data, "paging": paging})
 
 
 def graph_error(
@@ -325,28 +342,20 @@ class FakeFacebook(PageVideos, NetworkFake):
         if denied := self._auth(request):
             return denied
         since = float(request.param("since") or 0)
-        limit = int(request.param("limit") or 25)
-        # Cursor-based paging (https://developers.facebook.com/docs/graph-api/results): ``after`` is an opaque
-        # cursor (here the offset, base64), and ``next`` is present only while more pages follow.
-        offset = int(base64.b64decode(request.param("after") or "MA==").decode() or 0)
         newest = [p for p in reversed(self.feed) if p.created_time.timestamp() >= since]
-        posts = newest[offset : offset + limit]
-        data = [
-            self._fields(
+        return graph_page(
+            self.url,
+            request,
+            newest,
+            lambda p: self._fields(
                 request,
                 {
                     "id": p.id,
                     "message": p.message,
                     "created_time": p.created_time.strftime("%Y-%m-%dT%H:%M:%S+0000"),
                 },
-            )
-            for p in posts
-        ]
-        after = base64.b64encode(str(offset + limit).encode()).decode()
-        paging: dict[str, Any] = {"cursors": {"before": "MA==", "after": after}}
-        if offset + limit < len(newest):
-            paging["next"] = f"{self.url}{request.path}?after={after}"
-        return Reply(200, {"data": data, "paging": paging})
+            ),
+        )
 
     def not_found(self, request: Request) -> Reply:
         return Reply(

@@ -27,7 +27,6 @@ IN_PROGRESS), ``fail_processing`` (status ERROR with a subcode), ``use_quota`` (
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import math
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.base import FakeServer, Reply, Request
-from tests.fakes.facebook import graph_error
+from tests.fakes.facebook import graph_error, graph_page
 from tests.fakes.metrics import FigureBook
 from tests.fakes.network import NetworkFake, Published
 
@@ -337,24 +336,17 @@ class FakeInstagram(NetworkFake):
     def _list(self, request: Request) -> Reply:
         if denied := self._auth(request):
             return denied
-        limit = int(request.param("limit") or 25)
-        offset = int(base64.b64decode(request.param("after") or "MA==").decode() or 0)
-        newest = list(reversed(self.media))
-        page = newest[offset : offset + limit]
-        data = [
-            {
+        return graph_page(
+            self.url,
+            request,
+            list(reversed(self.media)),
+            lambda m: {
                 "id": m.id,
                 "caption": m.caption,
                 "permalink": f"https://www.instagram.com/p/{m.shortcode}/",
                 "timestamp": m.timestamp.strftime("%Y-%m-%dT%H:%M:%S+0000"),
-            }
-            for m in page
-        ]
-        after = base64.b64encode(str(offset + limit).encode()).decode()
-        paging: dict[str, Any] = {"cursors": {"before": "MA==", "after": after}}
-        if offset + limit < len(newest):
-            paging["next"] = f"{self.url}{request.path}?after={after}"
-        return Reply(200, {"data": data, "paging": paging})
+            },
+        )
 
     def _ids_read(self, request: Request) -> Reply:
         """``GET /?ids=a,b&fields=...``: an object keyed by id; insights need instagram_manage_insights."""
