@@ -49,6 +49,15 @@ def requests_started() -> int:
     return int(getattr(_started, "count", 0))
 
 
+def last_request_started_at() -> float | None:
+    """Unix time at which this thread last handed a request to a connection (None: never).
+
+    The dispatcher reads it after a paced call: the moment the request left, not when it was planned.
+    """
+    at = getattr(_started, "at", None)
+    return float(at) if at is not None else None
+
+
 class BoundedHTTPAdapter(HTTPAdapter):
     """A transport that applies default timeouts, an overall deadline and an origin rewrite.
 
@@ -89,6 +98,7 @@ class BoundedHTTPAdapter(HTTPAdapter):
             timeout = (self.timeouts.connect, self.timeouts.read)
         started = time.monotonic()
         _started.count = requests_started() + 1
+        _started.at = time.time()
         try:
             response = super().send(request, stream=True, timeout=timeout, **kwargs)
         except requests.RequestException:

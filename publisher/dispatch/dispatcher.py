@@ -35,6 +35,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from publisher.adapters.http import last_request_started_at
 from publisher.adapters.pool import AdapterPool
 from publisher.compose.notices import missing_keys
 from publisher.dispatch.crashpoints import crashpoint
@@ -63,6 +64,8 @@ def utcnow() -> datetime:
 PACE_HOLD_LIMIT = 300.0
 #: a paced request is prepared (written, committed as sending) up to this long before its slot
 PREPARE_AHEAD = 0.25
+#: a paced request that left more than this after its slot moves the shared schedule on (``delay_slots``)
+LATE_DEPARTURE = 0.005
 
 
 class Dispatcher(LeasesMixin, HousekeepingMixin):
@@ -245,6 +248,23 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         wait = (slot - utcnow()).total_seconds() - min(60.0 / rate, PREPARE_AHEAD)
         return wait <= 0 or not self._stopping.wait(wait), slot
 
+    def _departed(self, target: str, slot: datetime | None, leaving: float) -> None:
+        """After a paced call: when its request left late, every free slot of the target moves as late.
+
+        Departure is the later of "about to call the adapter" and the last request this thread handed to a
+        connection during the call (uploads come before ``leaving``). Late by more than ``LATE_DEPARTURE``
+        (a garbage collection, the first connection), the shared schedule moves on by that much
+        (``Store.delay_slots``), so a late request and the on-time ones after it never come closer than the
+        configured pace in the network's rate window.
+        """
+        if slot is None:
+            return
+        started = last_request_started_at()
+        departed = max(leaving, started) if started is not None else leaving
+        late = departed - slot.timestamp()
+        if late > LATE_DEPARTURE:
+            self.store.delay_slots(target, timedelta(seconds=late))
+
     def _release(self, claims: list[Claim], reason: str) -> None:
         for claim in claims:
             d = claim.delivery
@@ -295,9 +315,11 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
             time.sleep(early)  # prepared ahead (see _pace): the request leaves at its slot, never before
         log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
         crashpoint("before_send")
+        leaving = time.time()
         try:
             result = adapter.publish(rendered, d.idempotency_key, prepared)
         except Exception as exc:
+            self._departed(d.target, slot, leaving)
             crashpoint("after_send")
             decision = self.policy.decide(
                 exc,
@@ -308,6 +330,7 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
                 sent=True,
             )
             return self._apply(claim, decision, exc)
+        self._departed(d.target, slot, leaving)
         detail: dict[str, Any] = {
             "attempt": d.attempts,
             "text": rendered.text,

@@ -292,6 +292,10 @@ class QueueStore(Protocol):
         hold (a pause, or a rate-limit hold any daemon learnt). ``now`` is real time, shared between hosts.
         """
 
+    def delay_slots(self, target: str, by: timedelta) -> None:
+        """Move every free slot of ``target`` ``by`` later: a paced request left that late after its slot,
+        and the shared schedule moves on with it. Slots already handed out keep their time."""
+
     def has_media(self, sha256: str) -> bool:
         """Whether media with this content hash is stored."""
 

@@ -129,3 +129,37 @@ def test_two_dispatchers_share_the_pace_of_a_target(store_url: str) -> None:
     slot_of = {e.delivery_id: datetime.fromisoformat(e.detail["slot"]) for e in published}
     key_of = {d.idempotency_key: d.id for d in deliveries}
     assert all(at >= slot_of[key_of[key]] for key, at in Recording.sent)
+
+
+def test_a_late_request_moves_the_free_slots_on_and_keeps_the_taken_ones(store_url: str) -> None:
+    """A request that left late (a pause, the first connection) would meet the on-time ones after it in the
+    network's rate window: the refusals of the benchmark's pace. The free schedule moves on by the lateness."""
+    stores = [Store(store_url), Store(store_url, migrate=False)]
+    first = stores[0].take_slot("telegram", T0, 0.1, max_wait=60)
+    held_by_other = stores[1].take_slot("telegram", T0, 0.1, max_wait=60)
+    assert (first, held_by_other) == (T0, T0 + timedelta(seconds=0.1))
+    stores[0].delay_slots("telegram", timedelta(seconds=0.03))
+    # The slot the other daemon holds keeps its time; the next free one is one interval after it, plus the
+    # lateness, so the 20 requests after the late one still span 20 intervals.
+    assert stores[1].take_slot("telegram", T0, 0.1, max_wait=60) == T0 + timedelta(seconds=0.23)
+    assert stores[0].take_slot("vk", T0, 0.1, max_wait=60) == T0  # other targets keep their pace
+    for s in stores:
+        s.close()
+
+
+def test_the_dispatcher_delays_the_pace_only_for_a_request_that_left_late(store: Store) -> None:
+    settings = Settings(dry_run=False, telegram={"max_per_minute": 600})  # a slot every 100 ms
+    daemon = Dispatcher(
+        store, settings, render, adapters=AdapterPool(settings, lambda st, t: Recording(t, st))
+    )
+    assert store.take_slot("telegram", T0, 0.1, max_wait=60) == T0
+    # On time (within a few milliseconds of the slot): the schedule stays.
+    daemon._departed("telegram", T0, (T0 + timedelta(milliseconds=3)).timestamp())
+    assert store.take_slot("telegram", T0, 0.1, max_wait=60) == T0 + timedelta(seconds=0.1)
+    # Forty milliseconds late: every free slot moves forty milliseconds on.
+    daemon._departed("telegram", T0 + timedelta(seconds=0.1), (T0 + timedelta(seconds=0.14)).timestamp())
+    assert store.take_slot("telegram", T0, 0.1, max_wait=60) == T0 + timedelta(seconds=0.24)
+    # A request without a slot (an unpaced target) moves nothing.
+    daemon._departed("telegram", None, (T0 + timedelta(seconds=9)).timestamp())
+    assert store.take_slot("telegram", T0, 0.1, max_wait=60) == T0 + timedelta(seconds=0.34)
+    daemon.stop(5)
