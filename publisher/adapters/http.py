@@ -15,11 +15,15 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.hooks import dispatch_hook
+from requests.sessions import preferred_clock
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from publisher.errors import InDoubtError, PublishError, TransientError
@@ -39,6 +43,8 @@ class RequestNotSent(requests.exceptions.RequestException):
 
 
 _started = threading.local()
+#: the JSON module requests encodes ``json=`` bodies with (simplejson when installed)
+_JSON: Any = requests.compat.json  # type: ignore[attr-defined]
 
 
 def requests_started() -> int:
@@ -128,6 +134,206 @@ class BoundedHTTPAdapter(HTTPAdapter):
         return response
 
 
+class PublisherSession(requests.Session):
+    """The session ``make_session`` returns: requests' own, with a shorter road for the plain request.
+
+    ``requests.Session.request`` costs ~0.35 ms of CPU per call before and after the transport (measured
+    against the loopback fakes: 0.75 ms for ``session.post`` against 0.41 ms for a prepared request sent
+    on the mounted transport): it merges every setting through generic mappings (``isinstance`` against
+    ``typing`` protocols, ~9 us each on Python 3.11), builds cookie jars, re-parses the same URL and
+    walks the redirect generator. At hundreds of deliveries per second that was a tenth of a delivery's
+    CPU. ``request`` prepares the plain case (a JSON, form or string body, no files, no cookies anywhere,
+    no per-call proxies, hooks, TLS options or stream) itself, to the same ``PreparedRequest`` requests
+    would build, and sends it through the same mounted transport (timeouts, deadline, rewrite, counting
+    and error mapping unchanged). Anything else takes ``requests.Session.request`` as before.
+    """
+
+    #: the prepared-URL cache's size: the adapters call a handful of fixed URLs (a token may be in one)
+    URL_CACHE = 256
+
+    def __init__(self, rewrite: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.rewrite: dict[str, str] = dict(rewrite or {})
+        self._urls: dict[str, str] = {}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """Rewrite the origin before the request is prepared, so that an auth hook (OAuth 1.0a) signs it.
+
+        The transport rewrites too, but only at send time, after a signature was computed over the
+        original URL; X (and its fake) check the signature against the URL actually requested.
+        """
+        request.url = self._rewritten(request.url or "")
+        return super().prepare_request(request)
+
+    def _rewritten(self, url: str) -> str:
+        for real, configured in self.rewrite.items():
+            if url == real or url.startswith(real + "/"):
+                return configured + url[len(real) :]
+        return url
+
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
+    ) -> requests.Response:
+        if not (
+            files or cookies or proxies or hooks or stream or verify is not None or cert is not None
+        ) and self._plain(method, url, headers, data, allow_redirects):
+            return self._lean(str(method), str(url), params, data, headers, auth, timeout, json)
+        return super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            cookies=cookies,
+            files=files,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+            proxies=proxies,
+            hooks=hooks,
+            stream=stream,
+            verify=verify,
+            cert=cert,
+            json=json,
+        )
+
+    def _plain(self, method: Any, url: Any, headers: Any, data: Any, allow_redirects: bool) -> bool:
+        """True when the session's settings and the call leave nothing for requests' general road to do."""
+        return (
+            type(method) is str
+            and type(url) is str
+            and (headers is None or isinstance(headers, Mapping))
+            and (not data or type(data) in (dict, str, bytes))
+            and allow_redirects
+            and not self.trust_env
+            and not self.stream
+            and not self.params
+            and not self.hooks["response"]
+            and len(self.cookies) == 0
+        )
+
+    def _lean(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        data: Any,
+        headers: Any,
+        auth: Any,
+        timeout: Any,
+        json: Any,
+    ) -> requests.Response:
+        """What ``Session.request`` + ``prepare_request`` + ``send`` do for a plain call, without the rest."""
+        prepared = requests.PreparedRequest()
+        prepared.method = method.upper()
+        if params:
+            prepared.prepare_url(self._rewritten(url), params)
+        else:
+            prepared.url = self._prepared_url(url)
+        # Session headers, then the call's (the later name's spelling, the first one's place), None dropped.
+        merged = {name.lower(): (name, value) for name, value in self.headers.items()}
+        for name, value in (headers or {}).items():
+            merged[name.lower()] = (name, value)
+        prepared.prepare_headers({name: value for name, value in merged.values() if value is not None})
+        body: Any = None
+        content_type = None
+        if data:
+            if type(data) is dict:
+                body, content_type = _form(data), "application/x-www-form-urlencoded"
+            else:
+                body = data
+        elif json is not None:
+            try:
+                body = _JSON.dumps(json, allow_nan=False)
+            except ValueError as exc:
+                raise requests.exceptions.InvalidJSONError(exc, request=prepared) from None
+            body, content_type = body.encode("utf-8"), "application/json"
+        prepared.prepare_content_length(body)
+        if content_type and "content-type" not in prepared.headers:
+            prepared.headers["Content-Type"] = content_type
+        prepared.body = body
+        auth = auth if auth is not None else self.auth
+        if auth is not None or "@" in (prepared.url or ""):  # requests reads credentials in the URL too
+            prepared.prepare_auth(auth, prepared.url or "")
+        return self._send_plain(prepared, timeout)
+
+    def _send_plain(self, prepared: requests.PreparedRequest, timeout: Any) -> requests.Response:
+        kwargs: dict[str, Any] = {
+            "stream": False,
+            "timeout": timeout,
+            "verify": self.verify,
+            "cert": self.cert,
+            "proxies": dict(self.proxies),
+        }
+        adapter = self.get_adapter(url=prepared.url or "")
+        start = preferred_clock()
+        response = adapter.send(prepared, **kwargs)
+        response.elapsed = timedelta(seconds=preferred_clock() - start)
+        if prepared.hooks["response"]:  # an auth handler may have registered one
+            response = dispatch_hook("response", prepared.hooks, response, **kwargs)  # type: ignore[no-untyped-call]
+            for earlier in response.history:
+                extract_cookies_to_jar(self.cookies, earlier.request, earlier.raw)  # type: ignore[no-untyped-call]
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            extract_cookies_to_jar(self.cookies, prepared, response.raw)  # type: ignore[no-untyped-call]
+        if response.is_redirect:
+            # As requests does: the jar it would have prepared (empty: the session's was) follows along.
+            prepared._cookies = requests.cookies.RequestsCookieJar()  # type: ignore[attr-defined]
+            history = list(self.resolve_redirects(response, prepared, **kwargs))
+            if history:
+                history.insert(0, response)
+                response = history.pop()
+                response.history = history
+        response.content  # noqa: B018 - read already by the transport; the same call requests makes
+        return response
+
+    def _prepared_url(self, url: str) -> str:
+        """``PreparedRequest.prepare_url`` of the rewritten URL, kept: it parses and re-quotes the same few
+        URLs on every call (13 us each)."""
+        found = self._urls.get(url)
+        if found is None:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_url(self._rewritten(url), None)
+            found = prepared.url or ""
+            if len(self._urls) >= self.URL_CACHE:
+                self._urls.clear()
+            self._urls[url] = found
+        return found
+
+
+def _form(data: dict[Any, Any]) -> str:
+    """A form body exactly as ``requests`` encodes a dict (lists repeat the key, None values are left out),
+    without its protocol checks (three ``isinstance`` against ``typing`` protocols, ~27 us)."""
+    pairs: list[tuple[Any, Any]] = []
+    for key, values in data.items():
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            values = [values]
+        for value in values:
+            if value is not None:
+                pairs.append(
+                    (
+                        key.encode("utf-8") if isinstance(key, str) else key,
+                        value.encode("utf-8") if isinstance(value, str) else value,
+                    )
+                )
+    return urlencode(pairs, doseq=True)
+
+
 def make_session(
     settings: NetworkSettings, default_origin: str, extra_origins: Mapping[str, str] | None = None
 ) -> requests.Session:
@@ -140,8 +346,7 @@ def make_session(
     if default_origin and configured and configured != default_origin:
         rewrite[default_origin] = configured
     rewrite.update({real: to for real, to in (extra_origins or {}).items() if real != to})
-    session = requests.Session()
-    _rewrite_before_signing(session, rewrite)
+    session = PublisherSession(rewrite)
     transport = BoundedHTTPAdapter(settings.timeouts, rewrite)
     session.mount("http://", transport)
     session.mount("https://", transport)
@@ -154,27 +359,6 @@ def make_session(
     if bundle:
         session.verify = bundle
     return session
-
-
-def _rewrite_before_signing(session: requests.Session, rewrite: Mapping[str, str]) -> None:
-    """Rewrite the origin when the request is prepared, before an auth hook (OAuth 1.0a) signs it.
-
-    The transport rewrites too, but only at send time, after a signature was computed over the original
-    URL; X (and its fake) check the signature against the URL actually requested.
-    """
-    if not rewrite:
-        return
-    prepare = session.prepare_request
-
-    def prepare_request(request: requests.Request) -> requests.PreparedRequest:
-        url = request.url or ""
-        for real, configured in rewrite.items():
-            if url == real or url.startswith(real + "/"):
-                request.url = configured + url[len(real) :]
-                break
-        return prepare(request)
-
-    session.prepare_request = prepare_request  # type: ignore[method-assign]
 
 
 # --- error mapping -------------------------------------------------------------------------------
