@@ -32,6 +32,7 @@ from publisher.adapters.http import make_session
 from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PublishedForm
 from publisher.adapters.x_errors import x_error
+from publisher.adapters.x_oauth import XSigner
 from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, XSettings
 
@@ -96,8 +97,8 @@ class XAdapter(Adapter):
             None, *self._keys, return_type=requests.Response, wait_on_rate_limit=False
         )
         self.client.session = self.session
-        #: the OAuth 1.0a signer (stateless between calls: each signature gets its own nonce and time)
-        self._auth = tweepy.OAuth1UserHandler(*self._keys).apply_auth()
+        #: the OAuth 1.0a signer, kept (stateless between calls: each signature gets its own nonce and time)
+        self._auth = XSigner(self._keys, tweepy.OAuth1UserHandler(*self._keys).apply_auth())
 
     def new_session(self) -> requests.Session:
         """tweepy calls api.twitter.com; everything goes to api_url (api.x.com in production, the fake in
