@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ import requests
 from oauthlib.oauth1.rfc5849.signature import base_string_uri  # type: ignore[import-untyped]
 
 FORM = "application/x-www-form-urlencoded"
+Prepared = requests.PreparedRequest
 
 
 def escape(text: str) -> str:
@@ -35,7 +37,7 @@ def escape(text: str) -> str:
 class XSigner(requests.auth.AuthBase):
     """Signs as ``requests_oauthlib.OAuth1`` would with the same four keys (``fallback`` signs the rest)."""
 
-    def __init__(self, keys: tuple[str, ...], fallback: requests.auth.AuthBase):
+    def __init__(self, keys: tuple[str, ...], fallback: Callable[[Prepared], Prepared]):
         consumer_key, consumer_secret, token, token_secret = keys
         self.fallback = fallback
         self._key = f"{escape(consumer_secret)}&{escape(token_secret)}".encode()
@@ -43,7 +45,7 @@ class XSigner(requests.auth.AuthBase):
         self._token = escape(token)
         self._uris: dict[str, str] = {}
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    def __call__(self, request: Prepared) -> Prepared:
         url, body = request.url or "", request.body
         content_type: Any = request.headers.get("Content-Type", "")
         if (
