@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+import email.parser
+import http.client
 import os
+import re
 import threading
 import time
+import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -20,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.hooks import dispatch_hook
@@ -66,6 +71,72 @@ def last_request_started_at() -> float | None:
     return float(at) if at is not None else None
 
 
+# --- response headers ----------------------------------------------------------------------------
+
+#: One header line as the email parser takes it whole: a name of visible characters but ":", a colon, a
+#: value without CR or LF, the line's end.
+_HEADER_LINE = re.compile(r"[\041-\071\073-\176]+:[^\r\n]*\r?\n\Z")
+_END = (b"\r\n", b"\n", b"")
+
+
+def parse_response_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
+    """``http.client.parse_headers``, without the email package's general parser for a plain header block.
+
+    ``http.client`` hands the header block to ``email.parser`` (a generator-based MIME parser): ~40 us of
+    CPU per response, a tenth of an API call here. A block whose every line is ``Name: value`` on one line,
+    with no multipart or message content type, gives the same ``HTTPMessage`` built directly (the same
+    headers, payload and no defects); anything else goes to the email parser as before.
+    """
+    lines = http.client._read_headers(fp)  # type: ignore[attr-defined]  # parse_headers's own limits
+    message = _class()
+    for raw in lines:
+        if raw in _END:
+            break
+        line = raw.decode("iso-8859-1")
+        if not _HEADER_LINE.match(line):
+            return _email_parse(lines, _class)
+        name, value = line.split(":", 1)
+        message._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))  # type: ignore[attr-defined]
+    block = b"".join(lines).lower()
+    if b"multipart/" in block or b"message/" in block:
+        return _email_parse(lines, _class)
+    message.set_payload("")
+    return message
+
+
+def _email_parse(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
+    return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+
+
+def _begin_with_parser(parse: Any) -> Any:
+    """``http.client.HTTPResponse.begin`` itself, reading headers with ``parse`` instead of the module's
+    ``parse_headers`` (the same code with its own globals: nothing is patched for other users)."""
+    begin = http.client.HTTPResponse.begin
+    scope = dict(vars(http.client))
+    scope["parse_headers"] = parse
+    return types.FunctionType(begin.__code__, scope, begin.__name__, begin.__defaults__, begin.__closure__)
+
+
+class _Response(http.client.HTTPResponse):
+    begin = _begin_with_parser(parse_response_headers)
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    response_class = _Response
+
+
+class _TLSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Response
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
 class BoundedHTTPAdapter(HTTPAdapter):
     """A transport that applies default timeouts, an overall deadline and an origin rewrite.
 
@@ -80,6 +151,13 @@ class BoundedHTTPAdapter(HTTPAdapter):
         self.rewrite = dict(rewrite or {})
         self._pool_keys: dict[tuple[Any, ...], Any] = {}
         self._pools: dict[tuple[Any, ...], Any] = {}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """requests' pool manager, whose pools read response headers with ``parse_response_headers``
+        (0.03-0.04 ms of CPU less per call; a proxy's pools keep http.client's own reading)."""
+        super().init_poolmanager(*args, **kwargs)
+        if hasattr(http.client, "_read_headers"):  # 3.11-3.13; else http.client's own
+            self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None

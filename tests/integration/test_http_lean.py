@@ -376,6 +376,23 @@ def test_the_plain_road_gives_what_requests_gives(recorder: Recorder, roads: Roa
     assert roads.requests_road == 3
 
 
+def test_plain_response_headers_are_read_without_the_email_parser(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport's pools read a plain header block themselves (``parse_response_headers``)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the email parser was used")
+
+    monkeypatch.setattr("email.parser.Parser.parsestr", refuse)
+    session = telegram_session(recorder.url)
+    response = session.post(f"{recorder.url}/bot1:t/sendMessage", json={"text": "a"})
+    assert response.json()["result"]["message_id"] == 11
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.raw.getheaders() == response.headers
+    session.close()
+
+
 def test_xsigner_signs_as_requests_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same Authorization header as requests-oauthlib for the same nonce and time; anything with
     parameters of its own (a query, a form) is handed to requests-oauthlib."""
