@@ -41,7 +41,7 @@ _COUNTING = (
 
 def preload() -> None:
     """Import what measuring needs now: a daemon calls it at start, so the first post does not wait ~0.3 s."""
-    from twitter_text import parse_tweet  # noqa: F401
+    import publisher.adapters.x_length  # noqa: F401  (twitter-text, and X's counting built on it)
 
 
 def measure(
