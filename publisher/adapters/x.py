@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -36,15 +36,21 @@ from publisher.adapters.x_oauth import XSigner
 from publisher.models import AccountInfo, RemoteRef, Rendered, Snapshot
 from publisher.settings import NetworkSettings, XSettings
 
+#: x_length.weighted_length once imported
+_counting: Callable[[str], int] | None = None
+
 
 def _weighted_length(text: str) -> int:
     """280 weighted characters as twitter-text counts them: URLs 23, emoji and CJK 2
     (https://docs.x.com/resources/fundamentals/counting-characters)."""
-    # Imported here: twitter-text compiles its emoji tables on import (~0.3 s). x_length counts exactly as
-    # parse_tweet does, ~100× cheaper on a text without emoji or links (see its docstring).
-    from publisher.adapters.x_length import weighted_length
+    # Imported on first use: twitter-text compiles its emoji tables on import (~0.3 s). x_length counts
+    # exactly as parse_tweet does, ~100× cheaper on a text without emoji or links (see its docstring).
+    global _counting
+    if _counting is None:
+        from publisher.adapters.x_length import weighted_length
 
-    return weighted_length(text)
+        _counting = weighted_length
+    return _counting(text)
 
 
 PROFILE = NetworkProfile(

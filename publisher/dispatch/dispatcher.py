@@ -313,7 +313,8 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
             return False
         if slot is not None and (early := (slot - utcnow()).total_seconds()) > 0:
             time.sleep(early)  # prepared ahead (see _pace): the request leaves at its slot, never before
-        log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
+        if log.isEnabledFor(logging.INFO):  # the record's arguments cost more than the check when it is off
+            log.info("publishing to %s", adapter.describe(), extra={"event": "publish_start", **ids})
         crashpoint("before_send")
         leaving = time.time()
         try:
@@ -355,6 +356,7 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
             )
         if recorded:
             self._count("published")
+        if recorded and log.isEnabledFor(logging.INFO):
             log.info(
                 "published %s",
                 result.url or result.remote_id,
