@@ -306,7 +306,7 @@ def render(post: Post, target: str, directory: Directory) -> Rendered:
         draft = writer.compose(post.body, tags, keys, post.link)
         length, _limit = measure(network, draft.text, has_media=has_media, directory=directory)
     warnings = [Notice.of(Kind.DROPPED_HASHTAG_LENGTH, tag=t, network=profile.title) for t in dropped]
-    unit = _(profile.counting)  # the phrases are marked in _COUNTING
+    unit = _(profile.counting) if length > limit else ""  # the phrases are marked in _COUNTING
     override_key = next((k for k in (target, network) if post.overrides.get(k)), None)
     if length > limit and override_key is None:
         problem = _(

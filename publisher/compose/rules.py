@@ -53,12 +53,11 @@ def refusals(post: Post, target: str, profile: NetworkProfile, text: str) -> lis
         fix = _("add a picture (media: [photo.jpg]) or remove {target} from networks").format(target=target)
         found.append(InputError(source, "media", problem, fix))
     found += _picture_problems(post, target, profile)
-    tags, mentions = len(BODY_TAG.findall(text)), len(profile.mention_pattern.findall(text))
-    for field, count, limit in (
-        ("hashtags", tags, profile.max_hashtags),
-        ("mentions", mentions, profile.max_mentions),
+    for field, pattern, limit in (
+        ("hashtags", BODY_TAG, profile.max_hashtags),
+        ("mentions", profile.mention_pattern, profile.max_mentions),
     ):
-        if limit is not None and count > limit:
+        if limit is not None and (count := len(pattern.findall(text))) > limit:
             problem = _(_TOO_MANY[field]).format(count=count, target=target, network=network, limit=limit)
             fix = _FIX[field](count - limit).format(count=count - limit)
             found.append(InputError(source, field, problem, fix))
