@@ -10,7 +10,8 @@ work that provably cannot change the result:
 * the emoji scan, when the text holds no character that can be part of a match: every match of twitter-text's
   emoji regex is either one code point of its single-code-point class or a sequence of two or more code
   points, whose second one is then in the text too; the set of those characters is read from the compiled
-  regex itself (a pattern of another shape turns this shortcut off);
+  regex itself (a pattern of another shape turns this shortcut off), and any character beyond the BMP
+  counts as one of them (it keeps the test a fast class);
 * the URL scan, when no ``<domain char>.<top-level domain>`` occurs: every URL twitter-text extracts
   contains one (its domain pattern ends that way). That test is twitter-text's own domain pieces, with a
   look-ahead that fails fast after a dot followed by a space, a digit or ASCII punctuation, characters no
@@ -89,7 +90,7 @@ def _possible_emoji(code_points: frozenset[int]) -> re.Pattern[str]:
     return re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in spans) + "]")
 
 
-_EMOJI_PART = emoji_characters(EMOJI.pattern)
+_EMOJI_PART = emoji_characters(EMOJI.pattern) if not EMOJI.flags & re.IGNORECASE else None
 #: None: the emoji regex runs on every text
 MAY_HOLD_EMOJI = _possible_emoji(_EMOJI_PART) if _EMOJI_PART else None
 # After the dot: no top-level domain starts with a space, a digit or ASCII punctuation (``domain_endings``
