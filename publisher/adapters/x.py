@@ -3,7 +3,8 @@
 * Media: a picture in one ``POST /2/media/upload`` (``tweet_image``), a video (``tweet_video``) or an
   animated GIF (``tweet_gif``) by the v2 chunked upload: ``publisher/adapters/x_media.py``. tweepy 4.17 has
   no v2 upload, so we sign and send those on the same session.
-* ``POST /2/tweets`` ``{"text", "media": {"media_ids"}}`` -> 201 ``{"data": {"id", "text"}}``.
+* ``POST /2/tweets`` ``{"text", "media": {"media_ids"}}`` -> 201 ``{"data": {"id", "text"}}``, sent on the
+  session as tweepy's ``create_tweet`` sends it (``send_post``), signed by ``x_oauth.XSigner``.
   https://docs.x.com/x-api/posts/create-or-edit-post
 * ``GET /2/users/me`` (check) and ``GET /2/users/:id/tweets`` with ``start_time`` and ``pagination_token``
   (reconcile). https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id
