@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -17,10 +18,11 @@ from typing import Any, Unpack
 from sqlalchemy import ClauseElement, ColumnElement, Connection, Update, and_, bindparam, select, update
 
 from publisher.models import Delivery, DeliveryState, PublishResult, SentPost
-from publisher.store.engine import StoreBase, change_delivery, log_delivery
+from publisher.store.engine import EVENT_COLUMNS, StoreBase, change_delivery, event_row, log_delivery
 from publisher.store.interface import Detail, InDoubtOptions, RetryOptions
+from publisher.store.rawsql import RawWork
 from publisher.store.records import CLAIMABLE, load_delivery, source_key
-from publisher.store.schema import deliveries, posts
+from publisher.store.schema import deliveries, events, posts
 
 log = logging.getLogger("publisher.store")
 S = DeliveryState
@@ -39,6 +41,8 @@ class ResultsMixin(StoreBase):
         event_fields: Mapping[str, Any] | None = None,
     ) -> bool:
         values = {**values, "updated_at": now}
+        if self._group is not None and not any(isinstance(v, ClauseElement) for v in values.values()):
+            return self._fenced_raw(delivery_id, attempt_id, now, values, status, allowed, event_fields)
         if any(isinstance(v, ClauseElement) for v in values.values()):
             statement: Any = (
                 update(deliveries)
@@ -59,22 +63,51 @@ class ResultsMixin(StoreBase):
             # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
             row = conn.execute(statement, params).one_or_none()
             if row is None:
-                log.warning(
-                    "result of a stale attempt ignored",
-                    extra={"event": "stale_attempt", "delivery": delivery_id},
-                )
+                _stale(delivery_id)
                 return False
             log_delivery(conn, now, status, row, **(event_fields or {}))
             return True
 
         return self._write(work)
 
+    def _fenced_raw(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        values: dict[str, Any],
+        status: str,
+        allowed: Collection[str],
+        event_fields: Mapping[str, Any] | None,
+    ) -> bool:
+        """``_fenced`` on SQLite's fast path (``rawsql``): the same statements, compiled once, on the DB-API
+        cursor; the parameters are converted before the write joins its group."""
+        columns, states = tuple(sorted(values)), tuple(allowed)
+        names = ("f_id", "f_attempt", *(f"v_{c}" for c in columns))
+        fence = self._compiled(("fenced", columns, states), lambda: _fenced_update(columns, states), names)
+        params = fence.params(
+            {"f_id": delivery_id, "f_attempt": attempt_id, **{f"v_{k}": v for k, v in values.items()}}
+        )
+        insert = self._compiled("event", events.insert, EVENT_COLUMNS)
+        event = event_row(now, status, delivery_id=delivery_id, **(event_fields or {}))
+
+        def run(cursor: sqlite3.Cursor) -> bool:
+            # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
+            rows = cursor.execute(fence.sql, params).fetchall()
+            if not rows:
+                _stale(delivery_id)
+                return False
+            event["post_id"], event["target"] = rows[0][1], rows[0][2]
+            cursor.execute(insert.sql, insert.params(event))
+            return True
+
+        return self._write(RawWork(run))
+
     def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, sent: SentPost | str) -> bool:
         """Commit, just before the network call, exactly what this attempt is about to send (``SentPost``,
         or its text alone): reconciliation recognises the post by it."""
         what = SentPost(sent) if isinstance(sent, str) else sent
         columns = ("rendered_text", "sent", "sending_at", "updated_at")
-        statement = _fenced_update(columns, (S.PUBLISHING.value,))
         params = {
             "f_id": delivery_id,
             "f_attempt": attempt_id,
@@ -83,6 +116,15 @@ class ResultsMixin(StoreBase):
             "v_sent": json.dumps(what.as_dict(), ensure_ascii=False),
             "v_updated_at": now,
         }
+        if self._group is not None:  # SQLite's fast path (``rawsql``); no RETURNING: the row count says it
+            fence = self._compiled(
+                "mark_sending",
+                lambda: _fenced_update(columns, (S.PUBLISHING.value,), returning=False),
+                tuple(params),
+            )
+            values = fence.params(params)
+            return self._write(RawWork(lambda cursor: cursor.execute(fence.sql, values).rowcount == 1))
+        statement = _fenced_update(columns, (S.PUBLISHING.value,))
 
         def work(conn: Connection) -> bool:
             return conn.execute(statement, params).first() is not None
@@ -279,20 +321,25 @@ def _held_by(delivery_id: int, attempt_id: str, states: Collection[str]) -> Colu
     )
 
 
+def _stale(delivery_id: int) -> None:
+    log.warning(
+        "result of a stale attempt ignored", extra={"event": "stale_attempt", "delivery": delivery_id}
+    )
+
+
 @functools.lru_cache(maxsize=64)
-def _fenced_update(columns: tuple[str, ...], states: tuple[str, ...]) -> Update:
+def _fenced_update(columns: tuple[str, ...], states: tuple[str, ...], *, returning: bool = True) -> Update:
     """``UPDATE deliveries SET <columns> WHERE <the fence> RETURNING id, post_id, target``, built once per shape.
 
     Bind parameters: ``f_id``, ``f_attempt`` and ``v_<column>``. Reusing the statement object spares
     SQLAlchemy building and coercing it and computing its cache key on every result (issue 12's profile).
     """
-    return (
-        update(deliveries)
-        .where(
-            deliveries.c.id == bindparam("f_id"),
-            deliveries.c.attempt_id == bindparam("f_attempt"),
-            deliveries.c.state.in_(states),
-        )
-        .values({c: bindparam(f"v_{c}", type_=deliveries.c[c].type) for c in columns})
-        .returning(deliveries.c.id, deliveries.c.post_id, deliveries.c.target)
+    statement = update(deliveries).where(
+        deliveries.c.id == bindparam("f_id"),
+        deliveries.c.attempt_id == bindparam("f_attempt"),
+        deliveries.c.state.in_(states),
     )
+    statement = statement.values({c: bindparam(f"v_{c}", type_=deliveries.c[c].type) for c in columns})
+    if returning:
+        return statement.returning(deliveries.c.id, deliveries.c.post_id, deliveries.c.target)
+    return statement
