@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
@@ -126,19 +125,15 @@ class ClaimsMixin(StoreBase):
             claims = []
             for row, change in zip(rows, changes, strict=True):
                 post = found[row.post_id]
-                delivery = delivery_from_row(row, post.source_key)
-                claims.append(
-                    Claim(
-                        replace(
-                            delivery,
-                            state=S.PUBLISHING,
-                            attempts=change["b_attempts"],
-                            attempt_id=change["b_attempt_id"],
-                            **fresh,
-                        ),
-                        post,
-                    )
+                delivery = delivery_from_row(
+                    row,
+                    post.source_key,
+                    state=S.PUBLISHING,
+                    attempts=change["b_attempts"],
+                    attempt_id=change["b_attempt_id"],
+                    **fresh,
                 )
+                claims.append(Claim(delivery, post))
             return claims
 
         return self._write(work)
