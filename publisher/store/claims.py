@@ -19,7 +19,7 @@ from publisher.models import DeliveryState, Post
 from publisher.store import schema
 from publisher.store.engine import EVENT_COLUMNS, StoreBase, append_event
 from publisher.store.interface import ClaimOptions
-from publisher.store.rawsql import dbapi_connection
+from publisher.store.rawsql import dbapi_connection, sqlalchemy_errors
 from publisher.store.records import (
     CLAIMABLE,
     Claim,
@@ -109,9 +109,10 @@ class ClaimsMixin(StoreBase):
                 claim = self._compiled("claim", _claim_update, (*shared, *changes[0]))
                 insert = self._compiled("event", events.insert, EVENT_COLUMNS)
                 cursor = dbapi_connection(conn).cursor()
-                claimed = cursor.executemany(claim.sql, claim.many(shared, changes)).rowcount
-                if claimed == len(changes):
-                    cursor.executemany(insert.sql, insert.many(events_shared, event_rows))
+                with sqlalchemy_errors():
+                    claimed = cursor.executemany(claim.sql, claim.many(shared, changes)).rowcount
+                    if claimed == len(changes):
+                        cursor.executemany(insert.sql, insert.many(events_shared, event_rows))
             else:
                 claimed = conn.execute(_claim_update(), [{**shared, **change} for change in changes]).rowcount
                 if claimed == len(changes):

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ClauseElement, Connection, Engine, Row, Select, create_engine, update
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from publisher.errors import ConfigurationError, StoreError
 from publisher.store import schema
 from publisher.store.groupcommit import GroupCommit
-from publisher.store.rawsql import RawStatement, RawWork, dbapi_connection
+from publisher.store.rawsql import RawStatement, RawWork, dbapi_connection, sqlalchemy_errors
 from publisher.store.records import dumps
 from publisher.store.schema import deliveries, events, incidents
 from publisher.store.sqlite import sqlite_engine
@@ -121,16 +121,15 @@ class StoreBase:
         raw = self._kept_raw
         cursor = raw.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                results = [cast("RawWork[Any]", work).run(cursor) for work in works]
-                cursor.execute("COMMIT")
-            except BaseException:
-                if raw.in_transaction:
-                    cursor.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(None, None, exc, sqlite3.Error, hide_parameters=True) from None
+            with sqlalchemy_errors():
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    results = [cast("RawWork[Any]", work).run(cursor) for work in works]
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        cursor.execute("ROLLBACK")
+                    raise
         finally:
             cursor.close()
         return results

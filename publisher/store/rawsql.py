@@ -18,12 +18,14 @@ connection itself. PostgreSQL never sees these (one transaction per write, SQLAl
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -126,7 +128,18 @@ class RawWork(Generic[T]):
 
     def __call__(self, conn: Connection) -> T:
         """In a SQLAlchemy transaction (a group with other writes): the same connection, the same transaction."""
-        return self.run(dbapi_connection(conn).cursor())
+        with sqlalchemy_errors():
+            return self.run(dbapi_connection(conn).cursor())
+
+
+@contextmanager
+def sqlalchemy_errors() -> Iterator[None]:
+    """The DB-API's errors raised as SQLAlchemy raises them (``OperationalError`` ... with ``orig``), so the
+    store's lock retries and its ``StoreError`` see no difference; the statement's values are not shown."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error, hide_parameters=True) from None
 
 
 def dbapi_connection(conn: Connection) -> sqlite3.Connection:

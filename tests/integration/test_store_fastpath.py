@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from publisher.errors import StoreError
 from publisher.models import DeliveryState, Post, PublishResult, SentPost
@@ -202,6 +203,8 @@ def test_the_datetime_conversion_is_sqlalchemys(tmp_path: Path) -> None:
 
 
 def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> None:
+    """In a group with a SQLAlchemy write (its transaction) and alone (the raw one), it fails as
+    SQLAlchemy's errors do: a ``StoreError``; the others commit."""
     store = Store(f"sqlite:///{tmp_path / 'q.db'}")
     store.add_post(make_post("a"), T0)
     claims = store.claim_due(T0, worker="w", lease_seconds=60, limit=4)
@@ -236,7 +239,11 @@ def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> 
             ),
         )
         for i, c in enumerate(claims[1:])
-    ] + [threading.Thread(target=call, args=("broken", lambda: store._write(RawWork(broken))))]
+    ] + [
+        threading.Thread(target=call, args=("broken", lambda: store._write(RawWork(broken)))),
+        # a write through SQLAlchemy makes the group's transaction SQLAlchemy's: the raw ones join it
+        threading.Thread(target=call, args=("logged", lambda: store.log_event(T0, "note"))),
+    ]
     for t in threads:
         t.start()
     _queued(store, len(threads))
@@ -245,8 +252,13 @@ def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> 
         t.join(30)
     assert results.pop("first") == "first"
     failure = results.pop("broken")
-    assert "no such table: nowhere" in str(failure)
-    assert results == {f"sending{i}": True for i in range(3)}
+    assert isinstance(failure, StoreError)
+    assert str(failure) == "the queue database failed: no such table: nowhere"
+    assert results == {"logged": None, **{f"sending{i}": True for i in range(3)}}
+    assert [e.status for e in store.events(status="note")] == ["note"]
+    with store.engine.connect() as conn, pytest.raises(OperationalError) as raised:
+        RawWork(broken)(conn)  # in a SQLAlchemy transaction: SQLAlchemy's error, so locks are retried
+    assert str(raised.value.orig) == "no such table: nowhere"
     assert sorted(d.rendered_text or "" for d in store.deliveries() if d.sending_at) == ["t"] * 3
     store.close()
 
