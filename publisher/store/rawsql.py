@@ -3,11 +3,15 @@ DB-API cursor of the group-commit connection.
 
 Why: at high rates the store cost ~35 % of a delivery's CPU, most of it SQLAlchemy's per-statement work
 (the compiled-cache lookup, parameter processing, result set-up, ``Connection.begin`` and its event) rather
-than SQLite's. The statements stay SQLAlchemy constructs (the schema is the single source of their SQL),
-and each value is converted by its column type's own bind processor, except ``UTCDateTime``, which is
-converted by ``UTCDateTime.process_bind_param`` and then formatted as SQLite's ``DATETIME`` stores it
-(``YYYY-MM-DD HH:MM:SS.ffffff``; a test compares it with SQLAlchemy's processor), so the rows are the
-same as the SQLAlchemy path writes and every read sees the same values.
+than SQLite's. Measured per call, one thread, database on tmpfs (CPU): ``mark_sending`` ~240 -> ~50 us,
+``record_published`` ~350 -> ~110 us, ``claim_due`` ~160 -> ~100 us per claimed delivery; the throughput
+run's CPU per delivery fell by about a fifth.
+
+The statements stay SQLAlchemy constructs (the schema is the single source of their SQL), and each value is
+converted by its column type's own bind processor, except ``UTCDateTime``, which is converted by
+``UTCDateTime.process_bind_param`` and then formatted as SQLite's ``DATETIME`` stores it
+(``YYYY-MM-DD HH:MM:SS.ffffff``; a test compares it with SQLAlchemy's processor), so the rows are the same
+as the SQLAlchemy path writes and every read sees the same values.
 
 A ``RawWork`` is a store write like any other (``Callable[[Connection], T]``): in a group with other
 writes it runs in their SQLAlchemy transaction, on the same DB-API connection; a group made only of raw
@@ -23,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -59,14 +63,17 @@ class RawStatement:
     __slots__ = ("_slots", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, names: Collection[str]) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=list(names)))
+        # an INSERT gets exactly the columns named; other statements name their binds themselves
+        keys = list(names) if isinstance(statement, Insert) else None
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=keys))
         expanded = compiled.construct_expanded_state(dict.fromkeys(names))
         self.sql: str = expanded.statement
         slots: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
         for name in expanded.positiontup or ():
             bind = compiled.binds.get(name)
             if bind is None:  # one value of an expanded IN: a constant
-                slots.append((None, None, expanded.parameters[name]))
+                value, convert = expanded.parameters[name], expanded.processors.get(name)
+                slots.append((None, None, convert(value) if convert else value))
                 continue
             kind = bind.type
             process: Callable[[Any], Any] | None
