@@ -3,9 +3,9 @@ DB-API cursor of the group-commit connection.
 
 Why: at high rates the store cost ~35 % of a delivery's CPU, most of it SQLAlchemy's per-statement work
 (the compiled-cache lookup, parameter processing, result set-up, ``Connection.begin`` and its event) rather
-than SQLite's. Measured per call, one thread, database on tmpfs (CPU): ``mark_sending`` ~240 -> ~50 us,
-``record_published`` ~350 -> ~110 us, ``claim_due`` ~160 -> ~100 us per claimed delivery; the throughput
-run's CPU per delivery fell by about a fifth.
+than SQLite's. Measured per call, one thread, database on tmpfs (CPU): ``mark_sending`` 180-250 -> ~50 us,
+``record_published`` 270-370 -> ~100 us, ``claim_due`` 120-170 -> 80-100 us per claimed delivery; the
+throughput run's CPU per delivery fell by a fifth or more (2.8 -> 2.1 ms).
 
 The statements stay SQLAlchemy constructs (the schema is the single source of their SQL), and each value is
 converted by its column type's own bind processor, except ``UTCDateTime``, which is converted by
