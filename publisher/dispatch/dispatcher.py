@@ -154,10 +154,14 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         """
         deadline = self.clock() + timedelta(seconds=timeout)
         while True:
+            with self._lock:
+                skipped = bool(self._busy)  # targets the drain leaves out: their lanes run
             started = self.drain()
             with self._lock:
                 running = [f for f in self._futures if not f.done()]
-            if not running and started == 0:
+            # Idle only when a drain that left no target out found nothing: a lane that ended during the
+            # drain may leave its target's next delivery due.
+            if not running and started == 0 and not skipped:
                 return self.stats
             if self._stopping.is_set() or self.clock() > deadline:
                 self.wait_idle()

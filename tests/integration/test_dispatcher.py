@@ -7,6 +7,7 @@ which error leads to which state, when the next attempt is due, and what is neve
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -460,3 +461,44 @@ def test_concurrent_drains_never_give_one_target_two_lanes(store: Store, clock: 
     dispatcher.run_until_idle()
     assert most == 1
     assert all(d.state is S.PUBLISHED for d in store.deliveries())
+
+
+def test_run_until_idle_does_not_stop_while_a_target_skipped_as_busy_still_has_due_work(
+    store: Store, clock: FakeClock
+) -> None:
+    """A drain leaves out a target whose lane runs; if that lane ends right then, nothing runs and nothing
+    was claimed, yet the target's next post is due: ``run --once`` must drain again, not stop."""
+    for key, target in (("a", "vk"), ("b", "x"), ("c", "vk")):
+        add(store, clock, (target,), key=key)
+    settings = Settings(
+        workers=4, dry_run=False, drain_batch=2
+    )  # a(vk) and b(x) first; c(vk) needs a drain more
+    vk_may_go = threading.Event()
+
+    def slow_vk(post: Post, target: str) -> Rendered:
+        if target == "vk":
+            vk_may_go.wait(30)
+        return render(post, target)
+
+    daemon = Dispatcher(
+        store,
+        settings,
+        slow_vk,
+        adapters=AdapterPool(settings, lambda s, t: ScriptedAdapter(t, s)),
+        clock=clock,
+    )
+    claim_due = store.claim_due
+
+    def claim_while_the_lane_ends(*args: Any, **kwargs: Any) -> Any:
+        found = claim_due(*args, **kwargs)
+        if "vk" in kwargs.get("exclude_targets", ()):
+            vk_may_go.set()
+            daemon.wait_idle()  # the vk lane, just left out as busy, ends before this drain returns
+        return found
+
+    store.claim_due = claim_while_the_lane_ends  # type: ignore[method-assign]
+    stats = daemon.run_until_idle()
+    daemon.stop(5)
+    assert vk_may_go.is_set()  # the race above did happen
+    assert stats.published == 3
+    assert [d.state for d in store.deliveries()] == [DeliveryState.PUBLISHED] * 3
