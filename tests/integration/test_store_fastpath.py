@@ -267,7 +267,7 @@ def _queued(store: Store, count: int) -> None:
     group = store._group
     assert group is not None
     while True:
-        with group._cond:
+        with group._mutex:
             if group._busy and len(group._queue) >= count:
                 return
         threading.Event().wait(0.001)
