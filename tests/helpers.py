@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import StringIO
+from typing import Any
 
 from publisher.ops.logsetup import configure_logging
 
@@ -61,3 +62,14 @@ def captured_log(level: str = "DEBUG") -> Iterator[StringIO]:
     finally:
         root.removeHandler(handler)
         root.setLevel(saved)
+
+
+def queued(store: Any, count: int) -> None:
+    """Until a SQLite store's group commit has a write in progress and ``count`` more waiting behind it."""
+    group = store._group
+    assert group is not None
+    while True:
+        with group._mutex:
+            if group._busy and len(group._queue) >= count:
+                return
+        time.sleep(0.001)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, event, func, select
 from publisher.store import Store
 from publisher.store.engine import append_event
 from publisher.store.schema import events
+from tests.helpers import queued
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -35,17 +36,6 @@ def statuses(path: Path) -> list[str]:
         found = [r[0] for r in conn.execute(select(events.c.status).order_by(events.c.id))]
     other.close()
     return found
-
-
-def queued(store: Store, count: int) -> None:
-    """Until a write is in progress and ``count`` more wait behind it."""
-    group = store._group
-    assert group is not None
-    while True:
-        with group._mutex:
-            if group._busy and len(group._queue) >= count:
-                return
-        threading.Event().wait(0.001)
 
 
 @pytest.fixture

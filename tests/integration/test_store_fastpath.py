@@ -24,6 +24,7 @@ from publisher.models import DeliveryState, Post, PublishResult, SentPost
 from publisher.store import Store, engine, rawsql
 from publisher.store.rawsql import RawWork
 from publisher.store.schema import deliveries, events
+from tests.helpers import queued
 
 S = DeliveryState
 # Not UTC, with microseconds: the store must convert to UTC and keep every digit.
@@ -229,7 +230,7 @@ def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> 
 
     leader = threading.Thread(target=call, args=("first", lambda: store._write(RawWork(first))))
     leader.start()
-    _queued(store, 0)
+    queued(store, 0)
     threads = [
         threading.Thread(
             target=call,
@@ -246,7 +247,7 @@ def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> 
     ]
     for t in threads:
         t.start()
-    _queued(store, len(threads))
+    queued(store, len(threads))
     gate.set()
     for t in [leader, *threads]:
         t.join(30)
@@ -261,16 +262,6 @@ def test_a_failing_raw_write_in_a_group_is_rolled_back_alone(tmp_path: Path) -> 
     assert str(raised.value.orig) == "no such table: nowhere"
     assert sorted(d.rendered_text or "" for d in store.deliveries() if d.sending_at) == ["t"] * 3
     store.close()
-
-
-def _queued(store: Store, count: int) -> None:
-    group = store._group
-    assert group is not None
-    while True:
-        with group._mutex:
-            if group._busy and len(group._queue) >= count:
-                return
-        threading.Event().wait(0.001)
 
 
 def test_a_locked_database_is_retried_and_reported_when_it_stays_locked(
