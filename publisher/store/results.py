@@ -41,9 +41,10 @@ class ResultsMixin(StoreBase):
         event_fields: Mapping[str, Any] | None = None,
     ) -> bool:
         values = {**values, "updated_at": now}
-        if self._group is not None and not any(isinstance(v, ClauseElement) for v in values.values()):
+        computed = any(isinstance(v, ClauseElement) for v in values.values())  # e.g. ``attempts - 1``
+        if self._group is not None and not computed:
             return self._fenced_raw(delivery_id, attempt_id, now, values, status, allowed, event_fields)
-        if any(isinstance(v, ClauseElement) for v in values.values()):
+        if computed:
             statement: Any = (
                 update(deliveries)
                 .where(_held_by(delivery_id, attempt_id, allowed))
