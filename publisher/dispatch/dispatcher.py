@@ -16,6 +16,12 @@ Order of commits for one attempt (see docs/operations.md):
 A crash between 1 and 2 leaves a claim that the reaper returns to the queue (nothing was sent); a crash
 after 2 leaves one that becomes ``in_doubt`` and is reconciled, never re-sent blindly.
 
+A published result (3) is queued rather than waited for: on SQLite it is committed in the same transaction
+as the lane's next write — usually the next delivery's "sending" (2) — so a delivery costs one fsync, not
+two. It is always durable before the lane's next network call (uploads included), before the lane waits
+for a paced slot, and before the lane ends (``_settled``). A crash in that short window leaves the delivery
+``sending``, as a crash during the network call does: in doubt, and reconciled.
+
 Leases are short (``lease_seconds``, 30 s by default) and renewed by a heartbeat thread every third of a lease
 while this process holds claims, so a slow network call keeps its claim while a dead process's claims are
 reaped within a lease and a housekeeping round (about a minute), not after the longest call could last.
@@ -200,10 +206,14 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         return self._stopping.is_set()
 
     def _lane(self, target: str, claims: list[Claim]) -> None:
+        unsettled: _Unsettled | None = None  # the last result, queued to commit with the next write
         try:
             for index, claim in enumerate(claims):
+                if unsettled is not None and self._rate(target):
+                    self._settled(unsettled)  # before waiting for the slot
                 go, slot = self._pace(target)
                 if not go or self._stopping.is_set():
+                    self._settled(unsettled)
                     reason = (
                         "the service is stopping"
                         if self._stopping.is_set()
@@ -211,11 +221,13 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
                     )
                     self._release(claims[index:], reason)
                     return
-                held = self.process(claim, slot=slot)
-                self._forget([claim.delivery.attempt_id or ""])
+                held, unsettled = self._attempt(claim, slot, unsettled)
+                if unsettled is None:
+                    self._forget([claim.delivery.attempt_id or ""])
                 if held:
                     self._release(claims[index + 1 :], f"target {target} is on hold")
                     return
+            self._settled(unsettled)
         except Exception:
             log.exception("lane for %s crashed", target, extra={"event": "lane_crashed", "target": target})
         finally:
@@ -225,6 +237,15 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
             if self.on_lane_done and not self._stopping.is_set():
                 self.on_lane_done()
 
+    def _rate(self, target: str) -> float | None:
+        """The target's pace (requests per minute), or None when it is not paced (or sends nothing)."""
+        try:
+            if self.settings.is_dry_run(target):
+                return None  # nothing reaches the network: nothing to pace
+            return self.settings.target(target).max_per_minute or None
+        except ConfigurationError:
+            return None
+
     def _pace(self, target: str) -> tuple[bool, datetime | None]:
         """Wait until just before the target's next free slot (``max_per_minute``): (go ahead, the slot).
 
@@ -233,12 +254,7 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         is on the stop event, so SIGTERM is not delayed; a slot further off than ``PACE_HOLD_LIMIT``, or a
         target put on hold (by any daemon), releases the claims.
         """
-        try:
-            if self.settings.is_dry_run(target):
-                return True, None  # nothing reaches the network: nothing to pace
-            rate = self.settings.target(target).max_per_minute
-        except ConfigurationError:
-            return True, None
+        rate = self._rate(target)
         if not rate:
             return True, None
         # Real time, not ``self.clock``: the pace is shared with daemons on other hosts.
@@ -283,6 +299,47 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
 
         ``slot`` is the paced request slot taken for it, kept in the publish log.
         """
+        held, unsettled = self._attempt(claim, slot, None)
+        self._settled(unsettled)
+        return held
+
+    def _settled(self, unsettled: _Unsettled | None) -> None:
+        """Wait until a queued result is committed (committing it if nothing has), then count and log it."""
+        if unsettled is None or unsettled.done:
+            return
+        unsettled.done = True
+        recorded = unsettled.settle()
+        crashpoint("after_record")
+        self._forget([unsettled.attempt])
+        ids = unsettled.ids
+        if not recorded:
+            log.warning(
+                "published, but the result was not recorded: the delivery moved on after its lease was reaped",
+                extra={"event": "claim_lost", **ids},
+            )
+            return
+        self._count("published")
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "published %s", unsettled.where, extra={"event": "published", "state": "published", **ids}
+            )
+
+    def _attempt(
+        self, claim: Claim, slot: datetime | None, previous: _Unsettled | None
+    ) -> tuple[bool, _Unsettled | None]:
+        """``process``, leaving a published result queued (``_Unsettled``) for the lane to settle.
+
+        ``previous``, the lane's last result still queued, is settled before this attempt's network call:
+        its "sending" commit carries it, or it is committed first when there are uploads to make.
+        """
+        try:
+            return self._attempt_one(claim, slot, previous)
+        finally:
+            self._settled(previous)
+
+    def _attempt_one(
+        self, claim: Claim, slot: datetime | None, previous: _Unsettled | None
+    ) -> tuple[bool, _Unsettled | None]:
         d, post = claim.delivery, claim.post
         attempt = d.attempt_id or ""
         ids = {"target": d.target, "post": d.post_id, "delivery": d.id, "attempt": d.attempts}
@@ -293,28 +350,33 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
                 loaded = tuple(self.media.load(m, post.source_name) for m in rendered.media)
                 rendered = replace(rendered, media=loaded)
         except InputError as exc:
-            return self._apply(claim, Decision(Action.FAIL, f"cannot be written for {d.target}: {exc}"), exc)
+            decision = Decision(Action.FAIL, f"cannot be written for {d.target}: {exc}")
+            return self._apply(claim, decision, exc), None
         missing = missing_keys(rendered.warnings)
         if missing:
-            return self._missing_keys(claim, missing)
+            return self._missing_keys(claim, missing), None
         try:
             adapter = self.adapters.get(d.target)
         except ConfigurationError as exc:
-            return self._apply(claim, Decision(Action.PAUSE_TARGET, str(exc), burn_attempt=False), exc)
+            return self._apply(claim, Decision(Action.PAUSE_TARGET, str(exc), burn_attempt=False), exc), None
         dry_run = self.settings.is_dry_run(d.target)
+        if rendered.media:
+            self._settled(previous)  # uploads are network calls too (and may take a while)
         try:  # the uploads, before anything is committed as sent: nothing here can have published the post
             prepared = adapter.prepare(rendered, self._stopping)
         except UploadInterrupted as exc:
             self._release([claim], str(exc))
-            return False
+            return False, None
         except Exception as exc:
             decision = self.policy.decide(
                 exc, attempts=d.attempts, now=self.clock(), expires_at=post.expires_at, sent=False
             )
-            return self._apply(claim, decision, exc)
-        if not self.store.mark_sending(d.id, attempt, self.clock(), SentPost.of(rendered)):
+            return self._apply(claim, decision, exc), None
+        sending = self.store.mark_sending(d.id, attempt, self.clock(), SentPost.of(rendered))
+        self._settled(previous)  # committed with "sending" or before it (writes commit in queue order)
+        if not sending:
             log.warning("claim lost before sending", extra={"event": "claim_lost", **ids})
-            return False
+            return False, None
         if slot is not None and (early := (slot - utcnow()).total_seconds()) > 0:
             time.sleep(early)  # prepared ahead (see _pace): the request leaves at its slot, never before
         if log.isEnabledFor(logging.INFO):  # the record's arguments cost more than the check when it is off
@@ -334,7 +396,7 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
                 deduplicates=self._may_resend(adapter, d.id),
                 sent=True,
             )
-            return self._apply(claim, decision, exc)
+            return self._apply(claim, decision, exc), None
         self._departed(d.target, slot, leaving)
         detail: dict[str, Any] = {
             "attempt": d.attempts,
@@ -351,19 +413,18 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         if result.remote_ids:
             detail["remote_ids"] = list(result.remote_ids)
         crashpoint("after_send")
-        recorded = self.store.record_published(d.id, attempt, result, self.clock(), detail)
-        crashpoint("after_record")
-        if not recorded:
-            log.warning(
-                "published, but the result was not recorded: the delivery moved on after its lease was reaped",
-                extra={"event": "claim_lost", **ids},
-            )
-        if recorded:
-            self._count("published")
-        if recorded and log.isEnabledFor(logging.INFO):
-            log.info(
-                "published %s",
-                result.url or result.remote_id,
-                extra={"event": "published", "state": "published", **ids},
-            )
-        return False
+        settle = self.store.record_published_later(d.id, attempt, result, self.clock(), detail)
+        return False, _Unsettled(settle, attempt, ids, result.url or result.remote_id)
+
+
+class _Unsettled:
+    """A published delivery whose result is queued to commit with the lane's next write (``_settled``)."""
+
+    __slots__ = ("attempt", "done", "ids", "settle", "where")
+
+    def __init__(self, settle: Callable[[], bool], attempt: str, ids: dict[str, Any], where: str) -> None:
+        self.settle = settle
+        self.attempt = attempt
+        self.ids = ids
+        self.where = where
+        self.done = False

@@ -89,6 +89,17 @@ class StoreBase:
         result: T = self._transaction([work])[0]
         return result
 
+    def _write_later(self, work: Callable[[Connection], T]) -> Callable[[], T]:
+        """Queue ``work`` to be committed with the next write of any thread; the returned callable gives its
+        result once committed (leading a commit if none is under way). Only SQLite groups commits: elsewhere
+        it is committed here, before this returns."""
+        group = self._group
+        if group is None:
+            result: T = self._transaction([work])[0]
+            return lambda: result
+        ticket = group.submit(work)
+        return lambda: group.settle(ticket)
+
     def _transaction(self, works: Sequence[Callable[[Connection], Any]], *, kept: bool = False) -> list[Any]:
         """Run ``works`` in order in one transaction, retrying a few times if the database stays locked.
 

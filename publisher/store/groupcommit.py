@@ -10,6 +10,11 @@ finish together pay for one fsync, not four, and nobody sleeps on a busy lock.
 
 When one write of a group raises, the group is rolled back and each write runs again in a transaction of its
 own, so a failing write never takes the others down with it.
+
+``submit`` queues a write without waiting for it: it is committed with the next group that any caller leads
+(in queue order, so before any write queued after it), and ``settle`` returns its result, leading a commit
+if none is under way. The dispatcher queues a delivery's result this way and lets the lane's next "sending"
+write commit both with one fsync (``Dispatcher._lane``).
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ T = TypeVar("T")
 Work = Callable[[Connection], Any]
 
 
-class _Pending(Generic[T]):
-    __slots__ = ("done", "error", "result", "wake", "work")
+class Ticket(Generic[T]):
+    """A queued write: its result once committed (``GroupCommit.settle``)."""
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    __slots__ = ("done", "error", "result", "waiting", "wake", "work")
+
+    def __init__(self, work: Callable[[Connection], T], *, waiting: bool) -> None:
         self.work = work
+        #: a caller sleeps on ``wake`` for it (only such a write may be handed the lead)
+        self.waiting = waiting
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -49,28 +58,61 @@ class GroupCommit:
         #: runs the works in one transaction (with the store's lock retries); their results, in order
         self._transaction = transaction
         self._mutex = threading.Lock()
-        self._queue: list[_Pending[Any]] = []
+        self._queue: list[Ticket[Any]] = []
         self._busy = False
         self._leader: int | None = None
 
     def run(self, work: Callable[[Connection], T]) -> T:
-        mine: _Pending[T] = _Pending(work)
-        if self._leader == threading.get_ident():
-            raise RuntimeError("a store write inside another store write would wait for itself")
+        """Run ``work`` in the next group; returns once it is committed."""
+        self._not_leading()
+        mine: Ticket[T] = Ticket(work, waiting=True)
         with self._mutex:
             self._queue.append(mine)
             lead = not self._busy
             self._busy = True
+        return self._wait(mine, lead)
+
+    def submit(self, work: Callable[[Connection], T]) -> Ticket[T]:
+        """Queue ``work`` for the next group without waiting: not durable until ``settle`` returns (or a
+        write queued after it has been committed)."""
+        ticket: Ticket[T] = Ticket(work, waiting=False)
+        with self._mutex:
+            self._queue.append(ticket)
+        return ticket
+
+    def settle(self, ticket: Ticket[T]) -> T:
+        """The result of a ``submit``-ted write once it is committed; leads a commit if nobody does."""
+        self._not_leading()
+        with self._mutex:
+            if ticket.done:
+                lead = None
+            else:
+                ticket.waiting = True
+                lead = not self._busy
+                self._busy = True
+        if lead is None:
+            return self._outcome(ticket)
+        return self._wait(ticket, lead)
+
+    def _not_leading(self) -> None:
+        if self._leader == threading.get_ident():
+            raise RuntimeError("a store write inside another store write would wait for itself")
+
+    def _wait(self, mine: Ticket[T], lead: bool) -> T:
         if not lead:
             mine.wake.acquire()  # released when committed, or when handed the lead (not done yet)
         if not mine.done:
             self._lead(mine)
-        if mine.error is not None:
-            raise mine.error
-        result: T = mine.result
+        return self._outcome(mine)
+
+    @staticmethod
+    def _outcome(ticket: Ticket[T]) -> T:
+        if ticket.error is not None:
+            raise ticket.error
+        result: T = ticket.result
         return result
 
-    def _lead(self, mine: _Pending[Any]) -> None:
+    def _lead(self, mine: Ticket[Any]) -> None:
         """Commit everything queued so far as one group, wake its callers, hand the lead on or give it up."""
         self._leader = threading.get_ident()
         with self._mutex:
@@ -80,7 +122,9 @@ class GroupCommit:
         finally:
             self._leader = None
             with self._mutex:
-                following = self._queue[0] if self._queue else None
+                # the next leader: the first queued write whose caller waits (a submitted one waits for
+                # the next caller, or for its ``settle``)
+                following = next((t for t in self._queue if t.waiting), None)
                 if following is None:
                     self._busy = False
             for pending in batch:
@@ -89,7 +133,7 @@ class GroupCommit:
             if following is not None:
                 following.wake.release()  # not done: it leads the next group
 
-    def _commit(self, batch: list[_Pending[Any]]) -> None:
+    def _commit(self, batch: list[Ticket[Any]]) -> None:
         try:
             results = self._transaction([p.work for p in batch])
         except Exception as exc:

@@ -20,7 +20,7 @@ Guarantees shared by every method:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
 
@@ -179,6 +179,14 @@ class QueueStore(Protocol):
         self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
     ) -> bool:
         """``publishing`` (or ``in_doubt`` under the same attempt: a late answer) -> ``published``."""
+
+    def record_published_later(
+        self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
+    ) -> Callable[[], bool]:
+        """``record_published`` queued with the next write of any thread (SQLite groups commits; elsewhere
+        it is committed at once). The returned callable gives the result once committed, committing it if
+        nothing has yet: the caller must call it before anything that relies on the result being durable
+        (the dispatcher: before its lane's next network call, and before it waits)."""
 
     def record_retry(
         self, delivery_id: int, attempt_id: str, now: datetime, **options: Unpack[RetryOptions]

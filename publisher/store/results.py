@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
@@ -40,6 +40,21 @@ class ResultsMixin(StoreBase):
         allowed: Collection[str] = (S.PUBLISHING.value,),
         event_fields: Mapping[str, Any] | None = None,
     ) -> bool:
+        return self._write(
+            self._fenced_work(delivery_id, attempt_id, now, values, status, allowed, event_fields)
+        )
+
+    def _fenced_work(
+        self,
+        delivery_id: int,
+        attempt_id: str,
+        now: datetime,
+        values: dict[str, Any],
+        status: str,
+        allowed: Collection[str],
+        event_fields: Mapping[str, Any] | None,
+    ) -> Callable[[Connection], bool]:
+        """The write of ``_fenced``: the fenced update and its publish-log row, committed by the caller."""
         values = {**values, "updated_at": now}
         computed = any(isinstance(v, ClauseElement) for v in values.values())  # e.g. ``attempts - 1``
         if self._group is not None and not computed:
@@ -69,7 +84,7 @@ class ResultsMixin(StoreBase):
             log_delivery(conn, now, status, row, **(event_fields or {}))
             return True
 
-        return self._write(work)
+        return work
 
     def _fenced_raw(
         self,
@@ -80,7 +95,7 @@ class ResultsMixin(StoreBase):
         status: str,
         allowed: Collection[str],
         event_fields: Mapping[str, Any] | None,
-    ) -> bool:
+    ) -> RawWork[bool]:
         """``_fenced`` on SQLite's fast path (``rawsql``): the same statements, compiled once, on the DB-API
         cursor; the parameters are converted before the write joins its group."""
         columns, states = tuple(sorted(values)), tuple(allowed)
@@ -102,7 +117,7 @@ class ResultsMixin(StoreBase):
             cursor.execute(insert.sql, insert.params(event))
             return True
 
-        return self._write(RawWork(run))
+        return RawWork(run)
 
     def mark_sending(self, delivery_id: int, attempt_id: str, now: datetime, sent: SentPost | str) -> bool:
         """Commit, just before the network call, exactly what this attempt is about to send (``SentPost``,
@@ -135,8 +150,18 @@ class ResultsMixin(StoreBase):
     def record_published(
         self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
     ) -> bool:
+        return self._write(self._published(delivery_id, attempt_id, result, now, detail))
+
+    def record_published_later(
+        self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
+    ) -> Callable[[], bool]:
+        return self._write_later(self._published(delivery_id, attempt_id, result, now, detail))
+
+    def _published(
+        self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
+    ) -> Callable[[Connection], bool]:
         # An in-doubt delivery whose late answer arrives is settled by it too.
-        return self._fenced(
+        return self._fenced_work(
             delivery_id,
             attempt_id,
             now,
@@ -149,8 +174,8 @@ class ResultsMixin(StoreBase):
                 "last_error": None,
             },
             "published",
-            allowed=(S.PUBLISHING.value, S.IN_DOUBT.value),
-            event_fields={"remote_id": result.remote_id, "url": result.url, "detail": detail},
+            (S.PUBLISHING.value, S.IN_DOUBT.value),
+            {"remote_id": result.remote_id, "url": result.url, "detail": detail},
         )
 
     def record_retry(

@@ -427,6 +427,39 @@ def test_pacing_spaces_posts_to_one_target_and_others_are_not_slowed(store: Stor
     assert not [e for e in published if e.target == "vk" and "slot" in e.detail]  # VK is not paced
 
 
+def test_a_lane_commits_each_result_before_its_next_network_call(store: Store, clock: FakeClock) -> None:
+    """A lane queues a published result to commit with its next write (one fsync per delivery on SQLite),
+    but the durability rule holds: when the next request leaves, every earlier delivery of that lane reads
+    ``published`` from the database, and at the end all of them do.
+
+    Read through a second store on the same database: what another process (or a restart) would see.
+    """
+    for i in range(5):
+        add(store, clock, ("vk",), key=f"lane{i}")
+    seen: list[list[S]] = []
+    other = Store(store.url, migrate=False)
+
+    class Checking(ScriptedAdapter):
+        def publish(self, rendered: Rendered, idempotency_key: str, prepared: Any = None) -> PublishResult:
+            seen.append([d.state for d in sorted(other.deliveries(), key=lambda d: d.id)])
+            return super().publish(rendered, idempotency_key)
+
+    settings = Settings(workers=4, dry_run=False)
+    pool = AdapterPool(settings, factory=lambda s, t: Checking(t, s))
+    try:
+        stats = Dispatcher(store, settings, render, adapters=pool, clock=clock).run_until_idle()
+        final = [d.state for d in other.deliveries()]
+    finally:
+        other.close()
+    assert stats.published == 5
+    assert len(seen) == 5
+    for n, states in enumerate(seen):  # the n-th request: n results before it, all on disk
+        assert states[:n] == [S.PUBLISHED] * n, (n, states)
+        assert S.PUBLISHED not in states[n:], (n, states)
+    assert final == [S.PUBLISHED] * 5
+    assert len(store.events(status="published")) == 5
+
+
 def test_concurrent_drains_never_give_one_target_two_lanes(store: Store, clock: FakeClock) -> None:
     """The daemon's timed and periodic drains may fire together; a target still publishes one post at a time."""
     import threading

@@ -148,3 +148,94 @@ def test_many_threads_writing_at_once_each_get_their_own_result_and_every_write_
     for n in range(8):  # each thread's writes committed in the order it made them
         mine = [s for s in written if s.startswith(f"w{n}.")]
         assert mine == [f"w{n}.{i}" for i in range(50)]
+
+
+def test_a_submitted_write_is_committed_with_the_next_write_and_not_before(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """``submit`` queues a write without committing it; the next write of any caller commits both, in
+    order, with one commit; ``settle`` then returns at once with the submitted write's result."""
+    store = sqlite_store
+    group = store._group
+    assert group is not None
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    ticket = group.submit(logged("result"))
+    assert statuses(tmp_path / "q.db") == []  # queued, not yet on disk
+    assert store._write(logged("sending")) == "sending"
+    assert statuses(tmp_path / "q.db") == ["result", "sending"]
+    assert group.settle(ticket) == "result"
+    assert len(commits) == 1
+    store.close()
+
+
+def test_settling_a_write_nobody_committed_commits_it(sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
+    group = store._group
+    assert group is not None
+    ticket = group.submit(logged("alone"))
+    assert group.settle(ticket) == "alone"
+    assert statuses(tmp_path / "q.db") == ["alone"]
+    assert group.settle(ticket) == "alone"  # settling twice changes nothing
+    assert statuses(tmp_path / "q.db") == ["alone"]
+    store.close()
+
+
+def test_a_submitted_write_queued_during_a_commit_is_not_handed_the_lead(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """A leader finishing its group hands the lead only to a caller that waits: a submitted write whose
+    caller went on is left queued (nobody is stuck waiting for it to lead), and is committed by the next
+    write or by its ``settle``."""
+    store = sqlite_store
+    group = store._group
+    assert group is not None
+    gate = threading.Event()
+
+    def first(conn: Connection) -> str:
+        gate.wait(30)
+        append_event(conn, NOW, "first")
+        return "first"
+
+    leader = threading.Thread(target=store._write, args=(first,))
+    leader.start()
+    queued(store, 0)
+    ticket = group.submit(logged("submitted"))
+    gate.set()
+    leader.join(30)
+    assert not leader.is_alive()
+    assert statuses(tmp_path / "q.db") == ["first"]
+    # A waiting caller arriving now leads at once (the group is not busy) and takes the queued write along.
+    assert store._write(logged("next")) == "next"
+    assert statuses(tmp_path / "q.db") == ["first", "submitted", "next"]
+    assert group.settle(ticket) == "submitted"
+    store.close()
+
+
+def test_settle_waits_for_a_commit_under_way_then_returns_the_result(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
+    group = store._group
+    assert group is not None
+    gate = threading.Event()
+
+    def first(conn: Connection) -> str:
+        gate.wait(30)
+        append_event(conn, NOW, "first")
+        return "first"
+
+    ticket = group.submit(logged("submitted"))
+    leader = threading.Thread(target=store._write, args=(first,))
+    leader.start()  # leads: takes "submitted" and "first" into one group, held open by the gate
+    queued(store, 0)
+    settled: list[str] = []
+    waiter = threading.Thread(target=lambda: settled.append(group.settle(ticket)))
+    waiter.start()
+    assert settled == []
+    gate.set()
+    for t in (leader, waiter):
+        t.join(30)
+    assert settled == ["submitted"]
+    assert statuses(tmp_path / "q.db") == ["submitted", "first"]
+    store.close()

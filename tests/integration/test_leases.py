@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,13 +102,18 @@ def test_a_claim_settled_during_a_heartbeat_is_not_reported_lost_and_a_reaped_on
     # A long lease: the heartbeat thread does not beat during the test; the test beats by hand.
     dispatcher = slow_dispatcher(store, adapter, 600)
     recorded, beaten = threading.Event(), threading.Event()
-    record = store.record_published
+    record = store.record_published_later
 
-    def record_then_wait(*args: Any, **kwargs: Any) -> bool:
-        done = record(*args, **kwargs)
-        recorded.set()  # committed; the lane forgets the claim only when this returns
-        assert beaten.wait(30), "the test never beat"
-        return done
+    def record_then_wait(*args: Any, **kwargs: Any) -> Callable[[], bool]:
+        settle = record(*args, **kwargs)
+
+        def settled() -> bool:
+            done = settle()
+            recorded.set()  # committed; the lane forgets the claim only when this returns
+            assert beaten.wait(30), "the test never beat"
+            return done
+
+        return settled
 
     def lost() -> list[Any]:
         return [
@@ -126,7 +132,7 @@ def test_a_claim_settled_during_a_heartbeat_is_not_reported_lost_and_a_reaped_on
             datetime.now(UTC),
         )
 
-    monkeypatch.setattr(store, "record_published", record_then_wait)
+    monkeypatch.setattr(store, "record_published_later", record_then_wait)
     post("a")
     try:
         with caplog.at_level(logging.WARNING, logger="publisher.dispatch.dispatcher"):
@@ -141,7 +147,7 @@ def test_a_claim_settled_during_a_heartbeat_is_not_reported_lost_and_a_reaped_on
 
             # A claim that another daemon reaped while its call was in flight is reported lost, once; its late
             # result (same attempt) still settles the doubt.
-            monkeypatch.setattr(store, "record_published", record)
+            monkeypatch.setattr(store, "record_published_later", record)
             adapter.go.clear()
             adapter.started.clear()
             post("b")
