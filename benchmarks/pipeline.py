@@ -57,6 +57,12 @@ def dispatcher(store: Store, settings: Settings) -> Dispatcher:
     return Dispatcher(store, settings, lambda post, target: render(post, target, directory))
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far, from /proc/PID/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
 def sqlite_path(store: Store) -> str:
     return store.url.split("///", 1)[1]
 
@@ -151,10 +157,9 @@ class DaemonProcess:
         raise RuntimeError(f"the daemon did not start in {timeout} s: see {self.log_path}")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the daemon so far, from /proc/PID/stat (fields 14 and 15)."""
+        """User + system CPU of the daemon so far."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+        return process_cpu_seconds(self.proc.pid)
 
     def memory_kb(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak) of the daemon, in kB, from /proc/PID/status."""

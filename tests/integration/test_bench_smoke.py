@@ -23,6 +23,7 @@ def test_tiny_run_reports_every_figure_of_every_scenario(tmp_path: Path) -> None
     expected_prefixes = [
         "Throughput",
         "CPU per 1,000 deliveries",
+        "Fakes' CPU per 1,000 deliveries",
         "Fan-out",
         "Lag due → request at the network, p50",
         "Lag, p99",
