@@ -32,8 +32,9 @@ class VideoLimits:
     ``containers`` are ``MediaInfo.container`` names (``"mp4"``, ``"mov"``). ``per_post`` is how many videos
     one post may carry; ``with_images`` says whether pictures may go with them (X and a Facebook Page take
     one video alone). ``gif_max_bytes``: an animated GIF is taken as a short video of this size at most
-    (X's ``tweet_gif``); None = GIFs are pictures like any other. ``source`` is the documentation the
-    figures come from (shown to nobody; it keeps them checkable).
+    (X's ``tweet_gif``); None = GIFs are pictures like any other. ``gif_alone``: an animated GIF must be the
+    post's only file (Telegram sends it with ``sendAnimation``, which an album cannot hold). ``source`` is
+    the documentation the figures come from (shown to nobody; it keeps them checkable).
     """
 
     #: None: the network documents no limit (the service's own PUBLISHER_MAX_MEDIA_BYTES still applies)
@@ -44,6 +45,7 @@ class VideoLimits:
     per_post: int = 1
     with_images: bool = False
     gif_max_bytes: int | None = None
+    gif_alone: bool = False
     source: str = ""
 
 

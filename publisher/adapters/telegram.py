@@ -8,8 +8,9 @@ API reference: https://core.telegram.org/bots/api — sections cited where used.
 
 * Every call is ``{api_url}/bot<token>/<method>`` (#making-requests). The token sits in the URL path, so
   no URL is ever put in a message; urllib3 logs the path at DEBUG and the scrubbing log filter masks it.
-* Text posts use ``sendMessage``, one picture ``sendPhoto``, one video ``sendVideo``, 2-10 pictures and
-  videos ``sendMediaGroup`` (an album whose caption rides on the first item): ``telegram_media.py``.
+* Text posts use ``sendMessage``, one picture ``sendPhoto``, one video ``sendVideo``, one animated GIF
+  ``sendAnimation``, 2-10 pictures and videos ``sendMediaGroup`` (an album whose caption rides on the first
+  item; it cannot hold an animated GIF, so such a post is refused): ``telegram_media.py``.
 * Telegram keeps no idempotency key and a bot cannot read a channel's history, so a post cannot be
   looked up after an in-doubt attempt: ``reconcile`` answers UNKNOWN and ``deduplicates`` is False.
 """
@@ -70,6 +71,10 @@ PROFILE = NetworkProfile(
         containers=("mp4",),
         per_post=10,
         with_images=True,
+        # "Bots can currently send animation files of up to 50 MB in size" (#sendanimation); an album takes
+        # "photos, videos, documents or audios" (#sendmediagroup), so an animated GIF goes alone.
+        gif_max_bytes=50 * 1000 * 1000,
+        gif_alone=True,
         source="https://core.telegram.org/bots/api#sendvideo",
     ),
     link_in_text=True,
@@ -115,6 +120,18 @@ class TelegramAdapter(Adapter):
 
     # --- publish hooks -----------------------------------------------------------------------------
 
+    def check_capabilities(self, rendered: Rendered) -> None:
+        """Also refuse an animated GIF among other files (acceptance does; a post queued before it did not):
+        an album would show it still (``telegram_media``), so nothing is sent and the editor is told why."""
+        super().check_capabilities(rendered)
+        gifs = [m.name for m in rendered.media if m.is_image and m.is_animated]
+        if gifs and len(rendered.media) > 1:
+            raise self.error(
+                errors.ContentRejected,
+                f"an animated GIF is published alone, never in an album: {', '.join(gifs)} "
+                "(put the GIF into a post of its own)",
+            )
+
     def upload_media(self, rendered: Rendered) -> list[str]:
         """Nothing to upload ahead (files travel with the post); the preparatory call here is the channel's
         public username for post URLs, cached, so its failure leaves nothing published."""
@@ -125,8 +142,9 @@ class TelegramAdapter(Adapter):
         return []
 
     def send_post(self, rendered: Rendered, media: list[str], idempotency_key: str) -> Answer:
-        """``sendMessage`` for text; ``sendPhoto`` / ``sendVideo`` for one file, ``sendMediaGroup`` (an album of
-        pictures and videos) for 2-10 (``telegram_media``). Telegram keeps no idempotency key."""
+        """``sendMessage`` for text; ``sendPhoto`` / ``sendVideo`` / ``sendAnimation`` for one file,
+        ``sendMediaGroup`` (an album of pictures and videos) for 2-10 (``telegram_media``). Telegram keeps no
+        idempotency key."""
         items = rendered.media
         fields: dict[str, Any] = {"chat_id": self.chat_id}
         if rendered.parse_mode == "HTML":

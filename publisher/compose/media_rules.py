@@ -51,6 +51,16 @@ def media_problems(post: Post, target: str, profile: NetworkProfile) -> list[Inp
         problem = _("has pictures and a video; {network} takes a video alone").format(network=profile.title)
         fix = _("put the pictures into another post, or drop {target} from networks").format(target=target)
         errors.append(InputError(source, "media", problem, fix))
+    gifs = [m for m in videos if m.is_image]  # animated GIFs taken as videos (``_as_video``)
+    if limits.gif_alone and gifs and len(media) > 1:
+        # Refused here rather than published still: an album cannot carry an animation (Telegram), and
+        # splitting the post in two messages would publish what the editor did not approve as one post.
+        problem = _(
+            "has an animated GIF among other files; {network} shows an animated GIF only in a post of "
+            "its own (in an album it would stand still)"
+        ).format(network=profile.title)
+        fix = _("put the GIF into a post of its own, or drop {target} from networks").format(target=target)
+        errors.append(InputError(source, "media", problem, fix))
     for item in videos:
         errors.extend(_video_problems(item, source, target, profile.title, limits))
     return errors

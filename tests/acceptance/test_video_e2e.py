@@ -1,6 +1,6 @@
 """A post with a video goes to VK, X, Facebook and Telegram through the daemon, in each API's documented
-upload steps, and the publish log records each id and URL; an animated GIF goes to X as ``tweet_gif``; a
-daemon stopping in the middle of an upload gives the delivery back cleanly (queued, nothing in doubt)."""
+upload steps, and the publish log records each id and URL; an animated GIF goes to X as ``tweet_gif`` and to
+Telegram by ``sendAnimation``; a daemon stopping in the middle of an upload gives the delivery back cleanly (queued, nothing in doubt)."""
 
 from __future__ import annotations
 
@@ -99,15 +99,24 @@ def test_a_video_reaches_all_four_networks_in_their_documented_steps(
     assert urls["telegram"].startswith("https://t.me/library_news/")
 
 
-def test_an_animated_gif_goes_to_x_as_tweet_gif(tmp_path: Path, fakes: dict[str, NetworkFake]) -> None:
+def test_an_animated_gif_goes_to_x_as_tweet_gif_and_to_telegram_as_an_animation(
+    tmp_path: Path, fakes: dict[str, NetworkFake]
+) -> None:
     env = environment(tmp_path, fakes)
-    drop(tmp_path, "loop", "x", "loop.gif", gif_bytes(frames=6))
+    loop = gif_bytes(frames=6)
+    drop(tmp_path, "loop", "x, telegram", "loop.gif", loop)
     assert run_cli(env, "run", "--once").returncode == 0
-    x = fakes["x"]
-    assert isinstance(x, FakeX)
+    x, telegram = fakes["x"], fakes["telegram"]
+    assert isinstance(x, FakeX) and isinstance(telegram, FakeTelegram)
     (tweet,) = x.tweets
     assert x.media[tweet["media_ids"][0]]["category"] == "tweet_gif"
-    assert published(env)["x"]["remote_id"] == tweet["id"]
+    log = published(env)
+    assert log["x"]["remote_id"] == tweet["id"]
+    (message,) = telegram.channel.messages
+    assert "animation" in message and "photo" not in message
+    assert telegram.posts[0].media == (loop,)
+    assert log["telegram"]["remote_id"] == str(message["message_id"])
+    assert log["telegram"]["url"] == f"https://t.me/library_news/{message['message_id']}"
 
 
 def test_a_daemon_stopped_during_an_upload_releases_the_delivery(

@@ -13,9 +13,15 @@ Wire format, from https://core.telegram.org/bots/api :
 * "sendMessage" (#sendmessage) -> Message; "sendPhoto" (#sendphoto) with a multipart ``photo`` and a
   ``caption`` -> Message; "sendVideo" (#sendvideo) with a multipart ``video`` (an MP4; over 50 MB the
   upload is refused with 413 "Request Entity Too Large"), ``duration``, ``width``, ``height``,
-  ``supports_streaming`` -> Message with a Video (#video); "sendMediaGroup" (#sendmediagroup) with ``media``
-  a JSON array of 2-10 InputMediaPhoto / InputMediaVideo (#inputmediaphoto, #inputmediavideo) whose
-  ``media`` is ``attach://<part name>`` -> [Message].
+  ``supports_streaming`` -> Message with a Video (#video); "sendAnimation" (#sendanimation) with a multipart
+  ``animation`` (a GIF or a silent MP4, at most 50 MB), ``caption``, ``parse_mode``, ``width``, ``height``
+  -> Message with an Animation (#animation) and, "for backward compatibility", the same file as ``document``
+  (#message). Telegram keeps an uploaded GIF as an MP4 (https://github.com/tdlib/td/issues/1902: "I send a
+  .gif message but receive a MP4"), so the Animation's ``mime_type`` is ``video/mp4``.
+  "sendMediaGroup" (#sendmediagroup) with ``media`` a JSON array of 2-10 InputMediaPhoto / InputMediaVideo
+  (#inputmediaphoto, #inputmediavideo; an album holds "photos, videos, documents or audios", never an
+  animation) whose ``media`` is ``attach://<part name>`` -> [Message]. ``sendPhoto`` with an animated GIF
+  gives a still photo (PhotoSize list), as the real API does.
   Text is at most 4096 characters, a caption 1024 (the limits in #sendmessage / #sendphoto).
 
 Error descriptions are the ones the real API returns (``Bad Request: chat not found``, ``Forbidden: bot
@@ -36,6 +42,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import struct
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,10 +53,12 @@ from tests.fakes.network import NetworkFake, Published
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-SEND_METHODS = ("sendMessage", "sendPhoto", "sendVideo", "sendMediaGroup")
-_SEND = re.compile(r"/bot[^/]+/(?i:sendMessage|sendPhoto|sendVideo|sendMediaGroup)$")
+SEND_METHODS = ("sendMessage", "sendPhoto", "sendVideo", "sendAnimation", "sendMediaGroup")
+_SEND = re.compile(rf"/bot[^/]+/(?i:{'|'.join(SEND_METHODS)})$")
 #: "Bots can currently send video files of up to 50 MB in size" (#sendvideo)
 VIDEO_LIMIT = 50 * 1024 * 1024
+#: "Bots can currently send animation files of up to 50 MB in size" (#sendanimation)
+ANIMATION_LIMIT = 50 * 1024 * 1024
 # Tags allowed in parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
 HTML_TAGS = frozenset(
     [
@@ -140,6 +149,8 @@ class FakeTelegram(NetworkFake):
         self.files: dict[tuple[int, int], bytes] = {}
         #: what each video was sent with (duration, width, height, supports_streaming), in order
         self.video_params: list[dict[str, Any]] = []
+        #: what each animation was sent with (width, height), in order
+        self.animation_params: list[dict[str, Any]] = []
         handlers = {
             "getMe": self._get_me,
             "getChat": self._get_chat,
@@ -147,6 +158,7 @@ class FakeTelegram(NetworkFake):
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendVideo": self._send_video,
+            "sendAnimation": self._send_animation,
             "sendMediaGroup": self._send_media_group,
             "sendDocument": self._send_document,
         }
@@ -355,6 +367,47 @@ class FakeTelegram(NetworkFake):
         if isinstance(content, Reply):
             return content
         message = self._new_message(chat, upload[1] if upload else None, **content)
+        return Reply(200, {"ok": True, "result": message}, applied=True)
+
+    def _send_animation(self, request: Request) -> Reply:
+        """A Message with ``animation`` and ``document`` (#message), or the API's refusal of the file."""
+        chat = self._postable_chat(request)
+        if isinstance(chat, Reply):
+            return chat
+        upload = request.files.get("animation")
+        if upload is None:
+            return Reply(400, error_body(400, "Bad Request: there is no animation in the request"))
+        name, data, _mime = upload
+        if len(data) > ANIMATION_LIMIT:
+            return Reply(413, error_body(413, "Request Entity Too Large"))
+        if not (data.startswith(b"GIF8") or data[4:8] == b"ftyp"):
+            # The fake's wording: what the real API answers for a file that is no animation is not documented.
+            return Reply(400, error_body(400, "Bad Request: wrong file type of the animation"))
+        caption = request.param("caption")
+        problem = self._text_error(
+            caption or "", request.param("parse_mode"), CAPTION_LIMIT, "message caption"
+        )
+        if problem:
+            return problem
+        sent = {k: request.param(k) for k in ("width", "height")}
+        self.animation_params.append(sent)
+        # A GIF's logical screen size is in its header (https://www.w3.org/Graphics/GIF/spec-gif89a.txt, 18).
+        width, height = struct.unpack("<HH", data[6:10]) if data.startswith(b"GIF8") else (0, 0)
+        n = next(self._file_ids)
+        file = {
+            "file_name": name if name.lower().endswith(".mp4") else f"{name}.mp4",
+            "mime_type": "video/mp4",
+            "file_id": f"CgACAgIAAxk-{n}",
+            "file_unique_id": f"AgAD{n}a",
+            "file_size": len(data),
+        }
+        animation = file | {
+            "width": int(sent["width"] or width),
+            "height": int(sent["height"] or height),
+            "duration": 1,  # Telegram measures the animation itself; the fake does not
+        }
+        content = {"animation": animation, "document": file} | ({"caption": caption} if caption else {})
+        message = self._new_message(chat, data, **content)
         return Reply(200, {"ok": True, "result": message}, applied=True)
 
     def _get_me(self, request: Request) -> Reply:

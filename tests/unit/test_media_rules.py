@@ -102,3 +102,21 @@ def test_a_video_too_long_for_x_is_refused_at_acceptance_naming_the_limit(tmp_pa
     assert "lecture.md" in message and "media 'lecture.mp4'" in message
     assert "is 2 min 21 s long; X takes videos up to 2 min 20 s" in message
     assert "cut it to 2 min 20 s at most, or drop x from networks" in message
+
+
+def test_telegram_takes_an_animated_gif_only_alone(tmp_path: Path) -> None:
+    """An album cannot hold an animation (sendMediaGroup), so the editor hears it at acceptance."""
+    telegram = profile_of("telegram")
+    loop, still = gif_file(tmp_path / "loop.gif", frames=3), gif_file(tmp_path / "still.gif", frames=1)
+    picture, video = png_file(tmp_path / "p.png"), mp4_file(tmp_path / "v.mp4")
+
+    def said(*media: MediaItem) -> list[str]:
+        return [str(e) for e in media_problems(post(*media), "telegram", telegram)]
+
+    assert said(loop) == [] and said(still, picture) == [] and said(picture, video) == []
+    for mixed in ((loop, picture), (video, loop), (loop, gif_file(tmp_path / "again.gif", frames=2))):
+        [message] = said(*mixed)
+        assert "Telegram shows an animated GIF only in a post of its own" in message
+        assert "put the GIF into a post of its own, or drop telegram from networks" in message
+    [too_big] = said(dataclasses.replace(loop, size=51_000_000))
+    assert "is an animated GIF of 51 MB; Telegram takes GIFs up to 50 MB" in too_big
