@@ -29,7 +29,7 @@ from publisher.settings import Settings
 from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes import FAKES, NetworkFake
-from tests.media import png_file
+from tests.media import jpeg_file, png_file
 
 NETWORKS = ("vk", "x", "facebook", "telegram", "instagram")
 GROUP = 123
@@ -172,12 +172,14 @@ class World:
         """Queue one post (a distinct text each time) to ``targets``; returns the first delivery id."""
         self.added += 1
         items: tuple[MediaItem, ...] = ()
-        if any(network_of(t) == "instagram" for t in targets):
-            media = max(media, 1)  # Instagram publishes only posts with a picture
+        instagram = any(network_of(t) == "instagram" for t in targets)
+        if instagram:
+            media = max(media, 1)  # Instagram publishes only posts with a picture, and only a JPEG
         if media:
             if self.media_dir is None:
                 self.media_dir = self._made_media_dir = Path(tempfile.mkdtemp(prefix="world-media-"))
-            items = tuple(png_file(self.media_dir / f"p{self.added}-{i}.png", i) for i in range(media))
+            picture, suffix = (jpeg_file, "jpg") if instagram else (png_file, "png")
+            items = tuple(picture(self.media_dir / f"p{self.added}-{i}.{suffix}", i) for i in range(media))
         post = Post(
             source_name=f"post-{self.added}.md",
             source_key=secrets.token_hex(16),

@@ -44,6 +44,35 @@ def png_file(path: Path, seed: int = 0, name: str | None = None, mime: str = "im
     return MediaItem(name or path.name, path, hashlib.sha256(data).hexdigest(), mime, len(data))
 
 
+def jpeg_bytes(seed: int = 0, width: int = 1, height: int = 1) -> bytes:
+    """A baseline JPEG (JFIF) of ``width`` x ``height`` in one grey component; ``seed`` goes into a comment
+    so that files differ. Markers from ITU-T T.81 (SOI, APP0, COM, DQT, SOF0, DHT, SOS, EOI); the scan
+    holds one block of mid-grey (a DC difference of 0, then end of block: bits ``00``, padded with 1s),
+    enough for a 1x1 picture and for readers of the header (hachoir: width, height)."""
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+    app0 = segment(0xE0, b"JFIF\0\x01\x01\0" + struct.pack(">HH", 1, 1) + b"\0\0")
+    comment = segment(0xFE, f"test picture {seed}".encode())
+    quantization = segment(0xDB, b"\0" + bytes([1] * 64))
+    frame = segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+    # One DC table and one AC table, each with a single code of length 1 (DC category 0; AC end of block).
+    huffman = segment(
+        0xC4, b"\x00" + bytes([1] + [0] * 15) + b"\x00" + b"\x10" + bytes([1] + [0] * 15) + b"\x00"
+    )
+    scan = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    return b"\xff\xd8" + app0 + comment + quantization + frame + huffman + scan + b"\x3f" + b"\xff\xd9"
+
+
+def jpeg_file(path: Path, seed: int = 0, name: str | None = None) -> MediaItem:
+    """Write a JPEG at ``path`` and describe it as the composer hands media to an adapter (``png_file``'s
+    counterpart: Instagram takes JPEG pictures only)."""
+    data = jpeg_bytes(seed)
+    path.write_bytes(data)
+    return MediaItem(name or path.name, path, hashlib.sha256(data).hexdigest(), "image/jpeg", len(data))
+
+
 def _box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 

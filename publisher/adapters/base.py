@@ -48,7 +48,8 @@ from publisher.adapters.http import (
     response_excerpt,
     transport_errors,
 )
-from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.profile import NetworkProfile, picture_format
+from publisher.adapters.published import PostAddress
 from publisher.adapters.uploads import UploadBudget
 from publisher.errors import (
     ConfigurationError,
@@ -245,6 +246,15 @@ class Adapter(ABC):
                 ContentRejected,
                 f"a post carries at most {profile.images.per_post} images, this one has {len(rendered.media)}",
             )
+        formats = profile.images.formats
+        refused = [m for m in rendered.media if m.is_image and formats is not None and m.mime not in formats]
+        if refused and formats:  # the composer refuses these at acceptance; a post queued before may not be
+            names = ", ".join(f"{m.name} ({picture_format(m.mime)})" for m in refused)
+            wanted = ", ".join(picture_format(f) for f in formats)
+            message = (
+                f"only {wanted} pictures are taken, not {names}: convert them to {wanted}; nothing was sent"
+            )
+            raise self.error(ContentRejected, message)
 
     def upload_media(self, rendered: Rendered) -> list[str]:
         """Hook: preparatory calls before the post (e.g. photo uploads); returns what ``send_post`` needs."""
@@ -320,6 +330,12 @@ class Adapter(ABC):
 
     def cannot_look_up(self) -> str:
         return f"{self.profile.title} cannot look posts up"
+
+    def find_published(self, address: PostAddress) -> RemoteRef | None:
+        """Hook: the post at ``address`` (a URL whose key is not the remote id, ``PublishedForm.lookup_fix``),
+        looked up on the network for ``publisher resolve``; None when it is not found. Raises
+        ``PublishError`` when the network cannot be asked. The default: such URLs are not the network's."""
+        return None
 
     def recent_posts(self, since: datetime) -> Iterator[RemotePost]:
         """Hook: the account's posts, newest first, page after page (at least back to ``since``)."""

@@ -13,7 +13,8 @@ Plain ``requests`` on the shared session, Graph ``settings.graph_version``, the 
   video sent to ``uri`` (``instagram_media.py``). .../instagram-graph-api/reference/ig-user/media
 * ``GET /{container-id}?fields=status_code,status`` until ``FINISHED``; then the post: ``POST /{ig-user-id}/media_publish`` with ``creation_id`` -> ``{"id": media id}`` — the one
   call that may leave a post in doubt. .../instagram-graph-api/reference/ig-user/media_publish
-* its address: ``GET /{media-id}?fields=permalink``; reconcile: ``GET /{ig-user-id}/media?fields=id,caption,permalink,timestamp``, newest first, cursor paging.
+* its address: ``GET /{media-id}?fields=permalink``; reconcile: ``GET /{ig-user-id}/media?fields=id,caption,permalink,timestamp``, newest first, cursor paging;
+  ``resolve --published-as`` with a post address: the same list with ``fields=id,permalink``, by shortcode.
 * metrics: ``GET /?ids=...&fields=like_count,comments_count``, then media insights ``views``, ``reach``,
   ``shares`` (instagram_manage_insights). .../instagram-graph-api/reference/ig-media/insights
 * check: ``GET /{ig-user-id}?fields=id,username``, the publishing limit, and the public media folder.
@@ -22,6 +23,7 @@ Errors: Graph's (``graph.py``) and Instagram's subcodes, .../instagram-graph-api
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -43,7 +45,7 @@ from publisher.adapters.instagram_media import (
     wait_for_container,
 )
 from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
-from publisher.adapters.published import PublishedForm
+from publisher.adapters.published import PostAddress, PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, Snapshot
 from publisher.settings import InstagramSettings, NetworkSettings
 
@@ -57,8 +59,10 @@ PROFILE = NetworkProfile(
     counting="characters",
     max_hashtags=30,
     max_mentions=20,
-    # a carousel: up to 10 "children"; image specifications: 8 MB at most, aspect ratio 4:5 to 1.91:1
-    images=ImageLimits(per_post=10, max_bytes=8 * 1024 * 1024, ratio=(0.8, 1.91)),
+    # A carousel: up to 10 "children". IG User Media, "Image Specifications": "Format: JPEG", 8 MB at most,
+    # 4:5 to 1.91:1 (a PNG would be fetched, then refused: subcode 2207005; it is refused at acceptance).
+    # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media
+    images=ImageLimits(per_post=10, max_bytes=8 * 1024 * 1024, ratio=(0.8, 1.91), formats=("image/jpeg",)),
     # A video goes alone, as a reel uploaded to Meta: Reels specifications (MOV/MP4, 3 s-15 min, 300 MB).
     video=VideoLimits(
         max_bytes=300 * 1024 * 1024,
@@ -78,9 +82,14 @@ PROFILE = NetworkProfile(
         path=re.compile(r"/(?:p|reel|reels|tv)/([\w-]{5,60})"),
         remote_id=re.compile(r"\d{5,30}"),
         example="https://www.instagram.com/p/C1a2B3c4D5e/",
+        # A permalink names the media by its shortcode; the Graph API reads it by its numeric id only.
+        lookup_fix="give its media id instead (digits, e.g. 17895695668004550; the Graph API Explorer lists "
+        "them with GET /<ig-user-id>/media?fields=id,permalink)",
     ),
 )
 COUNTS, INSIGHTS = "like_count,comments_count", "insights.metric(views,reach,shares)"
+#: how many of the account's newest media ``resolve --published-as`` looks through (10 pages of 50)
+LOOKUP_MEDIA = 500
 
 CODES = GraphCodes(
     token_field="access_token",
@@ -253,17 +262,31 @@ class InstagramAdapter(Adapter):
 
     def recent_posts(self, since: datetime) -> Iterator[RemotePost]:
         """The account's media, newest first, page after page (its caption is the text sent)."""
-        params = {"fields": "id,caption,permalink,timestamp", "limit": "50"}
-
-        def read(query: dict[str, str]) -> dict[str, Any]:
-            return self._ok(self._call("GET", f"{self.account_id}/media", params=query), unsafe=False)
-
-        for media in map(self.as_dict, graph_pages(read, params)):
+        for media in self._media("id,caption,permalink,timestamp"):
             if media.get("id"):
                 if isinstance(media.get("permalink"), str):
                     self._permalinks[str(media["id"])] = media["permalink"]
                 created = self.parse_time(media.get("timestamp"))
                 yield RemotePost(str(media["id"]), str(media.get("caption") or ""), created)
+
+    def find_published(self, address: PostAddress) -> RemoteRef | None:
+        """The media whose permalink has the shortcode of ``address``, among the account's newest
+        ``LOOKUP_MEDIA`` (a permalink is ``/p/<shortcode>/`` or ``/reel/<shortcode>/``; the Graph API knows
+        the media by its id only, so the account's media are listed with ``fields=id,permalink``)."""
+        form = self.profile.published
+        for media in itertools.islice(self._media("id,permalink"), LOOKUP_MEDIA):
+            link = media.get("permalink")
+            if media.get("id") and isinstance(link, str) and form and form.key_of(link) == address.key:
+                return RemoteRef(str(media["id"]), link)
+        return None
+
+    def _media(self, fields: str) -> Iterator[dict[str, Any]]:
+        """``GET /{ig-user-id}/media``: the account's media, newest first, read page by page as needed."""
+
+        def read(query: dict[str, str]) -> dict[str, Any]:
+            return self._ok(self._call("GET", f"{self.account_id}/media", params=query), unsafe=False)
+
+        return map(self.as_dict, graph_pages(read, {"fields": fields, "limit": "50"}))
 
     # --- metrics -----------------------------------------------------------------------------------
 

@@ -25,6 +25,25 @@ def as_is(text: str) -> str:
     return text
 
 
+#: picture MIME type (as sniffed from the content) -> the name editors know it by, and its usual extension
+_PICTURES = {
+    "image/jpeg": ("JPEG", ".jpg"),
+    "image/png": ("PNG", ".png"),
+    "image/gif": ("GIF", ".gif"),
+    "image/webp": ("WebP", ".webp"),
+}
+
+
+def picture_format(mime: str) -> str:
+    """``image/png`` -> ``PNG``: a picture type as editors know it."""
+    return _PICTURES.get(mime, ("", ""))[0] or mime.rsplit("/", 1)[-1].upper()
+
+
+def picture_extension(mime: str) -> str:
+    """``image/jpeg`` -> ``.jpg``: the extension to save a picture of that type with."""
+    return _PICTURES.get(mime, ("", ""))[1] or "." + mime.rsplit("/", 1)[-1].lower()
+
+
 @dataclass(frozen=True)
 class VideoLimits:
     """What a network takes as video in one post, checked at acceptance from the file itself.
@@ -54,13 +73,15 @@ class ImageLimits:
     """What a network takes as pictures in one post, the counterpart of ``VideoLimits``.
 
     ``per_post`` is how many files one post may carry (all of them, where videos go with pictures).
-    ``max_bytes`` and ``ratio`` (width / height within lowest, highest) are checked at acceptance from the
-    file itself; None: the network sets no such rule.
+    ``max_bytes``, ``ratio`` (width / height within lowest, highest) and ``formats`` (the picture types the
+    network takes, as the MIME types sniffed from the file's content, e.g. ``("image/jpeg",)``) are checked
+    at acceptance from the file itself; None: the network sets no such rule.
     """
 
     per_post: int
     max_bytes: int | None = None
     ratio: tuple[float, float] | None = None
+    formats: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ from publisher.cli.format import (
     parse_when,
     table,
 )
-from publisher.errors import InputError, PublisherError
-from publisher.models import DeliveryState, Event, network_of
+from publisher.errors import ConfigurationError, InputError, PublisherError, PublishError
+from publisher.models import DeliveryState, Event, RemoteRef, network_of
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from publisher.adapters.published import PostAddress
     from publisher.store import Store
 
 
@@ -147,7 +148,7 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     ref = None
     if args.published_as is not None:
         from publisher.adapters import profile_of
-        from publisher.adapters.published import remote_ref
+        from publisher.adapters.published import PostAddress, remote_ref
 
         d = store.get_delivery(args.id)
         if d is None:
@@ -157,11 +158,40 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
             )
             return FAILURE
         network = network_of(d.target)
-        ref = remote_ref(network, profile_of(network).published, args.published_as)
+        form = profile_of(network).published
+        found = remote_ref(network, form, args.published_as)
+        instead = form.lookup_fix if form is not None else None
+        ref = _look_up(settings, d.target, found, instead or "") if isinstance(found, PostAddress) else found
     now = datetime.now(UTC)
     done = store.resolve(args.id, now, published_as=ref, actor=actor())
     print(f"delivery {done.id} to {done.target}: {done.state.value}")
     return OK
+
+
+def _look_up(settings: Settings, target: str, address: PostAddress, instead: str) -> RemoteRef:
+    """The id of the post at ``address`` (a URL that does not carry it: Instagram's shortcode), asked of the
+    network, so the delivery is settled with the id metrics and reconciliation use. When that cannot be
+    done, InputError (exit 2, the delivery unchanged) saying what to give instead."""
+    from publisher.adapters import build_adapter
+
+    def refused(problem: str) -> InputError:
+        return InputError("--published-as", "", f"{address.url[:80]!r} {problem}", instead)
+
+    if settings.is_dry_run(target):
+        raise refused(f"cannot be looked up on {target} in dry run (nothing is asked of the network)")
+    try:
+        adapter = build_adapter(settings, target)
+    except ConfigurationError as exc:
+        raise refused(f"cannot be looked up on {target}: {one_line(str(exc), 200)}") from None
+    try:
+        found = adapter.find_published(address)
+    except PublishError as exc:
+        raise refused(f"could not be looked up on {target}: {one_line(str(exc), 200)}") from None
+    finally:
+        adapter.close()
+    if found is None:
+        raise refused(f"was not found among the newest posts of the account on {target}")
+    return found
 
 
 def cmd_pause(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from publisher.adapters.profile import NetworkProfile
+from publisher.adapters.profile import NetworkProfile, picture_extension, picture_format
 from publisher.compose.notices import Kind, Notice
 from publisher.errors import InputError
 from publisher.i18n import N_, _, ngettext
@@ -65,9 +65,13 @@ def refusals(post: Post, target: str, profile: NetworkProfile, text: str) -> lis
 
 
 def _picture_problems(post: Post, target: str, profile: NetworkProfile) -> list[InputError]:
-    """Pictures the network would refuse after fetching them: too large, or too tall or too wide."""
+    """Pictures the network would refuse after fetching them: of another format, too large, or too tall or
+    too wide."""
     found = []
     for item in (m for m in post.media if m.is_image):
+        formats = profile.images.formats
+        if formats is not None and item.mime not in formats:
+            found.append(_format_problem(post.source_name, item.name, item.mime, target, profile))
         limit = profile.images.max_bytes
         if limit is not None and item.size > limit:
             problem = _(
@@ -97,6 +101,24 @@ def _picture_problems(post: Post, target: str, profile: NetworkProfile) -> list[
             fix = _("crop it to fit or remove {target} from networks").format(target=target)
             found.append(InputError(post.source_name, "media", problem, fix))
     return found
+
+
+def _format_problem(source: str, name: str, mime: str, target: str, profile: NetworkProfile) -> InputError:
+    """A picture of a format the network does not take (Instagram: JPEG only): the type is the one sniffed
+    from the file's content, so a JPEG saved as ``.png`` passes and a PNG renamed ``.jpg`` does not."""
+    wanted = profile.images.formats or ()
+    problem = _("has the picture {name} in {format}; {network} takes only {formats} pictures").format(
+        name=name,
+        format=picture_format(mime),
+        network=profile.title,
+        formats=", ".join(picture_format(f) for f in wanted),
+    )
+    fix = _("convert it to {format} (save it as {extension}) or remove {target} from networks").format(
+        format=picture_format(wanted[0]) if wanted else "",
+        extension=picture_extension(wanted[0]) if wanted else "",
+        target=target,
+    )
+    return InputError(source, "media", problem, fix)
 
 
 def warnings(post: Post, profile: NetworkProfile, text: str) -> list[Notice]:

@@ -46,7 +46,7 @@ from tests.crash_helpers import in_flight, markers_at, recovered
 from tests.daemon_helpers import DaemonProcess, base_env, run_cli
 from tests.fakes import FAKES, FakeFacebook, FakeInstagram, FakeTelegram, NetworkFake
 from tests.helpers import wait_until
-from tests.media import png_file
+from tests.media import jpeg_file
 
 S = DeliveryState
 TARGETS = tuple(FAKES)
@@ -239,8 +239,9 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
         markers: dict[int, str] = {}
         for i in range(POSTS_PER_ROUND):
             marker = f"R{rounds}P{i}-{random.randrange(10**9)}"
-            # Every post carries a picture (kept in the database): Instagram publishes nothing else.
-            picture = png_file(root / f"{marker}.png", seed=rounds * POSTS_PER_ROUND + i)
+            # Every post carries a picture (kept in the database): Instagram publishes nothing else, and
+            # only a JPEG.
+            picture = jpeg_file(root / f"{marker}.jpg", seed=rounds * POSTS_PER_ROUND + i)
             post = Post(
                 source_name=f"{marker}.md",
                 source_key=f"{marker}".ljust(64, "0"),

@@ -14,6 +14,7 @@ from tests.daemon_helpers import ROOT, DaemonProcess, base_env, run_cli
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.helpers import wait_until as wait_for
+from tests.media import jpeg_bytes, png_bytes
 
 
 @pytest.mark.parametrize(
@@ -205,6 +206,45 @@ def test_the_editors_chat_hears_of_accepted_refused_and_published_posts(tmp_path
         published = next(t for t in said if "опубликован" in t)
         assert "https://vk.com/wall-123_" in published and "https://t.me/library_news/" in published
         assert all("Киноклуб" not in t for t in tg.texts_sent_to("@library_news")[1:])  # one post there
+
+
+def test_a_png_for_instagram_is_refused_with_the_fix_and_kept_while_jpeg_and_png_elsewhere_go(
+    tmp_path: Path,
+) -> None:
+    """Instagram takes JPEG pictures only: the editor who drops a PNG for it hears at once (in Russian) which
+    file, which field and what to do; the file and its picture are kept in rejected/. The same PNG for the
+    other networks, and a JPEG for Instagram, are accepted."""
+    env = base_env(tmp_path, PUBLISHER_INBOX_SETTLE_SECONDS="0")
+    del env["PUBLISHER_LANGUAGE"]  # the editors' default
+    inbox = tmp_path / "var" / "inbox"
+    post_file(inbox, "afisha.md", "Афиша недели", "[vk, instagram]", media="[afisha.png]")
+    (inbox / "afisha.png").write_bytes(png_bytes(1))
+    post_file(inbox, "vystavka.md", "Выставка", "[vk, x, facebook, telegram]", media="[vystavka.png]")
+    (inbox / "vystavka.png").write_bytes(png_bytes(2))
+    post_file(inbox, "foto.md", "Фото дня", "[vk, instagram]", media="[foto.jpg]")
+    (inbox / "foto.jpg").write_bytes(jpeg_bytes(3))
+
+    result = run_cli(env, "run", "--once", "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    rejected, processed = inbox / "rejected", inbox / "processed"
+    note = (rejected / "afisha.md.error.txt").read_text(encoding="utf-8")
+    assert "afisha.md не принят" in note, note
+    assert (
+        "media — картинка afisha.png в формате PNG, а Instagram принимает картинки только в формате JPEG"
+        in note
+    )
+    assert "переведите её в формат JPEG (сохраните как .jpg) или уберите instagram из networks" in note
+    assert (rejected / "afisha.md").exists() and (rejected / "afisha.png").read_bytes() == png_bytes(1)
+    assert not (inbox / "afisha.md").exists() and not (inbox / "afisha.png").exists()
+    for accepted in ("vystavka", "foto"):
+        assert (processed / f"{accepted}.md.receipt.txt").exists(), accepted
+    store = open_store(tmp_path)
+    try:
+        targets = sorted(d.target for d in store.deliveries())
+    finally:
+        store.close()
+    assert targets == sorted(["vk", "x", "facebook", "telegram", "vk", "instagram"])
 
 
 def test_preview_shows_every_network_marks_the_one_too_long_and_exits_2(tmp_path: Path) -> None:

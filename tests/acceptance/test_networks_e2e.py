@@ -11,7 +11,7 @@ import pytest
 from tests.daemon_helpers import base_env, run_cli
 from tests.fakes import FAKES, NetworkFake
 from tests.fakes.telegram import FakeChat, FakeTelegram
-from tests.media import png_bytes
+from tests.media import jpeg_bytes
 
 VK_TOKEN = "vk1.a.e2e-token-0123456789abcdef"
 X_CREDS = ("e2e-consumer-key", "e2e-consumer-secret", "e2e-access-token", "e2e-access-secret")
@@ -21,7 +21,7 @@ networks: [vk, x, facebook, telegram, instagram]
 approved_by: редактор дня
 rubric: древняядичь
 mentions: [bntu, brsm]
-media: [poster.png]
+media: [poster.jpg]
 ---
 Студенты @fitr и @fmmp листали инкунабулы в отделе редких книг.
 """
@@ -63,7 +63,7 @@ def network_env(tmp_path: Path, fakes: dict[str, NetworkFake]) -> dict[str, str]
 
 def write_post(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "poster.png").write_bytes(png_bytes(7))
+    (folder / "poster.jpg").write_bytes(jpeg_bytes(7))
     path = folder / "incunabula.md"
     path.write_text(POST, encoding="utf-8")
     return path
@@ -82,7 +82,7 @@ def test_preview_shows_each_networks_text_limits_and_mentions(tmp_path: Path) ->
     assert "ФИТР БНТУ" in renders["facebook"]["text"] and "@" not in renders["facebook"]["text"].split("#")[0]
     assert "@fitr_bntu" in renders["telegram"]["text"] and renders["telegram"]["limit"] == 1024  # caption
     for r in renders.values():
-        assert r["length"] <= r["limit"] and r["media"] == ["poster.png"]
+        assert r["length"] <= r["limit"] and r["media"] == ["poster.jpg"]
     # An entity without a handle on a network falls back to its name, and preview says so.
     assert any("fmmp" in w or "ФММП" in w for w in renders["x"]["warnings"])
     human = run_cli(env, "preview", str(path))
@@ -108,7 +108,7 @@ def test_post_reaches_all_five_networks_and_log_shows_urls(
     assert urls["telegram"].startswith("https://t.me/library_news/")
     assert urls["instagram"].startswith("https://www.instagram.com/p/")
     # Each network holds the post the log names, in its own syntax, with the image.
-    poster = png_bytes(7)
+    poster = jpeg_bytes(7)
     for target, mention in FITR.items():
         (post,) = fakes[target].posts
         (entry,) = [e for e in log if e["target"] == target]

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes.base import Reply, Request
 from tests.fakes.facebook_video import FakeVideo, PageVideos
@@ -68,15 +69,19 @@ def graph_page(
     url: str, request: Request, newest: list[Any], render: Callable[[Any], dict[str, Any]]
 ) -> Reply:
     """One page of a Graph edge, newest first, with cursor paging
-    (https://developers.facebook.com/docs/graph-api/results): ``after`` is an opaque cursor (here the
-    offset, base64), and ``next`` is present only while more pages follow."""
+    (https://developers.facebook.com/docs/graph-api/results): ``before`` and ``after`` are opaque cursors
+    (here the offsets of the page's first item and of the next page, base64); ``next`` (``previous``) is the
+    whole request again with ``after`` (``before``) set, present only while more pages follow (precede)."""
     limit = int(request.param("limit") or 25)
     offset = int(base64.b64decode(request.param("after") or "MA==").decode() or 0)
     data = [render(item) for item in newest[offset : offset + limit]]
-    after = base64.b64encode(str(offset + limit).encode()).decode()
-    paging: dict[str, Any] = {"cursors": {"before": "MA==", "after": after}}
+    before, after = (base64.b64encode(str(n).encode()).decode() for n in (offset, offset + limit))
+    paging: dict[str, Any] = {"cursors": {"before": before, "after": after}}
+    query = {k: v for k, v in request.query.items() if k not in ("after", "before")}
     if offset + limit < len(newest):
-        paging["next"] = f"{url}{request.path}?after={after}"
+        paging["next"] = f"{url}{request.path}?{urlencode({**query, 'after': after})}"
+    if offset > 0:
+        paging["previous"] = f"{url}{request.path}?{urlencode({**query, 'before': before})}"
     return Reply(200, {"data": data, "paging": paging})
 
 

@@ -7,7 +7,8 @@ Shapes follow Meta's documentation (https://developers.facebook.com/docs/instagr
   ``children``; ``media_type=REELS`` or ``VIDEO`` with ``upload_type=resumable``) -> ``{"id"}`` (resumable:
   ``{"id", "uri"}``) — .../instagram-graph-api/reference/ig-user/media. Like Instagram ("we cURL media"),
   the fake fetches ``image_url`` at once and refuses what it cannot fetch or is not a picture: error 9004,
-  subcode 2207052.
+  subcode 2207052; a picture that is not a JPEG (PNG) is refused with subcode 2207005 ("Image
+  Specifications: Format: JPEG"; .../reference/error-codes).
 * ``POST /ig-api-upload/vX.Y/{container}`` (headers ``Authorization: OAuth``, ``offset``, ``file_size``)
   -> ``{"success": true, "message": "Upload successful."}`` — .../content-publishing/resumable-uploads
 * ``GET /vX.Y/{container}?fields=status_code,status`` — IN_PROGRESS / FINISHED / ERROR / EXPIRED /
@@ -49,6 +50,7 @@ PUBLISH_PATH = r"/media_publish$"
 MEDIA_PATH = r"/\d+/media$"
 _VERSION = r"/v\d+\.\d+"
 _PICTURE = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+_JPEG = b"\xff\xd8\xff"
 
 
 @dataclass
@@ -72,6 +74,11 @@ class Media:
     shortcode: str
     media: tuple[bytes, ...]
     kind: str
+
+    @property
+    def permalink(self) -> str:
+        """Its address: a reel's is ``/reel/<shortcode>/``, any other media's ``/p/<shortcode>/``."""
+        return f"https://www.instagram.com/{'reel' if self.kind == 'REELS' else 'p'}/{self.shortcode}/"
 
 
 class PublicFolder(FakeServer):
@@ -198,11 +205,9 @@ class FakeInstagram(NetworkFake):
     def fail(self, code: int, message: str, *, status: int = 400, path: str | None = None, **kw: Any) -> None:
         self.fault("status", path, status=status, body=graph_error(code, message, **kw))
 
-    def add_media(self, caption: str, timestamp: datetime | None = None) -> Media:
+    def add_media(self, caption: str, timestamp: datetime | None = None, kind: str = "IMAGE") -> Media:
         """Seed a post as if published earlier (for reconcile tests)."""
-        media = Media(
-            self._id(), caption, timestamp or datetime.now(UTC), secrets.token_urlsafe(8), (), "IMAGE"
-        )
+        media = Media(self._id(), caption, timestamp or datetime.now(UTC), secrets.token_urlsafe(8), (), kind)
         self.media.append(media)
         return media
 
@@ -248,6 +253,8 @@ class FakeInstagram(NetworkFake):
             if data is None or (kind == "IMAGE" and not data.startswith(_PICTURE)):
                 message = "Media download has failed. The media URI doesn't meet our requirements."
                 return Reply(400, graph_error(9004, message, type_="OAuthException", subcode=2207052))
+            if kind == "IMAGE" and not data.startswith(_JPEG):  # "Image Specifications: Format: JPEG"
+                return Reply(400, graph_error(36001, "The image format is not supported.", subcode=2207005))
             container.data = data
         if self._failing:
             container.status_code, container.status = "ERROR", f"Error: {self._failing}"
@@ -297,7 +304,7 @@ class FakeInstagram(NetworkFake):
         media = next((m for m in self.media if m.id == node_id), None)
         if media is None:
             return self.not_found(request)
-        node = {"id": media.id, "permalink": f"https://www.instagram.com/p/{media.shortcode}/"}
+        node = {"id": media.id, "permalink": media.permalink}
         return Reply(
             200, {k: v for k, v in node.items() if k in [*(request.param("fields") or "id").split(","), "id"]}
         )
@@ -334,19 +341,22 @@ class FakeInstagram(NetworkFake):
         return Reply(200, {"data": [{"quota_usage": self.quota_used, "config": config}]})
 
     def _list(self, request: Request) -> Reply:
+        """``GET /{ig}/media``: the account's media, newest first, each with the ``fields`` asked for (only
+        ``id`` when none are: the edge's default), 25 to a page unless ``limit`` says otherwise."""
         if denied := self._auth(request):
             return denied
-        return graph_page(
-            self.url,
-            request,
-            list(reversed(self.media)),
-            lambda m: {
+        asked = {"id", *(request.param("fields") or "id").split(",")}
+
+        def node(m: Media) -> dict[str, Any]:
+            every = {
                 "id": m.id,
                 "caption": m.caption,
-                "permalink": f"https://www.instagram.com/p/{m.shortcode}/",
+                "permalink": m.permalink,
                 "timestamp": m.timestamp.strftime("%Y-%m-%dT%H:%M:%S+0000"),
-            },
-        )
+            }
+            return {k: v for k, v in every.items() if k in asked}
+
+        return graph_page(self.url, request, list(reversed(self.media)), node)
 
     def _ids_read(self, request: Request) -> Reply:
         """``GET /?ids=a,b&fields=...``: an object keyed by id; insights need instagram_manage_insights."""

@@ -18,7 +18,7 @@ from publisher.errors import AuthError, ContentRejected, InDoubtError, RateLimit
 from publisher.models import MediaItem, ReconcileStatus, RemoteRef, Rendered, SentPost
 from publisher.settings import HttpTimeouts, InstagramSettings
 from tests.fakes.instagram import MEDIA_PATH, FakeInstagram
-from tests.media import mp4_bytes, mp4_file, png_bytes, png_file
+from tests.media import jpeg_bytes, jpeg_file, mp4_bytes, mp4_file, png_file
 
 CAPTION = "Выставка редких книг 📚 @fitr_bntu #БНТУ #библиотека"
 
@@ -28,7 +28,7 @@ def rendered(media: tuple[MediaItem, ...], text: str = CAPTION) -> Rendered:
 
 
 def pictures(tmp_path: Path, count: int) -> tuple[MediaItem, ...]:
-    return tuple(png_file(tmp_path / f"photo{i}.png", i) for i in range(count))
+    return tuple(jpeg_file(tmp_path / f"photo{i}.jpg", i) for i in range(count))
 
 
 def make_adapter(fake: FakeInstagram, upload: float = 1.0, **overrides: Any) -> InstagramAdapter:
@@ -66,7 +66,7 @@ def test_one_picture_goes_container_status_publish_and_records_id_and_permalink(
 
     (post,) = fake.media
     assert result.remote_id == post.id and result.url == f"https://www.instagram.com/p/{post.shortcode}/"
-    assert post.caption == CAPTION and post.media == (png_bytes(0),)
+    assert post.caption == CAPTION and post.media == (jpeg_bytes(0),)
     steps = [(r.method, r.path.split("/", 2)[-1], r.param("fields")) for r in fake.requests]
     ig = fake.account_id
     assert steps == [
@@ -100,7 +100,7 @@ def test_carousel_makes_item_containers_then_one_carousel_published_once(
     assert carousel["children"].split(",") == list(fake.containers)[:3]
     assert len(fake.applied) == 1 and posts_made(fake) == [f"/v26.0/{fake.account_id}/media_publish"]
     (post,) = fake.media
-    assert post.media == tuple(png_bytes(i) for i in range(3)) and result.remote_id == post.id
+    assert post.media == tuple(jpeg_bytes(i) for i in range(3)) and result.remote_id == post.id
     assert list(fake.public.folder.iterdir()) == []
 
 
@@ -122,7 +122,7 @@ def test_a_reel_is_uploaded_to_meta_then_processed_and_published(
     )
     (post,) = fake.media
     assert post.kind == "REELS" and post.media == (upload.body,) and result.remote_id == post.id
-    assert result.url == f"https://www.instagram.com/p/{post.shortcode}/"
+    assert result.url == f"https://www.instagram.com/reel/{post.shortcode}/" == post.permalink
     assert fake.fetched == [] and list(fake.public.folder.iterdir()) == []  # no public copy of a video
 
 
@@ -145,6 +145,20 @@ def test_a_post_without_a_picture_is_refused_before_any_call(
     with pytest.raises(ContentRejected, match="picture or a video"):
         adapter.publish(rendered(()), "k")
     assert fake.requests == []
+
+
+def test_a_picture_that_is_not_jpeg_is_refused_before_any_call_where_instagram_would_refuse_it(
+    fake: FakeInstagram, adapter: InstagramAdapter, tmp_path: Path
+) -> None:
+    """Instagram takes JPEG pictures only; a PNG queued before the composer refused it at acceptance fails
+    before any call, naming the file, instead of after its public copy and container (subcode 2207005)."""
+    png = png_file(tmp_path / "poster.png")
+    with pytest.raises(ContentRejected, match=r"only JPEG pictures are taken, not poster\.png \(PNG\)"):
+        adapter.publish(rendered((*pictures(tmp_path, 1), png)), "k")
+    assert fake.requests == [] and list(fake.public.folder.iterdir()) == []
+    with pytest.raises(ContentRejected, match="picture format") as caught:  # what Instagram itself says
+        adapter.upload_media(rendered((png,)))
+    assert caught.value.code == "36001/2207005" and not posts_made(fake)
 
 
 def test_container_still_in_progress_is_transient_and_nothing_is_published(
@@ -273,7 +287,7 @@ def test_reconcile_finds_a_lost_answer_by_its_caption_past_a_full_page(
         adapter.publish(rendered(pictures(tmp_path, 1)), "k")
     for i in range(60):  # more than one page of newer posts
         fake.add_media(f"другой пост {i}")
-    found = adapter.reconcile(SentPost(CAPTION, None, ("photo0.png",)), started)
+    found = adapter.reconcile(SentPost(CAPTION, None, ("photo0.jpg",)), started)
     assert found.status is ReconcileStatus.FOUND and found.ref is not None
     assert found.ref.remote_id == fake.media[0].id
     assert found.ref.url == f"https://www.instagram.com/p/{fake.media[0].shortcode}/"

@@ -15,7 +15,7 @@ from publisher.store import Store
 from tests.conftest import FakeClock
 from tests.fakes.instagram import FakeInstagram
 from tests.fault_world import SHARED_CREDS, World, start_fakes
-from tests.media import mp4_file, png_file
+from tests.media import jpeg_file, mp4_file, png_file
 
 
 @pytest.fixture
@@ -47,8 +47,8 @@ def test_picture_carousel_and_reel_reach_instagram_and_the_log_names_id_and_perm
     fake = world.fakes["instagram"]
     assert isinstance(fake, FakeInstagram)
     ids = {
-        "picture": queue(world, "picture", (png_file(tmp_path / "a.png", 1),)),
-        "carousel": queue(world, "carousel", tuple(png_file(tmp_path / f"c{i}.png", i) for i in range(3))),
+        "picture": queue(world, "picture", (jpeg_file(tmp_path / "a.jpg", 1),)),
+        "carousel": queue(world, "carousel", tuple(jpeg_file(tmp_path / f"c{i}.jpg", i) for i in range(3))),
         "reel": queue(world, "reel", (mp4_file(tmp_path / "r.mp4", seconds=6.0),)),
     }
     world.drain()
@@ -65,7 +65,8 @@ def test_picture_carousel_and_reel_reach_instagram_and_the_log_names_id_and_perm
         assert d.state.value == "published" and d.remote_id == media.id
         (event,) = world.store.events(delivery_id=delivery_id, status="published")
         assert event.remote_id == media.id
-        assert event.url == f"https://www.instagram.com/p/{media.shortcode}/" == d.remote_url
+        assert event.url == media.permalink == d.remote_url
+    assert kinds["reel"].permalink.startswith("https://www.instagram.com/reel/")
     assert len(fake.applied) == 3  # one media_publish per post, each after its containers were FINISHED
     order = [
         "publish" if fake.is_publish(r) else "status" if r.param("fields") == "status_code,status" else ""
@@ -75,3 +76,19 @@ def test_picture_carousel_and_reel_reach_instagram_and_the_log_names_id_and_perm
     assert steps.count("publish") == 3 and all(
         steps[i - 1] == "status" for i, s in enumerate(steps) if s == "publish"
     )
+
+
+def test_a_png_queued_before_the_rule_fails_with_the_reason_before_any_call(
+    world: World, tmp_path: Path
+) -> None:
+    """A post accepted before Instagram's JPEG-only rule existed: its Instagram delivery fails when it is
+    written, with the file and the fix, and Instagram is never called; nothing is retried."""
+    fake = world.fakes["instagram"]
+    assert isinstance(fake, FakeInstagram)
+    delivery_id = queue(world, "poster", (png_file(tmp_path / "poster.png", 1),))
+    world.drain()
+
+    d = world.get(delivery_id)
+    assert d.state.value == "failed" and d.attempts == 1
+    assert "poster.png in PNG" in (d.last_error or "") and "convert it to JPEG" in (d.last_error or "")
+    assert fake.requests == [] and fake.media == []

@@ -21,7 +21,7 @@ from publisher.store import Store
 from publisher.store.schema import media
 from tests.fakes import NetworkFake
 from tests.fault_world import SHARED_CREDS, section, start_fakes
-from tests.media import png_bytes
+from tests.media import jpeg_bytes
 
 POST = """---
 networks: [{networks}]
@@ -36,8 +36,8 @@ def drop(inbox: Path, n: int, networks: tuple[str, ...], seeds: tuple[int, ...])
     inbox.mkdir(parents=True, exist_ok=True)
     names = []
     for seed in seeds:
-        (inbox / f"img{n}-{seed}.png").write_bytes(png_bytes(seed))
-        names.append(f"img{n}-{seed}.png")
+        (inbox / f"img{n}-{seed}.jpg").write_bytes(jpeg_bytes(seed))  # every network takes a JPEG
+        names.append(f"img{n}-{seed}.jpg")
     path = inbox / f"post{n}.md"
     path.write_text(POST.format(networks=", ".join(networks), media=", ".join(names), n=n), encoding="utf-8")
     return path
@@ -79,7 +79,7 @@ def test_a_post_accepted_on_one_host_is_published_with_its_images_from_another(
         ]
         for name, fake in fakes.items():
             uploaded = {data for post in fake.posts for data in post.media}
-            assert {png_bytes(1), png_bytes(2)} <= uploaded, name
+            assert {jpeg_bytes(1), jpeg_bytes(2)} <= uploaded, name
 
 
 def test_with_file_storage_a_missing_copy_fails_the_delivery_before_sending(
@@ -90,7 +90,7 @@ def test_with_file_storage_a_missing_copy_fails_the_delivery_before_sending(
         store = Store(store_url)
         a = host(tmp_path / "a", fakes, media_storage="files")
         Intake(store, a, Directory.empty).accept(drop(tmp_path / "a" / "inbox", 1, ("telegram",), (3,)))
-        assert list((tmp_path / "a" / "media").rglob("*.png"))
+        assert list((tmp_path / "a" / "media").rglob("*.jpg"))
         b = host(tmp_path / "b", fakes, media_storage="files")
         shutil.rmtree(tmp_path / "a" / "media")
         daemon = Dispatcher(store, b, rendered)
@@ -98,5 +98,5 @@ def test_with_file_storage_a_missing_copy_fails_the_delivery_before_sending(
         daemon.stop(5)
         (d,) = store.deliveries()
         store.close()
-        assert d.state is DeliveryState.FAILED and "img1-3.png" in (d.last_error or "")
+        assert d.state is DeliveryState.FAILED and "img1-3.jpg" in (d.last_error or "")
         assert fakes["telegram"].applied == []

@@ -113,3 +113,45 @@ def test_a_picture_instagram_would_refuse_is_refused_at_acceptance(directory: Di
     assert any("big.jpg of 9.0 MB" in s and "up to 8 MB" in s for s in said)
     assert all(e.field == "media" for e in errors)
     assert render(post(media=(picture("banner.jpg", 3000, 1000),)), "vk", directory)  # VK takes it
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "said"),
+    [("poster.png", "image/png", "PNG"), ("anim.gif", "image/gif", "GIF"), ("a.webp", "image/webp", "WebP")],
+)
+def test_a_picture_that_is_not_jpeg_is_refused_for_instagram_only_in_russian(
+    directory: Directory, name: str, mime: str, said: str
+) -> None:
+    """Instagram takes JPEG pictures only (it would fetch the file and refuse it at 18:00, subcode 2207005);
+    the editor hears it at acceptance, with the file, the field and the fix. Other networks take it."""
+    picture = MediaItem(name, Path(f"/data/{name}"), "0" * 64, mime, 1024)
+    targets = ("vk", "x", "facebook", "telegram", "instagram")
+    with language("ru"), pytest.raises(InputError) as caught:
+        render_all(post(media=(picture,), targets=targets), directory)
+    (error,) = caught.value.errors if isinstance(caught.value, InputErrors) else [caught.value]
+    assert (error.source, error.field) == ("vystavka.md", "media")
+    assert f"картинка {name} в формате {said}, а Instagram принимает картинки только в формате JPEG" in str(
+        error
+    )
+    assert error.fix == "переведите её в формат JPEG (сохраните как .jpg) или уберите instagram из networks"
+    for target in targets[:-1]:
+        assert render(post(media=(picture,), targets=targets), target, directory).media == (picture,)
+
+
+def test_the_picture_format_is_read_from_the_content_and_a_carousel_names_each_wrong_one(
+    directory: Directory,
+) -> None:
+    """The type sniffed from the bytes decides: a JPEG saved as .png goes, a PNG renamed .jpg does not."""
+    jpeg_named_png = MediaItem("scan.png", Path("/data/scan.png"), "1" * 64, "image/jpeg", 1024)
+    png_named_jpg = MediaItem("photo.jpg", Path("/data/photo.jpg"), "2" * 64, "image/png", 1024)
+    gif = MediaItem("anim.gif", Path("/data/anim.gif"), "3" * 64, "image/gif", 1024)
+    assert render(post(media=(PICTURE, jpeg_named_png)), "instagram", directory)
+    with language("en"), pytest.raises(InputErrors) as caught:
+        render(post(media=(PICTURE, png_named_jpg, gif)), "instagram", directory)
+    said = [str(e) for e in caught.value.errors]
+    assert said == [
+        "vystavka.md: media has the picture photo.jpg in PNG; Instagram takes only JPEG pictures: "
+        "convert it to JPEG (save it as .jpg) or remove instagram from networks",
+        "vystavka.md: media has the picture anim.gif in GIF; Instagram takes only JPEG pictures: "
+        "convert it to JPEG (save it as .jpg) or remove instagram from networks",
+    ]
