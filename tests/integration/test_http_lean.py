@@ -168,7 +168,8 @@ TIMEOUTS = HttpTimeouts(connect=0.5, read=0.4, total=5.0)
 def build(network: str, url: str) -> Adapter:
     if network == "telegram":
         token = SecretStr("123456:secret-token")
-        return TelegramAdapter("telegram", TelegramSettings(api_url=url, bot_token=token, chat_id="@news"))
+        bot = TelegramSettings(api_url=url, bot_token=token, chat_id="@news", timeouts=TIMEOUTS)
+        return TelegramAdapter("telegram", bot)
     if network == "vk":
         token = SecretStr("vk1.a.secret-token")
         return VkAdapter("vk", VkSettings(api_url=url, access_token=token, group_id=77, timeouts=TIMEOUTS))
