@@ -50,8 +50,13 @@ from tests.media import jpeg_file
 
 S = DeliveryState
 TARGETS = tuple(FAKES)
-POSTS_PER_ROUND = 3
-KILLS_PER_ROUND = 5
+#: the enumerated kills die at the 1st..15th hit of each point (one hit per delivery of three posts)
+HITS = 3 * len(TARGETS)
+#: A round's queue is large enough that even the 15th hit of a point comes before the queue runs dry, so
+#: planned kills land; a round ends after this many kills, or earlier when a run finished unkilled (it
+#: drained the queue: the next planned kill needs a fresh one).
+POSTS_PER_ROUND = 10
+KILLS_PER_ROUND = 10
 X_CREDS = ("crash-consumer-key", "crash-consumer-secret", "crash-access-token", "crash-access-secret")
 VK_TOKEN = "vk1.a.crash-test-token-abcdef0123456789"
 
@@ -162,18 +167,19 @@ def production_recovery(root: Path) -> float:
 
 
 def kill_plan(total: int, seed: int) -> list[str]:
-    """Enumerated points first (each point at the 1st..12th hit), then random timer kills."""
+    """Enumerated points first (each point at the 1st..15th hit), then random timer kills."""
     rng = random.Random(seed)
-    enumerated = [f"{point}:{n}" for n in range(1, POSTS_PER_ROUND * len(TARGETS) + 1) for point in POINTS]
+    enumerated = [f"{point}:{n}" for n in range(1, HITS + 1) for point in POINTS]
     plan = enumerated[: max(0, total - total // 3)]
     while len(plan) < total:
         plan.append(f"timer:{rng.uniform(0.4, 1.6):.2f}")
     return plan
 
 
-def settle(env: dict[str, str], store: Store, runs: int = 8) -> None:
-    """Restart the daemon (``run --once``) until nothing waits, as an operator's restart loop would."""
-    for _ in range(runs):
+def settle(env: dict[str, str], store: Store, runs: int = 8) -> int:
+    """Restart the daemon (``run --once``) until nothing waits, as an operator's restart loop would; returns
+    how many runs that took."""
+    for run in range(1, runs + 1):
         time.sleep(0.25)  # let a dead daemon's leases run out
         result = run_cli(env, "run", "--once")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -183,7 +189,7 @@ def settle(env: dict[str, str], store: Store, runs: int = 8) -> None:
                 store.in_doubt_due(store.next_due_at_or_now()) if hasattr(store, "next_due_at_or_now") else []
             )
             if not due_checks:
-                return
+                return run
     raise AssertionError(f"queue did not settle: {store.counts_by_state()}")
 
 
@@ -229,6 +235,7 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
     plan = kill_plan(total, seed=20261125)
     kills = 0
     rounds = 0
+    runs = 0  # daemon starts: the kills, the runs that finished, and settle's restarts
     outcomes: Counter[str] = Counter()
     index = 0
     while kills < total:
@@ -257,6 +264,8 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
                 break
             point = plan[index]
             index += 1
+            runs += 1
+            drained = False
             if point.startswith("timer:"):
                 daemon = DaemonProcess(env, "run")
                 time.sleep(float(point.split(":")[1]))
@@ -269,11 +278,14 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
                     kills += 1
                 else:
                     assert result.returncode == 0, result.stdout + result.stderr
+                    drained = True
             # After every kill: nothing published without a remote id. (The next run reaps what the
             # dead one held once its 0.2 s lease has run out; claims still leased simply wait.)
             for d in store.deliveries(states=[S.PUBLISHED]):
                 assert d.remote_id
-        settle(env, store)
+            if drained:
+                break
+        runs += settle(env, store)
         outcomes.update(check_round(store, fakes, markers))
         store.close()
         if index >= len(plan) and kills < total:
@@ -283,7 +295,7 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
         raise failures[0]
     (took,) = measured
     report = (
-        f"crash safety: {kills} SIGKILLs over {rounds} rounds; final states {dict(outcomes)}; recovery after a "
+        f"crash safety: {kills} SIGKILLs over {rounds} rounds ({runs} daemon starts); final states {dict(outcomes)}; recovery after a "
         f"kill with production leases: {took:.1f} s"
     )
     print(f"\n{report}")
