@@ -7,6 +7,7 @@ first write holds its transaction open so that the others queue behind it determ
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +39,18 @@ def statuses(path: Path) -> list[str]:
     return found
 
 
+def held_open(gate: threading.Event) -> Callable[[Connection], str]:
+    """A write that logs "first" once ``gate`` is set: its group stays open until then, so that the writes
+    asked for meanwhile queue behind it deterministically."""
+
+    def first(conn: Connection) -> str:
+        gate.wait(30)
+        append_event(conn, NOW, "first")
+        return "first"
+
+    return first
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'q.db'}")
@@ -51,10 +64,7 @@ def test_writes_waiting_together_share_one_commit_and_each_is_durable(
     event.listen(store.engine, "commit", lambda conn: commits.append(1))
     gate = threading.Event()
 
-    def first(conn: Connection) -> str:
-        gate.wait(30)
-        append_event(conn, NOW, "first")
-        return "first"
+    first = held_open(gate)
 
     results: dict[str, object] = {}
     leader = threading.Thread(target=lambda: results.update(first=store._write(first)))
@@ -192,10 +202,7 @@ def test_a_submitted_write_queued_during_a_commit_is_not_handed_the_lead(
     assert group is not None
     gate = threading.Event()
 
-    def first(conn: Connection) -> str:
-        gate.wait(30)
-        append_event(conn, NOW, "first")
-        return "first"
+    first = held_open(gate)
 
     leader = threading.Thread(target=store._write, args=(first,))
     leader.start()
@@ -220,10 +227,7 @@ def test_settle_waits_for_a_commit_under_way_then_returns_the_result(
     assert group is not None
     gate = threading.Event()
 
-    def first(conn: Connection) -> str:
-        gate.wait(30)
-        append_event(conn, NOW, "first")
-        return "first"
+    first = held_open(gate)
 
     ticket = group.submit(logged("submitted"))
     leader = threading.Thread(target=store._write, args=(first,))
