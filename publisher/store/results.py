@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
@@ -28,52 +29,50 @@ log = logging.getLogger("publisher.store")
 S = DeliveryState
 
 
-class ResultsMixin(StoreBase):
-    def _fenced(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        values: dict[str, Any],
-        status: str,
-        *,
-        allowed: Collection[str] = (S.PUBLISHING.value,),
-        event_fields: Mapping[str, Any] | None = None,
-    ) -> bool:
-        return self._write(
-            self._fenced_work(delivery_id, attempt_id, now, values, status, allowed, event_fields)
-        )
+@dataclass(frozen=True)
+class _FencedChange:
+    """One fenced transition: ``values`` written only while ``delivery_id`` is held by ``attempt_id`` in one
+    of the ``allowed`` states, with its publish-log row (``status``, ``event_fields``)."""
 
-    def _fenced_work(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        values: dict[str, Any],
-        status: str,
-        allowed: Collection[str],
-        event_fields: Mapping[str, Any] | None,
-    ) -> Callable[[Connection], bool]:
+    delivery_id: int
+    attempt_id: str
+    now: datetime
+    values: dict[str, Any]
+    status: str
+    allowed: Collection[str] = (S.PUBLISHING.value,)
+    event_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def bound(self) -> dict[str, Any]:
+        """The fence's and the values' parameters, named as ``_fenced_update`` binds them."""
+        return {
+            "f_id": self.delivery_id,
+            "f_attempt": self.attempt_id,
+            **{f"v_{k}": v for k, v in self.values.items()},
+        }
+
+
+class ResultsMixin(StoreBase):
+    def _fenced(self, change: _FencedChange) -> bool:
+        return self._write(self._fenced_work(change))
+
+    def _fenced_work(self, change: _FencedChange) -> Callable[[Connection], bool]:
         """The write of ``_fenced``: the fenced update and its publish-log row, committed by the caller."""
-        values = {**values, "updated_at": now}
-        computed = any(isinstance(v, ClauseElement) for v in values.values())  # e.g. ``attempts - 1``
+        change = replace(change, values={**change.values, "updated_at": change.now})
+        computed = any(isinstance(v, ClauseElement) for v in change.values.values())  # e.g. ``attempts - 1``
         if self._group is not None and not computed:
-            return self._fenced_raw(delivery_id, attempt_id, now, values, status, allowed, event_fields)
+            return self._fenced_raw(change)
+        delivery_id, allowed = change.delivery_id, tuple(change.allowed)
         if computed:
             statement: Any = (
                 update(deliveries)
-                .where(_held_by(delivery_id, attempt_id, allowed))
-                .values(**values)
+                .where(_held_by(delivery_id, change.attempt_id, allowed))
+                .values(**change.values)
                 .returning(deliveries.c.id, deliveries.c.post_id, deliveries.c.target)
             )
             params: dict[str, Any] = {}
         else:  # the common case: a statement built once per set of columns, values bound
-            statement = _fenced_update(tuple(sorted(values)), tuple(allowed))
-            params = {
-                "f_id": delivery_id,
-                "f_attempt": attempt_id,
-                **{f"v_{k}": v for k, v in values.items()},
-            }
+            statement = _fenced_update(tuple(sorted(change.values)), allowed)
+            params = change.bound()
 
         def work(conn: Connection) -> bool:
             # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
@@ -81,31 +80,21 @@ class ResultsMixin(StoreBase):
             if row is None:
                 _stale(delivery_id)
                 return False
-            log_delivery(conn, now, status, row, **(event_fields or {}))
+            log_delivery(conn, change.now, change.status, row, **change.event_fields)
             return True
 
         return work
 
-    def _fenced_raw(
-        self,
-        delivery_id: int,
-        attempt_id: str,
-        now: datetime,
-        values: dict[str, Any],
-        status: str,
-        allowed: Collection[str],
-        event_fields: Mapping[str, Any] | None,
-    ) -> RawWork[bool]:
+    def _fenced_raw(self, change: _FencedChange) -> RawWork[bool]:
         """``_fenced`` on SQLite's fast path (``rawsql``): the same statements, compiled once, on the DB-API
         cursor; the parameters are converted before the write joins its group."""
-        columns, states = tuple(sorted(values)), tuple(allowed)
+        delivery_id = change.delivery_id
+        columns, states = tuple(sorted(change.values)), tuple(change.allowed)
         names = ("f_id", "f_attempt", *(f"v_{c}" for c in columns))
         fence = self._compiled(("fenced", columns, states), lambda: _fenced_update(columns, states), names)
-        params = fence.params(
-            {"f_id": delivery_id, "f_attempt": attempt_id, **{f"v_{k}": v for k, v in values.items()}}
-        )
+        params = fence.params(change.bound())
         insert = self._compiled("event", events.insert, EVENT_COLUMNS)
-        event = event_row(now, status, delivery_id=delivery_id, **(event_fields or {}))
+        event = event_row(change.now, change.status, delivery_id=delivery_id, **change.event_fields)
 
         def run(cursor: sqlite3.Cursor) -> bool:
             # Fenced on the attempt: a late answer of an attempt whose claim was reaped cannot overwrite.
@@ -161,21 +150,24 @@ class ResultsMixin(StoreBase):
         self, delivery_id: int, attempt_id: str, result: PublishResult, now: datetime, detail: Detail
     ) -> Callable[[Connection], bool]:
         # An in-doubt delivery whose late answer arrives is settled by it too.
+        values = {
+            "state": S.PUBLISHED.value,
+            "remote_id": result.remote_id,
+            "remote_url": result.url,
+            "lease_until": None,
+            "next_at": None,
+            "last_error": None,
+        }
         return self._fenced_work(
-            delivery_id,
-            attempt_id,
-            now,
-            {
-                "state": S.PUBLISHED.value,
-                "remote_id": result.remote_id,
-                "remote_url": result.url,
-                "lease_until": None,
-                "next_at": None,
-                "last_error": None,
-            },
-            "published",
-            (S.PUBLISHING.value, S.IN_DOUBT.value),
-            {"remote_id": result.remote_id, "url": result.url, "detail": detail},
+            _FencedChange(
+                delivery_id,
+                attempt_id,
+                now,
+                values,
+                "published",
+                allowed=(S.PUBLISHING.value, S.IN_DOUBT.value),
+                event_fields={"remote_id": result.remote_id, "url": result.url, "detail": detail},
+            )
         )
 
     def record_retry(
@@ -191,14 +183,8 @@ class ResultsMixin(StoreBase):
         }
         if not burn_attempt:
             values["attempts"] = deliveries.c.attempts - 1
-        return self._fenced(
-            delivery_id,
-            attempt_id,
-            now,
-            values,
-            status,
-            event_fields={"error": error, "detail": {**(detail or {}), "not_before": not_before.isoformat()}},
-        )
+        event = {"error": error, "detail": {**(detail or {}), "not_before": not_before.isoformat()}}
+        return self._fenced(_FencedChange(delivery_id, attempt_id, now, values, status, event_fields=event))
 
     def record_failed(
         self, delivery_id: int, attempt_id: str, now: datetime, error: str, detail: Detail | None = None
@@ -222,13 +208,10 @@ class ResultsMixin(StoreBase):
         detail: Mapping[str, Any] | None,
     ) -> bool:
         """End an attempt in ``state`` (failed or in doubt); the event's status is the state's name."""
+        values = {"state": state.value, "lease_until": None, "next_at": next_at, "last_error": error}
+        event = {"error": error, "detail": detail or {}}
         return self._fenced(
-            delivery_id,
-            attempt_id,
-            now,
-            {"state": state.value, "lease_until": None, "next_at": next_at, "last_error": error},
-            state.value,
-            event_fields={"error": error, "detail": detail or {}},
+            _FencedChange(delivery_id, attempt_id, now, values, state.value, event_fields=event)
         )
 
     def release(
@@ -246,13 +229,9 @@ class ResultsMixin(StoreBase):
         }
         if error is not None:
             values["last_error"] = error
+        event = {"detail": {"reason": reason}}
         return self._fenced(
-            delivery_id,
-            attempt_id,
-            now,
-            values,
-            "released",
-            event_fields={"detail": {"reason": reason}},
+            _FencedChange(delivery_id, attempt_id, now, values, "released", event_fields=event)
         )
 
     def renew_leases(self, attempt_ids: Collection[str], now: datetime, lease_seconds: float) -> set[str]:
