@@ -208,10 +208,11 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
     def _lane(self, target: str, claims: list[Claim]) -> None:
         unsettled: _Unsettled | None = None  # the last result, queued to commit with the next write
         try:
+            rate = self._rate(target)  # once a lane: a reload applies to the target's next lane
             for index, claim in enumerate(claims):
-                if unsettled is not None and self._rate(target):
+                if unsettled is not None and rate:
                     self._settled(unsettled)  # before waiting for the slot
-                go, slot = self._pace(target)
+                go, slot = self._pace(target, rate)
                 if not go or self._stopping.is_set():
                     self._settled(unsettled)
                     reason = (
@@ -246,15 +247,14 @@ class Dispatcher(LeasesMixin, HousekeepingMixin):
         except ConfigurationError:
             return None
 
-    def _pace(self, target: str) -> tuple[bool, datetime | None]:
-        """Wait until just before the target's next free slot (``max_per_minute``): (go ahead, the slot).
+    def _pace(self, target: str, rate: float | None) -> tuple[bool, datetime | None]:
+        """Wait until just before the target's next free slot (``rate`` a minute): (go ahead, the slot).
 
         Publishing at the documented pace avoids learning the limit from refusals. The slot is taken from
         the database (``Store.take_slot``), so every daemon on the queue shares one pace per target. The wait
         is on the stop event, so SIGTERM is not delayed; a slot further off than ``PACE_HOLD_LIMIT``, or a
         target put on hold (by any daemon), releases the claims.
         """
-        rate = self._rate(target)
         if not rate:
             return True, None
         # Real time, not ``self.clock``: the pace is shared with daemons on other hosts.
