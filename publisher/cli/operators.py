@@ -21,7 +21,7 @@ from publisher.cli.format import (
     table,
 )
 from publisher.errors import ConfigurationError, InputError, PublisherError, PublishError
-from publisher.models import DeliveryState, Event, RemoteRef, network_of
+from publisher.models import DeliveryState, RemoteRef, network_of
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
 from publisher.settings import Settings
@@ -239,17 +239,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
-def _inbox_problem(store: Store) -> Event | None:
-    """The last ``inbox_broken`` event when no ``inbox_repaired`` came after it (the daemon logs both)."""
-    broken = store.events(status="inbox_broken", limit=1, newest_first=True)
-    repaired = store.events(status="inbox_repaired", limit=1, newest_first=True)
-    if broken and not (repaired and repaired[0].id > broken[0].id):
-        found: Event = broken[0]
-        return found
-    return None
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.dispatch.health import unrepaired_inbox_problem
+
     store = open_store(settings)
     now = datetime.now(UTC)
     beats = store.heartbeats()
@@ -258,7 +250,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     holds = store.holds(now)
     next_due = store.next_due_at(now)
     failures = store.events(status="failed", limit=5, newest_first=True)
-    inbox_problem = _inbox_problem(store)
+    inbox_problem = unrepaired_inbox_problem(store)
     if args.json:
         print(
             json.dumps(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from publisher.dispatch.dispatcher import Dispatcher
+from publisher.models import Event
 from publisher.ops.alerts import Incident
 from publisher.ops.incidents import Incidents
 from publisher.ops.sdnotify import Notifier
@@ -22,6 +23,16 @@ from publisher.store import UNFINISHED, Store
 #: The status line counts each unfinished state up to this ("queued 10000+"): ``publisher status`` gives the
 #: full figures; the heartbeat's cost stays the same however long the queue.
 COUNT_AT_MOST = 10_000
+NOT_CHECKED = "not checked yet"
+
+
+def unrepaired_inbox_problem(store: Store) -> Event | None:
+    """The last ``inbox_broken`` event when no ``inbox_repaired`` came after it (``Health.inbox`` logs both)."""
+    broken = store.events(status="inbox_broken", limit=1, newest_first=True)
+    repaired = store.events(status="inbox_repaired", limit=1, newest_first=True)
+    if broken and not (repaired and repaired[0].id > broken[0].id):
+        return broken[0]
+    return None
 
 
 @dataclass
@@ -35,7 +46,7 @@ class Health:
     clock: Callable[[], datetime]
     daemon_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _stalled: bool = False
-    _inbox_problem: str | None = "not checked yet"
+    _inbox_problem: str | None = NOT_CHECKED
     _counts: tuple[int, dict[str, int]] | None = None  # (publish-log id they were counted at, counts)
 
     def status_line(self) -> str:
@@ -90,14 +101,19 @@ class Health:
             self.incidents.resolve("stalled")
 
     def inbox(self, broken: list[str]) -> None:
-        """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows."""
+        """A broken inbox folder is an incident (one alert) and an event ``publisher status`` shows.
+
+        A sound inbox at the first check logs ``inbox_repaired`` only when the publish log still shows it
+        broken (from an earlier run): a daemon's every start would otherwise add a repair nobody made.
+        """
         problem = "\n".join(broken) or None
         if problem == self._inbox_problem:
             return
-        self._inbox_problem = problem
+        first, self._inbox_problem = self._inbox_problem == NOT_CHECKED, problem
         if problem is None:
             self.incidents.resolve("inbox")
-            self.store.log_event(self.clock(), "inbox_repaired")
+            if not first or unrepaired_inbox_problem(self.store) is not None:
+                self.store.log_event(self.clock(), "inbox_repaired")
             return
         self.store.log_event(self.clock(), "inbox_broken", error=problem)
         self.incidents.report(Incident("inbox", "inbox", "the inbox cannot be used", problem))

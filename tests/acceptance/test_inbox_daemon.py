@@ -26,6 +26,8 @@ def test_run_once_takes_old_files_and_names_those_still_being_written(tmp_path: 
     assert (inbox / "processed" / "kino.md").exists()
     store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
     assert store.counts_by_state()["published"] == 1
+    # A sound inbox at start is no repair: the publish log tells of one only after a breakage.
+    assert store.events(status="inbox_repaired") == []
     store.close()
 
 
@@ -71,6 +73,7 @@ def test_hostile_batch_and_a_broken_folder_do_not_stop_a_normal_post(tmp_path: P
     second = run_cli(env, "run", "--once", "--dry-run")
     assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr
     assert "inbox: BROKEN" not in run_cli(env, "status").stdout
+    assert len(store.events(status="inbox_repaired")) == 1  # the repair, told once
     leftover = sorted(p.name for p in inbox.iterdir() if p.name not in ("processed", "rejected"))
     assert [n for n in leftover if n.endswith(".md")] == [], leftover
     assert len(store.events(status="rejected")) == len(cases)
