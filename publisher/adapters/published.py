@@ -48,6 +48,13 @@ class PublishedForm:
             match = self.query.search(parts.query)
         return "_".join(g for g in match.groups() if g) if match is not None else None
 
+    def misrecorded(self, remote_id: str | None) -> bool:
+        """True for a recorded remote id that is a URL's key rather than an id (an Instagram shortcode stored
+        by ``resolve`` before it looked ids up): the network's API reads nothing by it."""
+        return (
+            self.lookup_fix is not None and bool(remote_id) and not self.remote_id.fullmatch(remote_id or "")
+        )
+
 
 @dataclass(frozen=True)
 class PostAddress:

@@ -144,11 +144,14 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    """Settle an in-doubt delivery; or give a published one recorded under a key no API reads (an
+    Instagram shortcode, before ``resolve`` looked ids up) its id. The state is checked before any lookup."""
     store = open_store(settings)
     ref = None
     if args.published_as is not None:
         from publisher.adapters import profile_of
         from publisher.adapters.published import PostAddress, remote_ref
+        from publisher.store.actions import RESOLVABLE, not_applicable
 
         d = store.get_delivery(args.id)
         if d is None:
@@ -159,12 +162,30 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
             return FAILURE
         network = network_of(d.target)
         form = profile_of(network).published
+        correcting = d.state is DeliveryState.PUBLISHED and form is not None and form.misrecorded(d.remote_id)
+        if d.state.value not in RESOLVABLE and not correcting:
+            raise not_applicable(d.id, d.state.value, RESOLVABLE)
         found = remote_ref(network, form, args.published_as)
         instead = form.lookup_fix if form is not None else None
         ref = _look_up(settings, d.target, found, instead or "") if isinstance(found, PostAddress) else found
+        if correcting:
+            return _correct(store, d.id, d.target, d.remote_id or "", ref)
     now = datetime.now(UTC)
     done = store.resolve(args.id, now, published_as=ref, actor=actor())
     print(f"delivery {done.id} to {done.target}: {done.state.value}")
+    return OK
+
+
+def _correct(store: Store, delivery_id: int, target: str, was: str, ref: RemoteRef) -> int:
+    note = f"the operator gave its id {ref.remote_id}, recorded instead of {was!r}"
+    if not store.correct_remote_id(
+        delivery_id, datetime.now(UTC), was=was, ref=ref, actor=actor(), note=note
+    ):
+        print(
+            f"delivery {delivery_id} changed meanwhile: see 'publisher show {delivery_id}'", file=sys.stderr
+        )
+        return FAILURE
+    print(f"delivery {delivery_id} to {target}: published, its id is now {ref.remote_id}")
     return OK
 
 

@@ -37,6 +37,7 @@ _WORDS = {
     "requeued": N_("queued again"),
     "retried": N_("retried"),
     "resolved": N_("resolved by the operator"),
+    "id_corrected": N_("the post's id on the network corrected"),
     "rate_limited": N_("the network asked to wait"),
     "released": N_("put back in the queue"),
 }

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from publisher.adapters.base import Adapter
 from publisher.errors import AccountError, ConfigurationError, PublishError, RateLimited
+from publisher.metrics.heal import heal
 from publisher.models import RemoteRef, Snapshot
 from publisher.ops.alerts import Incident
 from publisher.ops.incidents import IncidentSink, LogIncidents
@@ -63,6 +64,7 @@ class CollectStats:
     unavailable: int = 0
     calls: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
+    corrected: int = 0  # remote ids looked up and corrected (``heal``)
 
 
 @dataclass(eq=False, repr=False)
@@ -154,6 +156,20 @@ class Collector:
         except ConfigurationError as exc:
             stats.skipped[target] = f"not configured: {exc}"
             return
+        try:
+            healing = heal(self.store, adapter, rows, self.clock)
+        except AccountError as exc:
+            self._pause(target, exc)
+            stats.skipped[target] = f"paused: {exc}"
+            return
+        stats.corrected += healing.corrected
+        now = self.clock()
+        self._record(
+            [r for r, _ in healing.unreadable],
+            [Snapshot(r.remote_id or "", now, available=False, reason=why) for r, why in healing.unreadable],
+            stats,
+        )
+        rows = healing.rows
         for start in range(0, len(rows), adapter.metrics_batch):
             batch = rows[start : start + adapter.metrics_batch]
             if not self._paced(target):

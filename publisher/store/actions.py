@@ -1,4 +1,5 @@
-"""Settling in-doubt deliveries (reconciliation) and the operator's actions: retry, cancel, resolve.
+"""Settling in-doubt deliveries (reconciliation) and the operator's actions: retry, cancel, resolve; and the
+correction of a published delivery's remote id recorded in a form no API call accepts.
 
 Both are the same transaction: read one delivery, check that it is in a state the action applies to, apply the
 change and log it. ``_transition`` is that transaction; the callers only say which states, what change and how a
@@ -11,11 +12,11 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, Unpack
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, select, update
 
 from publisher.errors import StoreError
 from publisher.models import Delivery, DeliveryState, RemoteRef
-from publisher.store.engine import StoreBase, change_delivery, close_delivery_incidents
+from publisher.store.engine import StoreBase, change_delivery, close_delivery_incidents, log_delivery
 from publisher.store.interface import Verdict
 from publisher.store.records import Claim, delivery_from_row, load_delivery, load_post, source_key
 from publisher.store.schema import deliveries
@@ -23,6 +24,16 @@ from publisher.store.schema import deliveries
 S = DeliveryState
 # What a transition makes of the current row: the column values to set, the event status and its detail.
 Change = tuple[dict[str, Any], str, dict[str, Any]]
+#: The states ``resolve`` applies to.
+RESOLVABLE = (S.IN_DOUBT.value,)
+
+
+def not_applicable(delivery_id: int, state: str, allowed: Collection[str]) -> StoreError:
+    """The refusal of an operator's action on a delivery in another state (the CLI says it before any network
+    call too, in the same words)."""
+    return StoreError(
+        f"delivery {delivery_id} is {state}; this action applies to {', '.join(sorted(allowed))} deliveries"
+    )
 
 
 class SettlementMixin(StoreBase):
@@ -108,7 +119,35 @@ class SettlementMixin(StoreBase):
         else:
             values = {"state": S.CANCELLED.value, "next_at": None}
         detail = {"by": actor, "published": published_as is not None}
-        return self._operator_change(delivery_id, now, (S.IN_DOUBT.value,), values, "resolved", detail)
+        return self._operator_change(delivery_id, now, RESOLVABLE, values, "resolved", detail)
+
+    def correct_remote_id(
+        self, delivery_id: int, now: datetime, *, was: str, ref: RemoteRef, actor: str, note: str
+    ) -> bool:
+        """A published delivery recorded as ``was`` (a key no API call reads: an Instagram shortcode) gets the
+        remote id of ``ref`` (and its URL, when it has one), logged as ``id_corrected`` with ``note``.
+
+        Fenced on the state and on ``was``: False, changing nothing, when the delivery is no longer published
+        under that id (corrected meanwhile by another daemon or the operator).
+        """
+
+        def work(conn: Connection) -> bool:
+            query = select(deliveries).where(deliveries.c.id == delivery_id)
+            row = conn.execute(self._locking(query, skip_locked=False)).one_or_none()
+            if row is None or row.state != S.PUBLISHED.value or row.remote_id != was:
+                return False
+            url = ref.url or row.remote_url
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id, deliveries.c.remote_id == was)
+                .values(remote_id=ref.remote_id, remote_url=url, updated_at=now)
+            )
+            # The URL goes into the detail, so ``publisher show`` prints the note (it prefers an event's URL).
+            detail = {"by": actor, "was": was, "url": url, "reason": note}
+            log_delivery(conn, now, "id_corrected", row, remote_id=ref.remote_id, detail=detail)
+            return True
+
+        return self._write(work)
 
     def _operator_change(
         self,
@@ -158,9 +197,7 @@ class SettlementMixin(StoreBase):
                     return None
                 if row is None:
                     raise StoreError(f"delivery {delivery_id} does not exist: see 'publisher queue' for ids")
-                raise StoreError(
-                    f"delivery {delivery_id} is {row.state}; this action applies to {', '.join(sorted(allowed))} deliveries"
-                )
+                raise not_applicable(delivery_id, row.state, allowed)
             values, status, detail = change(row)
             if not change_delivery(conn, row, now, values, status, detail=detail):
                 raise StoreError(f"delivery {delivery_id} changed under a lock: nothing was done")

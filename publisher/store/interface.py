@@ -253,6 +253,13 @@ class QueueStore(Protocol):
         StoreError as for ``retry``.
         """
 
+    def correct_remote_id(
+        self, delivery_id: int, now: datetime, *, was: str, ref: RemoteRef, actor: str, note: str
+    ) -> bool:
+        """A ``published`` delivery recorded as ``was`` (a key no API call reads, like an Instagram shortcode)
+        takes the remote id (and URL, when given) of ``ref``; the event ``id_corrected`` keeps ``was`` and
+        ``note`` and ``actor``. False, changing nothing, when it is no longer published as ``was``."""
+
     def cancel_post(self, post_id: int, now: datetime, *, actor: str) -> PostOutcome:
         """The operator's ``post cancel``: every delivery of the post not yet sent -> ``cancelled``.
 

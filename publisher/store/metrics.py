@@ -180,6 +180,11 @@ def _snapshot_columns(table: Any) -> list[Any]:
     return [table.c[name].label("s_" + name) for name in names]
 
 
+#: The events that make a delivery published: the dispatcher's or reconciliation's, and the operator's
+#: ``resolve --published-as`` (its "resolved" of a delivery left cancelled is dropped by the state filter).
+PUBLISHED_EVENTS = ("published", "resolved")
+
+
 def _metrics_query(published_from: datetime | None, published_to: datetime | None) -> Select[Any]:
     recent = [events.c.time >= published_from] if published_from is not None else []
     # The lower bound goes inside the grouping: the latest "published" event is at or after it exactly when some
@@ -190,7 +195,7 @@ def _metrics_query(published_from: datetime | None, published_to: datetime | Non
     delivery = (events.c.delivery_id + 0).label("d")
     published = (
         select(delivery, func.max(events.c.time).label("published_at"))
-        .where(events.c.status == "published", *recent)
+        .where(events.c.status.in_(PUBLISHED_EVENTS), *recent)
         .group_by(delivery)
         .subquery()
     )

@@ -365,6 +365,14 @@ class FakeInstagram(NetworkFake):
         ids = [i for i in (request.param("ids") or "").split(",") if i]
         fields = request.param("fields") or ""
         known = {m.id for m in self.media}
+        # One error object answers the whole request when any id in it is unknown (the error-handling guide's
+        # shape, https://developers.facebook.com/docs/graph-api/guides/error-handling): an alias that is no
+        # id, like a shortcode, is code 803 naming it (as Graph answers, e.g. nov/fb_graph#286,
+        # daryasary/instagram-graph-api#1); a number that names no media, code 100.
+        aliases = [i for i in ids if not i.isdigit()]
+        if aliases:
+            message = f"(#803) Some of the aliases you requested do not exist: {','.join(aliases)}"
+            return Reply(400, graph_error(803, message))
         if not 1 <= len(ids) <= 50 or any(i not in known for i in ids):
             return Reply(400, graph_error(100, "(#100) Some of the aliases you requested do not exist"))
         if "insights" in fields and not self.insights_allowed:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from publisher.cli import main
-from publisher.models import Snapshot
+from publisher.models import Post, RemoteRef, Snapshot
 from publisher.ops.redact import register_secret
 from publisher.store import Store
 from tests.metrics_world import TELEGRAM_REASON, World, build, month_start
@@ -111,3 +111,34 @@ def test_metrics_csv_is_exact_csv(store_url: str, tmp_path, monkeypatch, capsys)
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
     assert sorted(int(r["delivery"]) for r in rows) == sorted(world.served)
     assert all(r["reason"] != "" or r["available"] == "yes" for r in rows)
+
+
+def test_a_delivery_resolved_as_published_has_metrics_and_its_id_can_be_corrected_once(store: Store) -> None:
+    """``resolve --published-as`` settles a delivery with a "resolved" event: its figures are collected like
+    any published post's. One recorded under a shortcode takes its id (fenced on the id it had)."""
+    now = datetime.now(UTC)
+    store.add_post(Post("a.md", "r" * 64, ("instagram", "vk"), "ed", "Пост"), now)
+    ig, vk = sorted(store.claim_due(now, worker="w", lease_seconds=60), key=lambda c: c.delivery.target)
+    for c in (ig, vk):
+        store.record_in_doubt(c.delivery.id, c.delivery.attempt_id or "", now, "timeout", reconcile_at=None)
+    url = "https://www.instagram.com/p/C1a2B3c4D5e/"
+    store.resolve(ig.delivery.id, now, published_as=RemoteRef("C1a2B3c4D5e", url), actor="op")
+    store.resolve(vk.delivery.id, now, published_as=None, actor="op")  # not published: no metrics
+
+    (row,) = store.metrics_rows(published_from=now - timedelta(hours=1))
+    assert (row.delivery_id, row.remote_id, row.url) == (ig.delivery.id, "C1a2B3c4D5e", url)
+
+    ref = RemoteRef("17900000000000001", url)
+    kw = {"ref": ref, "actor": "metrics collection", "note": "looked up"}
+    assert store.correct_remote_id(ig.delivery.id, now, was="C1a2B3c4D5e", **kw)
+    assert not store.correct_remote_id(ig.delivery.id, now, was="C1a2B3c4D5e", **kw)  # no longer so
+    assert not store.correct_remote_id(vk.delivery.id, now, was="", **kw)  # cancelled: not published
+    (row,) = store.metrics_rows(delivery_ids=[ig.delivery.id])
+    assert (row.remote_id, row.url, row.published_at) == (ref.remote_id, url, now)
+    (event,) = store.events(delivery_id=ig.delivery.id, status="id_corrected")
+    assert event.remote_id == ref.remote_id and event.detail == {
+        "by": "metrics collection",
+        "was": "C1a2B3c4D5e",
+        "url": url,
+        "reason": "looked up",
+    }

@@ -14,7 +14,7 @@ import pytest
 
 from publisher.adapters import build_adapter
 from publisher.cli import main
-from publisher.models import DeliveryState, Post, RemoteRef
+from publisher.models import DeliveryState, Post, PublishResult, RemoteRef
 from publisher.settings import load_settings
 from publisher.store import Store
 from tests.fakes.instagram import FakeInstagram
@@ -175,3 +175,59 @@ def test_an_address_is_refused_when_instagram_cannot_be_asked(
     err = refused(capsys, store, delivery_id, [address])
     assert "cannot be looked up on instagram" in err and "PUBLISHER_INSTAGRAM__ACCESS_TOKEN" in err
     assert fake.token not in err
+
+
+@pytest.mark.parametrize("state", ["published", "queued"])
+def test_a_delivery_not_in_doubt_is_refused_before_instagram_is_asked(
+    fake: FakeInstagram, env: Path, capsys: pytest.CaptureFixture[str], state: str
+) -> None:
+    store = Store(f"sqlite:///{env / 'var' / 'publisher.db'}")
+    now = datetime.now(UTC)
+    post = Post("afisha.md", "b" * 64, ("instagram",), "ed", "Афиша", media=(jpeg_file(env / "a.jpg"),))
+    store.add_post(post, now)
+    if state == "published":
+        (claim,) = store.claim_due(now, worker="test", lease_seconds=60)
+        d = claim.delivery
+        result = PublishResult("17900000000000077", "https://www.instagram.com/p/Zz1/", now)
+        store.record_published(d.id, d.attempt_id or "", result, now, {"text": "Афиша"})
+    (d,) = store.deliveries()
+    ours = fake.add_media("Афиша")
+
+    argv = ["resolve", str(d.id), f"--published-as=https://www.instagram.com/p/{ours.shortcode}/"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"publisher: delivery {d.id} is {state}; this action applies to in_doubt deliveries\n"
+    )
+    assert fake.requests == []  # no lookup: the state was checked first
+    assert store.get_delivery(d.id) == d
+    store.close()
+
+
+def test_a_delivery_recorded_with_a_shortcode_is_corrected_by_resolve(
+    fake: FakeInstagram, in_doubt: tuple[Store, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the operator line of ``metrics collect`` says to run for a delivery the old ``resolve`` stored
+    with the shortcode as its id: the address is looked up (or the id taken) and the id recorded."""
+    store, delivery_id = in_doubt
+    ours = fake.add_media("Афиша недели")
+    store.resolve(
+        delivery_id, datetime.now(UTC), published_as=RemoteRef(ours.shortcode, ours.permalink), actor="op"
+    )
+
+    assert main(["resolve", str(delivery_id), f"--published-as={ours.permalink}"]) == 0
+
+    assert f"its id is now {ours.id}" in capsys.readouterr().out
+    d = store.get_delivery(delivery_id)
+    assert (
+        d is not None
+        and d.state is DeliveryState.PUBLISHED
+        and (d.remote_id, d.remote_url)
+        == (
+            ours.id,
+            ours.permalink,
+        )
+    )
+    (event,) = store.events(delivery_id=delivery_id, status="id_corrected")
+    assert event.detail["was"] == ours.shortcode and event.remote_id == ours.id
+    # Now recorded under its id, the delivery is published like any other: resolve refuses it.
+    assert main(["resolve", str(delivery_id), f"--published-as={ours.id}"]) == 1
