@@ -16,9 +16,9 @@ Plain ``requests`` on the shared session, Graph ``settings.graph_version``, the 
 * its address: ``GET /{media-id}?fields=permalink``; reconcile: ``GET /{ig-user-id}/media?fields=id,caption,permalink,timestamp``, newest first, cursor paging;
   ``resolve --published-as`` with a post address: the same list with ``fields=id,permalink``, by shortcode.
 * metrics: ``GET /?ids=...&fields=like_count,comments_count``, then media insights ``views``, ``reach``,
-  ``shares`` (instagram_manage_insights). .../instagram-graph-api/reference/ig-media/insights
+  ``shares`` (instagram_manage_insights): ``instagram_metrics.py``.
 * check: ``GET /{ig-user-id}?fields=id,username``, the publishing limit, and the public media folder.
-Errors: Graph's (``graph.py``) and Instagram's subcodes, .../instagram-graph-api/reference/error-codes
+Errors: Graph's (``graph.py``) and Instagram's subcodes (``instagram_errors.py``).
 """
 
 from __future__ import annotations
@@ -34,16 +34,17 @@ import requests
 
 from publisher import errors
 from publisher.adapters.base import Adapter, Answer, Posted, RemotePost
-from publisher.adapters.graph import GraphCodes, graph_pages, graph_success, read_each_alone
+from publisher.adapters.graph import graph_pages, graph_success
 from publisher.adapters.http import make_session
+from publisher.adapters.instagram_errors import CODES
 from publisher.adapters.instagram_media import (
     UPLOAD_ORIGIN,
     PublicFolder,
     quota,
-    snapshot,
     upload_video,
     wait_for_container,
 )
+from publisher.adapters.instagram_metrics import read_figures
 from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits
 from publisher.adapters.published import PostAddress, PublishedForm
 from publisher.models import AccountInfo, MediaItem, RemoteRef, Rendered, Snapshot
@@ -87,35 +88,8 @@ PROFILE = NetworkProfile(
         "them with GET /<ig-user-id>/media?fields=id,permalink)",
     ),
 )
-COUNTS, INSIGHTS = "like_count,comments_count", "insights.metric(views,reach,shares)"
 #: how many of the account's newest media ``resolve --published-as`` looks through (10 pages of 50)
 LOOKUP_MEDIA = 500
-
-CODES = GraphCodes(
-    token_field="access_token",
-    token_fix="the access token is invalid or has expired — create a new token (a system user's, which "
-    "does not expire) and set {variable}",
-    permission_fix="the token may not publish to this Instagram account — it needs instagram_basic, "
-    "instagram_content_publish and pages_read_engagement, from a person (or system user) with the "
-    "CREATE_CONTENT task on the linked Facebook Page",
-    rejected={
-        2207051: "Instagram restricted this post as possible spam — review the text and try later by hand",
-        2207004: "the picture is too large for Instagram (at most 8 MB)",
-        2207005: "Instagram does not take this picture format (use JPEG)",
-        2207009: "the picture's aspect ratio is outside what Instagram takes (4:5 to 1.91:1)",
-        2207010: "the caption is too long for Instagram (2,200 characters, 30 hashtags, 20 mentions)",
-        2207026: "Instagram does not take this video (see the Reels specification)",
-        2207052: "Instagram could not fetch the media from its public address — run publisher check",
-        2207023: "Instagram does not know this media type",
-    },
-    # 9/2207042: "You reached maximum number of posts that is allowed to be published by Content
-    # Publishing API" — the 24-hour publishing limit; 80002: too many calls to this Instagram account.
-    rate={2207042: "account", 80002: "account"},
-    # Not applied, try again: server error, media download timeout, expired container, creation failed,
-    # media not ready for publishing.
-    transient=frozenset({2207001, 2207003, 2207020, 2207032, 2207027, 2207053}),
-    throttle_scope="account",
-)
 
 
 class InstagramAdapter(Adapter):
@@ -293,22 +267,12 @@ class InstagramAdapter(Adapter):
     metrics_batch = 50  # a multiple-id read takes at most 50 ids
 
     def read_metrics(self, refs: Sequence[RemoteRef], now: datetime) -> dict[str, Snapshot]:
-        """Likes and comments in one multiple-id read, then insights (need instagram_manage_insights)."""
-        ids = ",".join(r.remote_id for r in refs)
-        try:
-            counts = self._ok(self._call("GET", "", params={"ids": ids, "fields": COUNTS}), False)
-        except (errors.AuthError, errors.TransientError):
-            raise
-        except errors.PermanentError as exc:  # a deleted media refuses the whole read
-            return read_each_alone(self, refs, now, exc)
-        try:
-            seen = self._ok(self._call("GET", "", params={"ids": ids, "fields": INSIGHTS}), unsafe=False)
-            why = "views: Instagram gave no insights for this media"
-        except errors.TransientError:
-            raise
-        except errors.PermanentError as exc:
-            seen, why = {}, f"views: media insights are not readable with this token ({exc})"
-        return {r.remote_id: snap for r in refs if (snap := snapshot(r.remote_id, counts, seen, why, now))}
+        """Likes and comments in one multiple-id read, then insights (``instagram_metrics``)."""
+
+        def read(params: dict[str, str]) -> dict[str, Any]:
+            return self._ok(self._call("GET", "", params=params), unsafe=False)
+
+        return read_figures(self, read, refs, now)
 
     # --- HTTP --------------------------------------------------------------------------------------
 

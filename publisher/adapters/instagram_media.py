@@ -26,17 +26,15 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from publisher.adapters.answers import count, data_excerpt
 from publisher.adapters.graph import as_int
 from publisher.adapters.uploads import UploadBudget
 from publisher.errors import AuthError, ContentRejected, PermanentError, TransientError
-from publisher.models import MediaItem, Snapshot
+from publisher.models import MediaItem
 
 #: Meta's upload host; the container's ``uri`` names it, the session sends it to ``settings.upload_url``.
 UPLOAD_ORIGIN = "https://rupload.facebook.com"
@@ -182,33 +180,3 @@ def quota(body: dict[str, Any], max_per_day: int) -> tuple[int, int]:
     config = config if isinstance(config, dict) else {}
     total, used = as_int(config.get("quota_total")), as_int(entry.get("quota_usage"))
     return used or 0, min(max_per_day, total or max_per_day)
-
-
-def snapshot(
-    media_id: str, counts: dict[str, Any], seen: dict[str, Any], why: str, now: datetime
-) -> Snapshot | None:
-    """One media's figures from the two multiple-id reads (``like_count``/``comments_count``, and the
-    insights ``views``, ``reach``, ``shares``); None when Instagram did not return the media."""
-    item = counts.get(media_id)
-    if not isinstance(item, dict):
-        return None
-    node = seen.get(media_id)
-    insights = node.get("insights") if isinstance(node, dict) else None
-    data = insights.get("data") if isinstance(insights, dict) else None
-    values: dict[str, int | None] = {}
-    for metric in data if isinstance(data, list) else []:
-        if isinstance(metric, dict):
-            points = metric.get("values")
-            last = points[-1] if isinstance(points, list) and points else metric.get("total_value")
-            values[str(metric.get("name"))] = count(last, "value")
-    return Snapshot(
-        media_id,
-        now,
-        views=values.get("views"),
-        likes=count(item, "like_count"),
-        reposts=values.get("shares"),
-        comments=count(item, "comments_count"),
-        reach=values.get("reach"),
-        reason="" if values else why,
-        raw=data_excerpt({"media": item, "insights": values}),
-    )

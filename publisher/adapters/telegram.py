@@ -11,6 +11,7 @@ API reference: https://core.telegram.org/bots/api — sections cited where used.
 * Text posts use ``sendMessage``, one picture ``sendPhoto``, one video ``sendVideo``, one animated GIF
   ``sendAnimation``, 2-10 pictures and videos ``sendMediaGroup`` (an album whose caption rides on the first
   item; it cannot hold an animated GIF, so such a post is refused): ``telegram_media.py``.
+* An answer with ``"ok": false`` is mapped to the error tree in ``telegram_errors.py``.
 * Telegram keeps no idempotency key and a bot cannot read a channel's history, so a post cannot be
   looked up after an in-doubt attempt: ``reconcile`` answers UNKNOWN and ``deduplicates`` is False.
 """
@@ -30,6 +31,7 @@ from publisher import errors
 from publisher.adapters.base import Adapter, Answer, Posted
 from publisher.adapters.profile import ImageLimits, NetworkProfile, VideoLimits, utf16_length
 from publisher.adapters.published import PublishedForm
+from publisher.adapters.telegram_errors import api_error
 from publisher.adapters.telegram_media import media_request
 from publisher.models import AccountInfo, Rendered
 from publisher.settings import NetworkSettings, TelegramSettings
@@ -90,14 +92,6 @@ PROFILE = NetworkProfile(
         remote_id=re.compile(r"\d{1,12}"),
         example="https://t.me/bntu_library/123",
     ),
-)
-#: Descriptions of a 400 that mean "this bot cannot post to this chat" rather than "bad content":
-#: every post to the target would fail the same way, so it is paused (errors.AuthError) instead.
-_TARGET_PROBLEMS = (
-    "chat not found",
-    "need administrator rights",
-    "not enough rights",
-    "chat_write_forbidden",
 )
 
 
@@ -260,46 +254,4 @@ class TelegramAdapter(Adapter):
             return body["result"], kw["excerpt"]
         if not isinstance(body, dict) or body.get("ok") is not False:
             raise self.unsure(unsafe, f"unexpected answer to {method}", **kw)
-        raise self._api_error(method, body, kw, response.headers.get("Retry-After"))
-
-    def _api_error(
-        self, method: str, body: dict[str, Any], kw: dict[str, Any], header_wait: str | None
-    ) -> errors.PublishError:
-        """Map ``{"ok": false, "error_code", "description", "parameters"}`` (#making-requests)."""
-        code = body.get("error_code")
-        code = code if isinstance(code, int) else kw["status"]
-        description = self.clean_text(str(body.get("description") or "no description"))[:200]
-        parameters = self.as_dict(body.get("parameters"))
-        said = f"(error {code}: {description})"
-        kw = {**kw, "code": code}
-        if code == 429:
-            # Flood control: ResponseParameters.retry_after seconds (#responseparameters).
-            seconds = self.retry_after(parameters.get("retry_after") or header_wait)
-            wait = f"wait {seconds:g} s" if seconds is not None else "wait"
-            message = f"too many messages, {wait} before posting to {self.chat_id} again {said}"
-            return self.error(errors.RateLimited, message, retry_after=seconds, scope="chat", **kw)
-        if code in (401, 404):
-            # 401 for a revoked token, 404 for a malformed one (no such bot).
-            return self.error(
-                errors.AuthError,
-                "the bot token was rejected (revoked or mistyped): take the current token from @BotFather "
-                f"and set {self.variable('bot_token')} {said}",
-                **kw,
-            )
-        if code == 403 or (code == 400 and any(p in description.lower() for p in _TARGET_PROBLEMS)):
-            return self.error(
-                errors.AuthError,
-                f"the bot may not post to {self.chat_id} — add it to the channel as an administrator with "
-                f"the 'Post messages' right, and check {self.variable('chat_id')} {said}",
-                **kw,
-            )
-        if code == 400 and "migrate_to_chat_id" in parameters:
-            return self.error(
-                errors.AuthError,
-                f"the group {self.chat_id} became a supergroup: set {self.variable('chat_id')} to "
-                f"{parameters['migrate_to_chat_id']} {said}",
-                **kw,
-            )
-        if code in (400, 413) and method.startswith("send"):  # 413: a file over the Bot API's limit
-            return self.error(errors.ContentRejected, f"the post was refused {said}", **kw)
-        return self.error(errors.PermanentError, f"{method} failed {said}", **kw)
+        raise api_error(self, method, body, kw, response.headers.get("Retry-After"))
