@@ -380,6 +380,12 @@ def load_settings(settings_file: Path | str | None = None, **overrides: Any) -> 
             _secrets_dir=secrets_dir,
             **overrides,
         )
+    except UnicodeDecodeError as exc:  # the settings file (variables and credentials are text already)
+        raise ConfigurationError(
+            f"settings file {env_file} is not UTF-8 (byte {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:  # e.g. a settings file only the service's user may read
+        raise ConfigurationError(f"cannot read {exc.filename or env_file} ({exc.strerror})") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from publisher import __version__
 from publisher.cli import metrics as metrics_commands
 from publisher.cli.format import FAILURE, MAX_ID, MAX_LIMIT, OK, USAGE, SafeTerminal, check_number, local
+from publisher.cli.language import add_command, cli_language, speak_argparse, whole_number
 from publisher.cli.operators import (
     cmd_cancel,
     cmd_check,
@@ -34,7 +35,7 @@ from publisher.cli.operators import (
 from publisher.cli.plan import add_plan_commands
 from publisher.cli.posts import add_post_commands, in_words
 from publisher.errors import ConfigurationError, InputError, PublisherError
-from publisher.i18n import _, local_time
+from publisher.i18n import _, local_time, set_language
 from publisher.models import DeliveryState
 from publisher.ops.logsetup import configure_logging
 from publisher.ops.safetext import printable
@@ -176,81 +177,127 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, its help in the current language (``cli_language``, set before this is called)."""
     p = argparse.ArgumentParser(
         prog="publisher",
-        description="Scheduled publishing to VK, X, a Facebook Page and a Telegram channel.",
-        epilog="Settings come from PUBLISHER_* environment variables and the settings file; see settings.example.env.",
+        description=_("Scheduled publishing to VK, X, a Facebook Page and a Telegram channel."),
+        epilog=_(
+            "Settings come from PUBLISHER_* environment variables and the settings file; see "
+            "settings.example.env. Texts for editors, this help included, are in Russian unless "
+            "PUBLISHER_LANGUAGE=en (or language=en in the settings file) asks for English."
+        ),
     )
-    p.add_argument("--version", action="version", version=f"publisher {__version__}")
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"publisher {__version__}",
+        help=_("show program's version number and exit"),  # argparse's default is not translatable in 3.11
+    )
     p.add_argument(
         "--settings",
         metavar="FILE",
-        help="settings file (default: $PUBLISHER_SETTINGS_FILE or ./settings.env)",
+        help=_("settings file (default: $PUBLISHER_SETTINGS_FILE or ./settings.env)"),
     )
     p.add_argument(
-        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override PUBLISHER_LOG_LEVEL"
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help=_("how detailed the operators' log is (instead of PUBLISHER_LOG_LEVEL)"),
     )
-    p.add_argument("--log-format", choices=["text", "json"], help="override PUBLISHER_LOG_FORMAT")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help=_("the operators' log format (instead of PUBLISHER_LOG_FORMAT)"),
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    json_lines = _("one JSON object per line")
+    target = _("vk, x, facebook, telegram or NET:ACCOUNT (a named account of a network)")
 
-    run = sub.add_parser("run", help="run the daemon (drains the inbox and the queue on schedule)")
-    run.add_argument("--once", action="store_true", help="ingest, publish what is due now, and exit")
-    run.add_argument("--dry-run", action="store_true", help="render and record, but call no network")
+    run = add_command(
+        sub, "run", _("run the service: take posts from the inbox and publish the queue on time")
+    )
+    run.add_argument(
+        "--once", action="store_true", help=_("take new posts, publish what is due now, and exit")
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=_("a rehearsal: prepare and record, but send nothing to the networks"),
+    )
     run.set_defaults(func=cmd_run)
 
-    enq = sub.add_parser("enqueue", help="validate post files and add them to the queue")
-    enq.add_argument("files", nargs="+", metavar="FILE")
+    enq = add_command(sub, "enqueue", _("check post files and add them to the queue"))
+    enq.add_argument(
+        "files", nargs="+", metavar="FILE", help=_("post files, like those dropped into the inbox")
+    )
     enq.set_defaults(func=cmd_enqueue)
 
-    pre = sub.add_parser("preview", help="show how a post file will look on each network, without queuing it")
-    pre.add_argument("file", metavar="FILE")
-    pre.add_argument("--json", action="store_true")
+    pre = add_command(sub, "preview", _("show how a post file will look on each network, without queuing it"))
+    pre.add_argument("file", metavar="FILE", help=_("the post file"))
+    pre.add_argument("--json", action="store_true", help=_("one JSON object per network"))
     pre.set_defaults(func=cmd_preview)
 
-    q = sub.add_parser("queue", help="list deliveries that are not finished")
-    q.add_argument("--state", choices=[s.value for s in DeliveryState])
-    q.add_argument("--json", action="store_true")
+    q = add_command(
+        sub, "queue", _("deliveries that are not finished (one delivery: one post to one network)")
+    )
+    q.add_argument(
+        "--state", choices=[s.value for s in DeliveryState], help=_("only deliveries in this state")
+    )
+    q.add_argument("--json", action="store_true", help=json_lines)
     q.set_defaults(func=cmd_queue)
 
-    lg = sub.add_parser("log", help="the publish log: what went out, where, and what failed and why")
-    lg.add_argument("--since", metavar="WHEN", help="2h, 3d, today or a local date/time")
-    lg.add_argument("--target", metavar="T", help="vk, x, facebook, telegram or NET:ACCOUNT")
-    lg.add_argument("--status", metavar="S", help="published, failed, in_doubt, retry_wait, rejected, ...")
-    lg.add_argument("--post", type=int, metavar="ID")
-    lg.add_argument("--limit", type=int, metavar="N", help="only the last N events")
-    lg.add_argument("--json", action="store_true", help="one JSON object per line")
+    lg = add_command(sub, "log", _("the publish log: what went out, where, and what failed and why"))
+    lg.add_argument(
+        "--since", metavar="WHEN", help=_("since when: 2h, 3d (hours, days ago), today or a local date/time")
+    )
+    lg.add_argument("--target", metavar="T", help=target)
+    lg.add_argument(
+        "--status",
+        metavar="S",
+        help=_("only this status: published, failed, in_doubt, retry_wait, rejected, ..."),
+    )
+    lg.add_argument("--post", type=whole_number, metavar="ID", help=_("only this post (its number)"))
+    lg.add_argument("--limit", type=whole_number, metavar="N", help=_("only the last N events"))
+    lg.add_argument("--json", action="store_true", help=json_lines)
     lg.set_defaults(func=cmd_log)
 
-    _delivery_command(sub, "show", cmd_show, "one delivery with its whole history")
-    rt = _delivery_command(sub, "retry", cmd_retry, "put a failed or in-doubt delivery back in the queue")
-    rt.add_argument("--yes", action="store_true", help="confirm re-sending an in-doubt delivery")
-    _delivery_command(sub, "cancel", cmd_cancel, "cancel a delivery that is not published")
+    _delivery_command(sub, "show", cmd_show, _("one delivery with its whole history"))
+    rt = _delivery_command(sub, "retry", cmd_retry, _("put a failed or in-doubt delivery back in the queue"))
+    rt.add_argument(
+        "--yes",
+        action="store_true",
+        help=_("confirm sending an in-doubt delivery again (it may already be out)"),
+    )
+    _delivery_command(sub, "cancel", cmd_cancel, _("cancel a delivery that is not published"))
     rs = _delivery_command(
-        sub, "resolve", cmd_resolve, "settle an in-doubt delivery after checking the network"
+        sub, "resolve", cmd_resolve, _("settle an in-doubt delivery after checking the network by hand")
     )
     how = rs.add_mutually_exclusive_group(required=True)
-    how.add_argument("--published-as", metavar="URL_OR_ID", help="it is on the network: its URL or id")
     how.add_argument(
-        "--not-published", action="store_true", help="it is not there (it will not be sent again)"
+        "--published-as", metavar="URL_OR_ID", help=_("it is on the network: its address (URL) or id")
+    )
+    how.add_argument(
+        "--not-published", action="store_true", help=_("it is not there (it will not be sent again)")
     )
 
-    pa = sub.add_parser("pause", help="stop publishing to a target until resumed")
-    pa.add_argument("target")
-    pa.add_argument("--reason")
+    pa = add_command(sub, "pause", _("stop publishing to a network until 'publisher resume'"))
+    pa.add_argument("target", help=target)
+    pa.add_argument("--reason", help=_("why, for the team (shown by 'publisher status')"))
     pa.set_defaults(func=cmd_pause)
 
-    re_ = sub.add_parser("resume", help="resume a paused target")
-    re_.add_argument("target")
+    re_ = add_command(sub, "resume", _("publish to a paused network again"))
+    re_.add_argument("target", help=target)
     re_.set_defaults(func=cmd_resume)
 
-    ck = sub.add_parser("check", help="prove each configured account works and may post")
+    ck = add_command(sub, "check", _("prove each configured account works and may post"))
     ck.set_defaults(func=cmd_check)
 
-    st = sub.add_parser("status", help="is the daemon alive, what waits, what failed (exit 1 if not running)")
-    st.add_argument("--json", action="store_true")
+    st = add_command(
+        sub, "status", _("is the service running, what waits, what failed (exit code 1 if it is not running)")
+    )
+    st.add_argument("--json", action="store_true", help=_("one JSON object"))
     st.set_defaults(func=cmd_status)
 
-    mg = sub.add_parser("migrate", help="create or upgrade the database schema")
+    mg = add_command(sub, "migrate", _("create or upgrade the database schema"))
     mg.set_defaults(func=cmd_migrate)
 
     add_post_commands(sub)
@@ -261,16 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _delivery_command(sub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
     """An operator's command about one delivery, named by its number (``publisher show 42``)."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=text)
-    parser.add_argument("id", type=int)
+    parser = add_command(sub, name, text)
+    parser.add_argument("id", type=whole_number, help=_("the delivery's number (see 'publisher queue')"))
     parser.set_defaults(func=func)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Human output goes through ``SafeTerminal``; a closed pipe ends quietly."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    set_language(cli_language(words))
+    speak_argparse()
+    args = build_parser().parse_args(words)
     stdout, stderr = sys.stdout, sys.stderr
     if not (getattr(args, "json", False) or getattr(args, "csv", False)):  # machine formats stay exact
         sys.stdout = SafeTerminal(stdout)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from publisher.cli.format import FAILURE, OK, local, one_line, parse_when, table
+from publisher.cli.language import add_command, whole_number
 from publisher.cli.operators import open_store
+from publisher.i18n import _
 from publisher.models import FIGURES
 from publisher.settings import Settings
 from publisher.store import MetricsRow
@@ -126,22 +128,30 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rp = sub.add_parser("report", help="the month's round-table report: report-YYYY-MM.html and .csv")
-    rp.add_argument("--month", required=True, metavar="YYYY-MM", help="a calendar month in local time")
-    rp.add_argument("--out", default=".", metavar="DIR", help="where to write the files (default: here)")
-    rp.add_argument("--language", choices=["ru", "en"], help="override the editors' language")
+    rp = add_command(sub, "report", _("the month's round-table report: report-YYYY-MM.html and .csv"))
+    rp.add_argument("--month", required=True, metavar="YYYY-MM", help=_("a calendar month in local time"))
+    rp.add_argument("--out", default=".", metavar="DIR", help=_("where to write the files (default: here)"))
+    rp.add_argument(
+        "--language", choices=["ru", "en"], help=_("the report's language (instead of PUBLISHER_LANGUAGE)")
+    )
     rp.set_defaults(func=cmd_report)
 
-    mt = sub.add_parser(
-        "metrics", help="current figures of published posts; 'metrics collect' takes them now"
+    mt = add_command(
+        sub, "metrics", _("current figures of published posts; 'metrics collect' takes them now")
     )
-    mt.add_argument("--post", type=int, metavar="ID")
-    mt.add_argument("--target", metavar="T", help="vk, x, facebook, telegram or NET:ACCOUNT")
-    mt.add_argument("--since", metavar="WHEN", help="published since: 2h, 3d, today or a local date/time")
+    mt.add_argument("--post", type=whole_number, metavar="ID", help=_("only this post (its number)"))
+    mt.add_argument(
+        "--target",
+        metavar="T",
+        help=_("vk, x, facebook, telegram or NET:ACCOUNT (a named account of a network)"),
+    )
+    mt.add_argument("--since", metavar="WHEN", help=_("published since: 2h, 3d, today or a local date/time"))
     shape = mt.add_mutually_exclusive_group()
-    shape.add_argument("--json", action="store_true", help="one JSON object per line")
-    shape.add_argument("--csv", action="store_true", help="CSV, one row per delivery")
+    shape.add_argument("--json", action="store_true", help=_("one JSON object per line"))
+    shape.add_argument("--csv", action="store_true", help=_("CSV, one row per delivery"))
     mt.set_defaults(func=cmd_metrics)
     mt_sub = mt.add_subparsers(dest="metrics_command", metavar="collect")
-    co = mt_sub.add_parser("collect", help="take snapshots now (those that are due)")
-    co.add_argument("--all", action="store_true", help="one now for every post published in the last 30 days")
+    co = add_command(mt_sub, "collect", _("take the figures now (those that are due)"))
+    co.add_argument(
+        "--all", action="store_true", help=_("take them now for every post published in the last 30 days")
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.cli.format import OK, USAGE, local, one_line, table
+from publisher.cli.language import add_command, whole_number
 from publisher.errors import InputError
 from publisher.i18n import N_, _
 from publisher.plan.build import Plan, plan_json
@@ -187,28 +188,30 @@ def cmd_dates_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_plan_commands(sub: Any) -> None:
     """Register ``plan``, ``rubric`` and ``dates`` on the main parser's subcommands."""
-    pl = sub.add_parser("plan", help="the content plan: posts, rubric slots and memorable dates, day by day")
-    pl.add_argument("--from", dest="start", metavar="DATE", help="first day (default today), e.g. 2026-12-01")
-    pl.add_argument("--weeks", type=int, metavar="N", help="how many weeks (default 2)")
+    pl = add_command(sub, "plan", _("the content plan: posts, rubric slots and memorable dates, day by day"))
+    pl.add_argument(
+        "--from", dest="start", metavar="DATE", help=_("first day (default today), e.g. 2026-12-01")
+    )
+    pl.add_argument("--weeks", type=whole_number, metavar="N", help=_("how many weeks (default 2)"))
     how = pl.add_mutually_exclusive_group()
-    how.add_argument("--json", action="store_true", help="one JSON object per line")
+    how.add_argument("--json", action="store_true", help=_("one JSON object per line"))
     how.add_argument(
         "--ics",
         action="store_true",
-        help="an iCalendar file (default period: the last month and next 13 weeks)",
+        help=_("an iCalendar file (default period: the last month and next 13 weeks)"),
     )
     pl.set_defaults(func=cmd_plan)
 
-    rb = sub.add_parser("rubric", help="the rubrics of the directory")
+    rb = add_command(sub, "rubric", _("the rubrics of the directory"))
     rb_sub = rb.add_subparsers(dest="rubric_command", required=True, metavar="ACTION")
-    rl = rb_sub.add_parser("list", help="each rubric: owner, cadence, last and next post, posts this month")
-    rl.add_argument("--json", action="store_true")
+    rl = add_command(rb_sub, "list", _("each rubric: owner, cadence, last and next post, posts this month"))
+    rl.add_argument("--json", action="store_true", help=_("one JSON object per line"))
     rl.set_defaults(func=cmd_rubric_list)
 
-    dt = sub.add_parser("dates", help="the memorable dates file")
+    dt = add_command(sub, "dates", _("the memorable dates file"))
     dt_sub = dt.add_subparsers(dest="dates_command", required=True, metavar="ACTION")
-    di = dt_sub.add_parser(
-        "import", help="add the events of an iCalendar (.ics) file to PUBLISHER_DATES_FILE"
+    di = add_command(
+        dt_sub, "import", _("add the events of an iCalendar (.ics) file to PUBLISHER_DATES_FILE")
     )
-    di.add_argument("file", metavar="FILE.ics")
+    di.add_argument("file", metavar="FILE.ics", help=_("the calendar file"))
     di.set_defaults(func=cmd_dates_import)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from publisher.cli.format import FAILURE, OK, listed, local, one_line, parse_when, table
+from publisher.cli.language import add_command
 from publisher.cli.operators import actor, open_store
 from publisher.errors import InputError
 from publisher.i18n import N_, _
@@ -50,28 +51,33 @@ def in_words(state: str) -> str:
 
 def add_post_commands(sub: Any) -> None:
     """The ``post`` command group on the main parser."""
-    post = sub.add_parser("post", help="whole posts: list, show, reschedule, cancel")
+    post = add_command(sub, "post", _("whole posts: list, show, reschedule, cancel"))
     psub = post.add_subparsers(dest="post_command", required=True, metavar="ACTION")
-    ls = psub.add_parser("list", help="posts by due time, with each network's state")
+    ls = add_command(psub, "list", _("posts by publishing time, with their state on each network"))
     ls.add_argument(
-        "--from", dest="due_from", metavar="WHEN", help="due at or after (local: 2026-12-01 or today)"
+        "--from", dest="due_from", metavar="WHEN", help=_("due at or after (local time: 2026-12-01 or today)")
     )
-    ls.add_argument("--to", dest="due_to", metavar="WHEN", help="due before (local: 2026-12-08 18:00)")
-    ls.add_argument("--rubric", metavar="R")
-    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument(
+        "--to",
+        dest="due_to",
+        metavar="WHEN",
+        help=_("due before (local time: 2026-12-08 18:00; a date alone includes that day)"),
+    )
+    ls.add_argument("--rubric", metavar="R", help=_("only the posts of this rubric"))
+    ls.add_argument("--json", action="store_true", help=_("one JSON object per line"))
     ls.set_defaults(func=cmd_post_list)
-    _post_command(psub, "show", cmd_post_show, "one post: its fields, deliveries and history")
+    _post_command(psub, "show", cmd_post_show, _("one post: its fields, deliveries and history"))
     rs = _post_command(
-        psub, "reschedule", cmd_post_reschedule, "move every delivery not yet sent to a new time"
+        psub, "reschedule", cmd_post_reschedule, _("move every delivery not yet sent to a new time")
     )
-    rs.add_argument("when", metavar="WHEN", help="local time, e.g. '2026-12-01 18:00', or 'now'")
-    _post_command(psub, "cancel", cmd_post_cancel, "cancel every delivery of the post not yet sent")
+    rs.add_argument("when", metavar="WHEN", help=_("local time, e.g. '2026-12-01 18:00', or 'now'"))
+    _post_command(psub, "cancel", cmd_post_cancel, _("cancel every delivery of the post not yet sent"))
 
 
 def _post_command(psub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
     """A ``post`` action on one post, named by its id or number (``publisher post show kino``)."""
-    parser: argparse.ArgumentParser = psub.add_parser(name, help=text)
-    parser.add_argument("post_ref", metavar="ID", help="the post's id (file name) or number")
+    parser = add_command(psub, name, text)
+    parser.add_argument("post_ref", metavar="ID", help=_("the post's id (file name) or number"))
     parser.set_defaults(func=func)
     return parser
 

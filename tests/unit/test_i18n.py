@@ -59,6 +59,20 @@ def test_translations_keep_every_placeholder() -> None:
     assert not wrong
 
 
+def test_translations_keep_every_percent_placeholder() -> None:
+    """argparse's own words are ``%``-formatted (``%(prog)s: error: %(message)s``): the same rule for them."""
+
+    def percent(text: str) -> list[str]:
+        return sorted(re.findall(r"%(?:\(\w+\))?[sdr%]", text))
+
+    wrong = {
+        msgid: strings
+        for msgid, strings in catalog().items()
+        if any(percent(s) != percent(msgid) for s in strings if s)
+    }
+    assert not wrong
+
+
 def test_russian_is_the_default_and_english_the_source() -> None:
     assert i18n.DEFAULT_LANGUAGE == "ru"
     with language("ru"):
