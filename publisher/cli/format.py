@@ -6,12 +6,14 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from publisher.errors import InputError
 from publisher.models import Delivery, Event
 from publisher.ops.safetext import printable
-from publisher.settings import Settings
+
+if TYPE_CHECKING:  # loaded by the command that needs it: `publisher --help` starts without pydantic
+    from publisher.settings import Settings
 
 T = TypeVar("T")
 

@@ -39,10 +39,10 @@ from publisher.i18n import _, local_time, set_language
 from publisher.models import DeliveryState
 from publisher.ops.logsetup import configure_logging
 from publisher.ops.safetext import printable
-from publisher.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from publisher.intake.accept import Intake
+    from publisher.settings import Settings
 
 # --- editors' commands ------------------------------------------------------------------------------------
 
@@ -340,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `publisher --help` and a usage error do without pydantic (~0.25 s).
+    from publisher.settings import load_settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "dry_run", False):
         overrides["dry_run"] = True

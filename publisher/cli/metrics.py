@@ -7,15 +7,17 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.cli.format import FAILURE, OK, local, one_line, parse_when, table
 from publisher.cli.language import add_command, whole_number
 from publisher.cli.operators import open_store
 from publisher.i18n import _
 from publisher.models import FIGURES
-from publisher.settings import Settings
-from publisher.store import MetricsRow
+
+if TYPE_CHECKING:  # loaded where used: `publisher --help` starts without SQLAlchemy and pydantic
+    from publisher.settings import Settings
+    from publisher.store import MetricsRow
 
 
 def language(settings: Settings) -> str:

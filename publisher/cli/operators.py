@@ -24,10 +24,10 @@ from publisher.errors import ConfigurationError, InputError, PublisherError, Pub
 from publisher.models import DeliveryState, RemoteRef, network_of
 from publisher.ops.redact import scrub
 from publisher.ops.safetext import printable
-from publisher.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from publisher.adapters.published import PostAddress
+    from publisher.settings import Settings
     from publisher.store import Store
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.cli.format import OK, USAGE, local, one_line, table
 from publisher.cli.language import add_command, whole_number
@@ -15,7 +15,9 @@ from publisher.errors import InputError
 from publisher.i18n import N_, _
 from publisher.plan.build import Plan, plan_json
 from publisher.plan.cadence import weekday_name
-from publisher.settings import Settings
+
+if TYPE_CHECKING:  # loaded by the command that needs it: `publisher --help` starts without pydantic
+    from publisher.settings import Settings
 
 _STATUS = {"empty": N_("EMPTY"), "filled": N_("has a post"), "paused": N_("paused")}
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.cli.format import FAILURE, OK, listed, local, one_line, parse_when, table
 from publisher.cli.language import add_command
 from publisher.cli.operators import actor, open_store
 from publisher.errors import InputError
 from publisher.i18n import N_, _
-from publisher.settings import Settings
+
+if TYPE_CHECKING:  # loaded by the command that needs it: `publisher --help` starts without pydantic
+    from publisher.settings import Settings
 
 #: Delivery states and publish-log statuses in words (translated where shown); others are shown as stored.
 _WORDS = {

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from publisher.compose.directory import Directory, Rubric
-from publisher.plan.dates import MemorableDate
 from publisher.plan.slots import local_time
-from publisher.store.plan import PlannedPost
+
+if TYPE_CHECKING:  # annotations only: `publisher --help` imports this module without the store and YAML
+    from publisher.compose.directory import Directory, Rubric
+    from publisher.plan.dates import MemorableDate
+    from publisher.store.plan import PlannedPost
 
 SlotStatus = Literal["filled", "empty", "paused"]
 

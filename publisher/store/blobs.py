@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from publisher.store.engine import StoreBase
 from publisher.store.schema import media
@@ -22,9 +20,8 @@ class BlobsMixin(StoreBase):
 
     def put_media(self, sha256: str, mime: str, data: bytes, now: datetime) -> bool:
         """Keep ``data`` under its hash unless it is already there (content never changes). True when new."""
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(media)
+            self._insert(media)
             .values(sha256=sha256, mime=mime, size=len(data), data=data, created_at=now)
             .on_conflict_do_nothing()
         )

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import ClauseElement, Connection, Engine, Row, Select, create_engine, update
+from sqlalchemy import ClauseElement, Connection, Engine, Row, Select, Table, create_engine, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from publisher.errors import ConfigurationError, StoreError
@@ -23,6 +24,10 @@ from publisher.store.rawsql import RawStatement, RawWork, dbapi_connection, sqla
 from publisher.store.records import dumps
 from publisher.store.schema import deliveries, events, incidents
 from publisher.store.sqlite import sqlite_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 T = TypeVar("T")
 
@@ -171,6 +176,15 @@ class StoreBase:
         if self.dialect == "postgresql":
             return query.with_for_update(skip_locked=skip_locked)
         return query
+
+    def _insert(self, table: Table) -> SqliteInsert | PostgresInsert:
+        """An INSERT in this database's dialect (both have ``on_conflict_do_nothing``). The PostgreSQL
+        dialect is imported only on PostgreSQL: a SQLite deployment starts without it (~0.05 s)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+            return postgres_insert(table)
+        return sqlite_insert(table)
 
     def migrate(self) -> list[int]:
         return self._write(schema.migrate)

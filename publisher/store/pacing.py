@@ -22,8 +22,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import BigInteger, Connection, case, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from publisher.store.engine import StoreBase
 from publisher.store.schema import holds, pacing
@@ -53,8 +51,7 @@ class PacingMixin(StoreBase):
             .values(next_slot_us=start + literal(step, BigInteger))
             .returning(pacing.c.next_slot_us)
         )
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        first = insert(pacing).values(target=target, next_slot_us=now_us).on_conflict_do_nothing()
+        first = self._insert(pacing).values(target=target, next_slot_us=now_us).on_conflict_do_nothing()
 
         def work(conn: Connection) -> datetime | None:
             if _held(conn, target, now):
