@@ -38,9 +38,8 @@ from publisher.network_settings import VkSettings as VkSettings
 from publisher.network_settings import XSettings as XSettings
 from publisher.ops.redact import register_secret
 from publisher.plan.cadence import parse_slot
-
-ENV_PREFIX = "PUBLISHER_"
-DEFAULT_SETTINGS_FILE = Path("settings.env")
+from publisher.settings_names import DEFAULT_SETTINGS_FILE as DEFAULT_SETTINGS_FILE
+from publisher.settings_names import ENV_PREFIX as ENV_PREFIX
 
 
 class AlertSettings(Section):

@@ -18,7 +18,7 @@ from typing import Any
 
 from publisher import i18n
 from publisher.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _
-from publisher.settings import DEFAULT_SETTINGS_FILE, ENV_PREFIX
+from publisher.settings_names import DEFAULT_SETTINGS_FILE, ENV_PREFIX
 
 LANGUAGE_VARIABLE = f"{ENV_PREFIX}LANGUAGE"
 SETTINGS_OPTION = "--settings"
