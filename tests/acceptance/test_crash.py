@@ -14,7 +14,9 @@ settled. Every round checks:
 * every post carries a picture (Instagram takes nothing else; its media are found again by caption);
 * nothing is ``published`` without a remote id, and every remote id is a post the fake holds.
 
-``PUBLISHER_CRASH_POINTS`` sets how many kills to make (CI: 100; ``make crash-test``: 500).
+``PUBLISHER_CRASH_POINTS`` sets how many kills to make (CI: 100; ``make crash-test``: 500). Two rounds play at
+a time, each with its own database and daemon (``Planner`` hands out the kill plan's points to both), so the
+suite's time is not one daemon start after another on an otherwise idle second core.
 
 Those rounds use a 0.2 s lease so that the next run settles a dead daemon's claims at once. Beside them, on a
 thread of its own (it mostly waits), one round runs with the **production** lease, housekeeping and
@@ -218,11 +220,133 @@ def check_round(store: Store, fakes: Fakes, markers: dict[int, str]) -> dict[str
     return dict(outcome)
 
 
-@pytest.mark.timeout(3600)  # 100 kills take ~2.5 min; `make crash-test` runs 500
+class Planner:
+    """Hands out the kill plan's points to the rounds playing at the same time, and counts the kills.
+
+    A point is handed out only while the kills made plus the points still being played stay under the
+    total, so the rounds together make exactly the planned kills; a run that finished unkilled gives its
+    share back. When the plan runs out before that many kills landed it goes on with a fresh plan.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.plan = kill_plan(total, seed=20261125)
+        self.index = 0
+        self.kills = 0
+        self.playing = 0
+        self.rounds = 0  # round numbers handed out
+        self.played_rounds = 0
+        self.runs = 0  # daemon starts: the kills, the runs that finished, and settle's restarts
+        self.outcomes: Counter[str] = Counter()
+        self.failed = False
+        self.changed = threading.Condition()
+
+    def next_round(self) -> int:
+        with self.changed:
+            self.rounds += 1
+            return self.rounds
+
+    def next_point(self, round_no: int) -> str | None:
+        """The next point to kill at; None once enough kills landed (or a round failed)."""
+        with self.changed:
+            while not self.failed and self.kills < self.total and self.kills + self.playing >= self.total:
+                self.changed.wait()
+            if self.failed or self.kills >= self.total:
+                return None
+            if self.index >= len(self.plan):
+                missing = self.total - self.kills - self.playing
+                self.plan += kill_plan(missing, seed=round_no)[-missing:]
+            self.index += 1
+            self.playing += 1
+            self.runs += 1
+            return self.plan[self.index - 1]
+
+    def played(self, killed: bool) -> None:
+        with self.changed:
+            self.playing -= 1
+            self.kills += killed
+            self.changed.notify_all()
+
+    def round_done(self, runs: int, outcome: dict[str, int]) -> None:
+        with self.changed:
+            self.runs += runs
+            self.played_rounds += 1
+            self.outcomes.update(outcome)
+
+    def fail(self) -> None:
+        with self.changed:
+            self.failed = True
+            self.changed.notify_all()
+
+
+def play_round(planner: Planner, fakes: Fakes, tmp_path: Path) -> bool:
+    """One round: queue a round's posts, kill daemons draining them at the planner's points, settle, check.
+    False when there was nothing left to kill (no round played)."""
+    round_no = planner.next_round()
+    point = planner.next_point(round_no)
+    if point is None:
+        return False
+    root = tmp_path / f"round{round_no}"
+    env = base_env(root, **fakes.env())
+    store = Store(f"sqlite:///{root / 'var' / 'publisher.db'}")
+    markers: dict[int, str] = {}
+    for i in range(POSTS_PER_ROUND):
+        marker = f"R{round_no}P{i}-{random.randrange(10**9)}"
+        # Every post carries a picture (kept in the database): Instagram publishes nothing else, and
+        # only a JPEG.
+        picture = jpeg_file(root / f"{marker}.jpg", seed=round_no * POSTS_PER_ROUND + i)
+        post = Post(
+            source_name=f"{marker}.md",
+            source_key=f"{marker}".ljust(64, "0"),
+            targets=TARGETS,
+            approved_by="crash test",
+            body=f"Пост {marker} про @fitr",
+            media=(picture,),
+        )
+        post_id, _ = store.add_post(DatabaseMedia(store).keep(post), datetime.now(UTC))
+        markers[post_id] = marker
+    kills = 0
+    while point is not None:
+        killed = False
+        try:
+            if point.startswith("timer:"):
+                daemon = DaemonProcess(env, "run")
+                time.sleep(float(point.split(":")[1]))
+                daemon.proc.kill()
+                daemon.wait(30)
+                killed = True
+            else:
+                result = run_cli({**env, "PUBLISHER_TEST_CRASH_AT": point}, "run", "--once")
+                killed = result.returncode == -signal.SIGKILL
+                if not killed:
+                    assert result.returncode == 0, result.stdout + result.stderr
+        finally:
+            planner.played(killed)
+        # After every kill: nothing published without a remote id. (The next run reaps what the dead one
+        # held once its 0.2 s lease has run out; claims still leased simply wait.)
+        for d in store.deliveries(states=[S.PUBLISHED]):
+            assert d.remote_id
+        kills += killed
+        if not killed or kills >= KILLS_PER_ROUND:
+            break  # a run that finished drained the queue: the next planned kill needs a fresh one
+        point = planner.next_point(round_no)
+    runs = settle(env, store)
+    planner.round_done(runs, check_round(store, fakes, markers))
+    store.close()
+    return True
+
+
+#: rounds played at the same time, each with its own database and daemon (the fakes are shared: every
+#: round looks only for its own posts); the machine's two cores are both busy, the kills are the same
+PLAYERS = 2
+
+
+@pytest.mark.timeout(3600)  # 100 kills take ~1.5 min; `make crash-test` runs 500
 def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, tmp_path: Path) -> None:
     total = int(os.environ.get("PUBLISHER_CRASH_POINTS", "100"))
     measured: list[float] = []
     failures: list[BaseException] = []
+    planner = Planner(total)
 
     def measure() -> None:
         try:
@@ -230,74 +354,30 @@ def test_sigkill_at_many_points_loses_nothing_and_doubles_nothing(fakes: Fakes, 
         except BaseException as exc:  # reported below
             failures.append(exc)
 
+    def play() -> None:
+        try:
+            while play_round(planner, fakes, tmp_path):
+                pass
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+            planner.fail()
+
     recovery = threading.Thread(target=measure, name="production-recovery")
     recovery.start()
-    plan = kill_plan(total, seed=20261125)
-    kills = 0
-    rounds = 0
-    runs = 0  # daemon starts: the kills, the runs that finished, and settle's restarts
-    outcomes: Counter[str] = Counter()
-    index = 0
-    while kills < total:
-        rounds += 1
-        root = tmp_path / f"round{rounds}"
-        env = base_env(root, **fakes.env())
-        store = Store(f"sqlite:///{root / 'var' / 'publisher.db'}")
-        markers: dict[int, str] = {}
-        for i in range(POSTS_PER_ROUND):
-            marker = f"R{rounds}P{i}-{random.randrange(10**9)}"
-            # Every post carries a picture (kept in the database): Instagram publishes nothing else, and
-            # only a JPEG.
-            picture = jpeg_file(root / f"{marker}.jpg", seed=rounds * POSTS_PER_ROUND + i)
-            post = Post(
-                source_name=f"{marker}.md",
-                source_key=f"{marker}".ljust(64, "0"),
-                targets=TARGETS,
-                approved_by="crash test",
-                body=f"Пост {marker} про @fitr",
-                media=(picture,),
-            )
-            post_id, _ = store.add_post(DatabaseMedia(store).keep(post), datetime.now(UTC))
-            markers[post_id] = marker
-        for _ in range(KILLS_PER_ROUND):
-            if kills >= total or index >= len(plan):
-                break
-            point = plan[index]
-            index += 1
-            runs += 1
-            drained = False
-            if point.startswith("timer:"):
-                daemon = DaemonProcess(env, "run")
-                time.sleep(float(point.split(":")[1]))
-                daemon.proc.kill()
-                daemon.wait(30)
-                kills += 1
-            else:
-                result = run_cli({**env, "PUBLISHER_TEST_CRASH_AT": point}, "run", "--once")
-                if result.returncode == -signal.SIGKILL:
-                    kills += 1
-                else:
-                    assert result.returncode == 0, result.stdout + result.stderr
-                    drained = True
-            # After every kill: nothing published without a remote id. (The next run reaps what the
-            # dead one held once its 0.2 s lease has run out; claims still leased simply wait.)
-            for d in store.deliveries(states=[S.PUBLISHED]):
-                assert d.remote_id
-            if drained:
-                break
-        runs += settle(env, store)
-        outcomes.update(check_round(store, fakes, markers))
-        store.close()
-        if index >= len(plan) and kills < total:
-            plan += kill_plan(total - kills, seed=rounds)[-(total - kills) :]
+    players = [threading.Thread(target=play, name=f"rounds-{n}") for n in range(PLAYERS)]
+    for player in players:
+        player.start()
+    for player in players:
+        player.join()
     recovery.join()
     if failures:
         raise failures[0]
     (took,) = measured
     report = (
-        f"crash safety: {kills} SIGKILLs over {rounds} rounds ({runs} daemon starts); final states {dict(outcomes)}; recovery after a "
-        f"kill with production leases: {took:.1f} s"
+        f"crash safety: {planner.kills} SIGKILLs over {planner.played_rounds} rounds ({planner.runs} daemon "
+        f"starts); final states {dict(planner.outcomes)}; recovery after a kill with production leases: "
+        f"{took:.1f} s"
     )
     print(f"\n{report}")
-    assert kills >= total
+    assert planner.kills >= total
     assert took <= RECOVERY_LIMIT, report
