@@ -62,6 +62,9 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             # Tests publish many posts to one fake channel in seconds; production keeps the 20/min default.
             "PUBLISHER_TELEGRAM__MAX_PER_MINUTE": "60000",
+            # Likewise the editors' chat (20 a minute in production): a test reads 3-5 messages there, which
+            # at the production pace is 3 s of waiting between each two.
+            "PUBLISHER_EDITORS__MAX_PER_MINUTE": "60000",
             # No daily reminder in the team chat that alert tests read (reminders: test_reminders.py).
             "PUBLISHER_REMIND_AT": "off",
         }
