@@ -178,11 +178,20 @@ def kill_plan(total: int, seed: int) -> list[str]:
     return plan
 
 
+def leased(store: Store) -> bool:
+    """Whether a delivery is still held under a lease that has not run out."""
+    now = datetime.now(UTC)
+    return any(
+        d.lease_until is not None and d.lease_until > now for d in store.deliveries(states=[S.PUBLISHING])
+    )
+
+
 def settle(env: dict[str, str], store: Store, runs: int = 8) -> int:
     """Restart the daemon (``run --once``) until nothing waits, as an operator's restart loop would; returns
     how many runs that took."""
     for run in range(1, runs + 1):
-        time.sleep(0.25)  # let a dead daemon's leases run out
+        # Let a dead daemon's leases run out (0.2 s): until nothing is held by a lease still running.
+        assert wait_until(lambda: not leased(store), timeout=30), store.counts_by_state()
         result = run_cli(env, "run", "--once")
         assert result.returncode == 0, result.stdout + result.stderr
         counts = store.counts_by_state()
