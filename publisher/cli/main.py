@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line, its help in the current language (``cli_language``, set before this is called)."""
     p = argparse.ArgumentParser(
         prog="publisher",
-        description=_("Scheduled publishing to VK, X, a Facebook Page and a Telegram channel."),
+        description=_("Scheduled publishing to VK, X, a Facebook Page, a Telegram channel and Instagram."),
         epilog=_(
             "Settings come from PUBLISHER_* environment variables and the settings file; see "
             "settings.example.env. Texts for editors, this help included, are in Russian unless "

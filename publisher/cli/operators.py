@@ -239,12 +239,16 @@ def _known_target(settings: Settings, target: str) -> None:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from publisher.adapters import build_adapter
+    from publisher.settings import target_variable
 
     status = OK
     for target in settings.known_targets():
         section = settings.target(target)
-        if not settings.is_dry_run(target) and section.credentials_missing() and ":" not in target:
-            print(f"{target:<14} not configured")
+        missing = section.credentials_missing()
+        if not settings.is_dry_run(target) and missing and ":" not in target:
+            # Name what is missing: "not configured" alone leaves the operator guessing which variable.
+            names = ", ".join(target_variable(target, name) for name in missing)
+            print(f"{target:<14} not configured: set {names}")
             continue
         try:
             adapter = build_adapter(settings, target)

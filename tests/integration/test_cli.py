@@ -160,3 +160,23 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         "status",
     ):
         assert command in out
+
+
+def test_check_names_the_variables_a_target_lacks(
+    queue: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator who set half of a network's settings learns which variables are still missing."""
+    monkeypatch.setenv("PUBLISHER_VK__GROUP_ID", "123456")
+    assert main(["check"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "not configured: set PUBLISHER_VK__ACCESS_TOKEN" in lines["vk"]
+    assert "PUBLISHER_VK__GROUP_ID" not in lines["vk"]
+    assert "PUBLISHER_TELEGRAM__BOT_TOKEN, PUBLISHER_TELEGRAM__CHAT_ID" in lines["telegram"]
+
+
+def test_help_names_all_five_networks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for network in ("VK", "X", "Facebook", "Telegram", "Instagram"):
+        assert network in out

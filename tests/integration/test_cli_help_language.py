@@ -61,7 +61,7 @@ def test_help_is_russian_by_default(tmp_path: Path) -> None:
     out = done.stdout
     assert out.startswith("запуск: publisher [-h] [--version] [--settings FILE]")
     for phrase in (
-        "Публикация постов по расписанию во ВКонтакте, X, на странице Facebook и в\nканале Telegram.",
+        "Публикация постов по расписанию во ВКонтакте, X, на странице Facebook, в\nканале Telegram и в Instagram.",
         "параметры:",
         "-h, --help            показать эту справку и выйти",
         "--version             показать версию программы и выйти",
