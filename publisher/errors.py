@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from publisher.i18n import ngettext
 from publisher.ops.safetext import printable
 
 
@@ -67,7 +68,10 @@ class InputErrors(InputError):
     def __init__(self, source: str, errors: Iterable[InputError]) -> None:
         self.errors = tuple(errors)
         lines = "\n".join(f"  - {str(e).removeprefix(f'{source}: ')}" for e in self.errors)
-        super().__init__(source, "", f"{len(self.errors)} problems:\n{lines}")
+        # The editors' language: a post's problems land in its rejection note and in `preview`.
+        count = len(self.errors)
+        header = ngettext("{count} problem:", "{count} problems:", count).format(count=count)
+        super().__init__(source, "", f"{header}\n{lines}")
         self.field = self.errors[0].field if self.errors else ""
 
 

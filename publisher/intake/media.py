@@ -74,18 +74,18 @@ def sniff_mime(head: bytes) -> str | None:
 
 def describe_kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
-        return "a symbolic link"
+        return N_("a symbolic link")
     if stat.S_ISDIR(mode):
-        return "a directory"
+        return N_("a directory")
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return N_("a FIFO (named pipe)")
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return N_("a socket")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return N_("a device")
     if stat.S_ISREG(mode):
-        return "a file"
-    return "not a regular file"
+        return N_("a file")
+    return N_("not a regular file")
 
 
 def open_regular(
@@ -96,44 +96,50 @@ def open_regular(
     field: str,
     label: str,
     max_bytes: int,
-    missing_fix: str = "put the file next to the post file (or in its folder) and drop again",
+    missing_fix: str | None = None,
 ) -> tuple[int, os.stat_result]:
     """Open ``name`` inside the directory ``dir_fd`` for reading, or raise InputError.
 
     Refuses symlinks, hard-linked files (another name for a file that may live outside the inbox),
-    directories, devices, FIFOs, sockets and files over ``max_bytes`` - all before opening.
+    directories, devices, FIFOs, sockets and files over ``max_bytes`` - all before opening. The messages
+    reach the editor (the rejection note, ``preview``), so they are in the editors' language.
     """
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        raise InputError(source, field, f"{label} does not exist", missing_fix) from None
+        fix = missing_fix or _("put the file next to the post file (or in its folder) and drop again")
+        raise InputError(source, field, _("{label} does not exist").format(label=label), fix) from None
     except OSError as exc:
-        raise InputError(source, field, f"{label} cannot be examined ({exc.strerror})") from None
+        problem = _("{label} cannot be examined ({reason})").format(label=label, reason=exc.strerror)
+        raise InputError(source, field, problem) from None
     if not stat.S_ISREG(st.st_mode):
         raise InputError(
             source,
             field,
-            f"{label} is {describe_kind(st.st_mode)}",
-            "copy the real file itself into the inbox",
+            _("{label} is {kind}").format(label=label, kind=_(describe_kind(st.st_mode))),
+            _("copy the real file itself into the inbox"),
         )
     if st.st_nlink > 1:
         raise InputError(
             source,
             field,
-            f"{label} has other hard links",
-            "copy the file into the inbox instead of linking it",
+            _("{label} has other hard links").format(label=label),
+            _("copy the file into the inbox instead of linking it"),
         )
     if st.st_size > max_bytes:
         raise InputError(
             source,
             field,
-            f"{label} is too big ({st.st_size} bytes, at most {max_bytes})",
-            "use a smaller file",
+            _("{label} is too big ({size} bytes, at most {limit})").format(
+                label=label, size=st.st_size, limit=max_bytes
+            ),
+            _("use a smaller file"),
         )
     try:
         fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
-        raise InputError(source, field, f"{label} cannot be opened ({exc.strerror})") from None
+        problem = _("{label} cannot be opened ({reason})").format(label=label, reason=exc.strerror)
+        raise InputError(source, field, problem) from None
     fst = os.fstat(fd)
     if (
         not stat.S_ISREG(fst.st_mode)
@@ -141,7 +147,8 @@ def open_regular(
         or fst.st_nlink > 1
     ):
         os.close(fd)
-        raise InputError(source, field, f"{label} changed while it was being read", "drop it again")
+        problem = _("{label} changed while it was being read").format(label=label)
+        raise InputError(source, field, problem, _("drop it again"))
     return fd, st
 
 
@@ -163,8 +170,13 @@ def read_media(dir_fd: int, name: str, *, path: Path, source: str, max_bytes: in
     field = f"media '{name}'"
     expected = EXTENSIONS.get(os.path.splitext(name)[1].lower())
     if expected is None:
-        raise InputError(source, field, "has an extension we do not publish", f"use {ALLOWED_HINT}")
-    fd, _ = open_regular(dir_fd, name, source=source, field="media", label=f"'{name}'", max_bytes=max_bytes)
+        raise InputError(
+            source,
+            field,
+            _("has an extension we do not publish"),
+            _("use {allowed}").format(allowed=ALLOWED_HINT),
+        )
+    fd, _st = open_regular(dir_fd, name, source=source, field="media", label=f"'{name}'", max_bytes=max_bytes)
     digest = hashlib.sha256()
     head = b""
     size = 0
@@ -178,24 +190,32 @@ def read_media(dir_fd: int, name: str, *, path: Path, source: str, max_bytes: in
             size += len(chunk)
             if size > max_bytes:
                 raise InputError(
-                    source, field, f"grew past {max_bytes} bytes while being read", "drop it again"
+                    source,
+                    field,
+                    _("grew past {limit} bytes while being read").format(limit=max_bytes),
+                    _("drop it again"),
                 )
             digest.update(chunk)
         if size == 0:
-            raise InputError(source, field, "is empty", "drop the complete file again")
+            raise InputError(source, field, _("is empty"), _("drop the complete file again"))
         mime = sniff_mime(head)
         if mime is None:
-            raise InputError(source, field, "is not an image or video we can publish", f"use {ALLOWED_HINT}")
+            raise InputError(
+                source,
+                field,
+                _("is not an image or video we can publish"),
+                _("use {allowed}").format(allowed=ALLOWED_HINT),
+            )
         if not mime.startswith(expected):
             raise InputError(
                 source,
                 field,
-                f"content is {mime} but the extension says {expected}",
-                "save the file in the format its name says, or rename it",
+                _("content is {mime} but the extension says {expected}").format(mime=mime, expected=expected),
+                _("save the file in the format its name says, or rename it"),
             )
         info = _probe_open(fd, mime, source, field)
     except OSError as exc:
-        raise InputError(source, field, f"cannot be read ({exc.strerror})") from None
+        raise InputError(source, field, _("cannot be read ({reason})").format(reason=exc.strerror)) from None
     finally:
         os.close(fd)
     return MediaItem(name=name, path=path, sha256=digest.hexdigest(), mime=mime, size=size, info=info)
@@ -239,11 +259,13 @@ def read_verified(item: MediaItem, source: str) -> bytes:
     try:
         data = read_limited(src, item.size)
     except OSError as exc:
-        raise InputError(source, f"media '{item.name}'", f"cannot be read ({exc.strerror})") from None
+        problem = _("cannot be read ({reason})").format(reason=exc.strerror)
+        raise InputError(source, f"media '{item.name}'", problem) from None
     finally:
         os.close(src)
     if hashlib.sha256(data).hexdigest() != item.sha256:
-        raise InputError(source, f"media '{item.name}'", "changed while it was being stored", "drop it again")
+        problem = _("changed while it was being stored")
+        raise InputError(source, f"media '{item.name}'", problem, _("drop it again"))
     return data
 
 
@@ -251,7 +273,7 @@ def _reopen(item: MediaItem, source: str) -> int:
     """The parsed file opened again with the same checks (a regular file of at most its parsed size)."""
     dir_fd = os.open(item.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        src, _ = open_regular(
+        src, _st = open_regular(
             dir_fd,
             item.path.name,
             source=source,
@@ -278,7 +300,7 @@ def _copy_verified(item: MediaItem, final: Path, source: str) -> None:
             os.fsync(out.fileno())
         if digest.hexdigest() != item.sha256:
             raise InputError(
-                source, f"media '{item.name}'", "changed while it was being copied", "drop it again"
+                source, f"media '{item.name}'", _("changed while it was being copied"), _("drop it again")
             )
         os.chmod(tmp_name, 0o644)
         os.rename(tmp_name, final)

@@ -31,7 +31,7 @@ def read_post_file(path: Path, max_bytes: int) -> tuple[bytes, int]:
             path.name,
             source=source,
             field="",
-            label="the post file",
+            label=_("the post file"),
             max_bytes=max_bytes,
             missing_fix=_("check the file name"),
         )

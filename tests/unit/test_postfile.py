@@ -211,3 +211,25 @@ def test_missing_post_file_is_an_input_error(tmp_path: Path) -> None:
         parse(tmp_path / "nope.md")
     with pytest.raises(InputError, match=r"nope\.md: its folder cannot be opened"):
         parse(tmp_path / "gone" / "nope.md", inbox_root=tmp_path)
+
+
+def test_media_problems_reach_the_editor_in_russian(tmp_path: Path) -> None:
+    """The rejection note an editor reads says what is wrong with a picture in the editors' language."""
+    from publisher.i18n import language
+
+    (tmp_path / "afisha.jpg").write_bytes(b"")
+    (tmp_path / "clip.mp4").write_bytes(PNG)
+    (tmp_path / "folder.png").mkdir()
+    header = (
+        "networks: [vk]\napproved_by: редактор дня\nmedia: [poster.jpg, afisha.jpg, clip.mp4, folder.png]"
+    )
+    with language("ru"), pytest.raises(InputErrors) as caught:
+        parse(write(tmp_path, "kino.md", header))
+    text = str(caught.value)
+    assert text.splitlines()[0] == "kino.md: 4 ошибки:"
+    assert "media 'poster.jpg' не найден: положите файл рядом с файлом поста" in text
+    assert "media 'afisha.jpg' — пусто: положите файл целиком снова" in text
+    assert "по содержимому это image/png, а по расширению video" in text
+    assert "media 'folder.png' — папка: скопируйте в папку для публикаций сам файл" in text
+    for english in ("does not exist", "is empty", "content is", "a directory", "problems"):
+        assert english not in text
