@@ -132,6 +132,19 @@ class FieldChecker:
         return None
 
 
+def directory_fix(directory: object, usual: str) -> str:
+    """The fix for a key the directory lacks: ``usual``, unless no directory is loaded at all.
+
+    Without ``PUBLISHER_DIRECTORY_FILE`` every key is unknown, and "use a key from the directory" would send
+    the editor looking for a typo that is not there.
+    """
+    if any(getattr(directory, name, ()) for name in ("hashtags", "entities", "rubrics")):
+        return usual
+    return _(
+        "no directory is loaded: ask the operator to set PUBLISHER_DIRECTORY_FILE (see directory.example.yaml)"
+    )
+
+
 def suggest(word: str, choices: Collection[str]) -> str:
     """ "Did you mean ...?" for a mistyped name, or nothing when no known name is close."""
     close = difflib.get_close_matches(word, list(choices), n=1)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from publisher.compose.directory import Directory
 from publisher.errors import InputError
 from publisher.i18n import _
+from publisher.intake.fieldcheck import directory_fix
 from publisher.models import NETWORKS, Post
 
 # The composer's @word (publisher.compose.composer._AT_WORD), not preceded by a backslash.
@@ -52,7 +53,10 @@ def check_mentions(post: Post, directory: Directory) -> None:
         post.source_name,
         "text",
         "; ".join(problems),
-        _("write a key from the directory, or \\@{word} to publish it exactly as written").format(
-            word=unknown[0]
+        directory_fix(
+            directory,
+            _("write a key from the directory, or \\@{word} to publish it exactly as written").format(
+                word=unknown[0]
+            ),
         ),
     )

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from publisher.errors import InputError, combine_errors
 from publisher.i18n import _
-from publisher.intake.fieldcheck import FieldChecker, suggest
+from publisher.intake.fieldcheck import FieldChecker, directory_fix, suggest
 from publisher.intake.folders import exists
 from publisher.intake.frontmatter import decode_post, load_front_matter
 from publisher.intake.media import read_media
@@ -176,7 +176,7 @@ def _validate(
             "rubric",
             _("'{key}' is not in the directory").format(key=rubric),
             suggest(rubric, getattr(directory, "rubrics", ()))
-            + _("use a rubric key from the directory file"),
+            + directory_fix(directory, _("use a rubric key from the directory file")),
         )
     hashtags = [h.lstrip("#") for h in check.names(data, "hashtags")]
     for tag in hashtags:
@@ -193,7 +193,7 @@ def _validate(
                 "mentions",
                 _("'{key}' is not in the directory").format(key=key),
                 suggest(key, getattr(directory, "entities", ()))
-                + _("use an entity key from the directory file"),
+                + directory_fix(directory, _("use an entity key from the directory file")),
             )
     link = check.text(data, "link", limit=2000)
     if link is not None:

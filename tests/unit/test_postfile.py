@@ -233,3 +233,21 @@ def test_media_problems_reach_the_editor_in_russian(tmp_path: Path) -> None:
     assert "media 'folder.png' — папка: скопируйте в папку для публикаций сам файл" in text
     for english in ("does not exist", "is empty", "content is", "a directory", "problems"):
         assert english not in text
+
+
+def test_without_a_directory_the_fix_names_the_setting(tmp_path: Path) -> None:
+    """With no directory loaded every key is unknown: the note says why, not 'use a key from the directory'."""
+    from publisher.compose.directory import Directory
+    from publisher.intake.mentions import check_mentions
+
+    header = "networks: [vk]\napproved_by: редактор дня\nrubric: kino\nmentions: [fitr]"
+    with pytest.raises(InputErrors) as caught:
+        parse(write(tmp_path, "kino.md", header), directory=Directory.empty())
+    assert [str(e).count("PUBLISHER_DIRECTORY_FILE") for e in caught.value.errors] == [1, 1]
+    post = parse(write(tmp_path, "ok.md", "networks: [vk]\napproved_by: ed", "Студенты @fitr"))
+    with pytest.raises(InputError) as one:
+        check_mentions(post, Directory.empty())
+    assert "PUBLISHER_DIRECTORY_FILE" in str(one.value)
+    with pytest.raises(InputErrors) as loaded:  # a loaded directory keeps the usual fix
+        parse(write(tmp_path, "kino.md", header.replace("kino", "nope").replace("fitr", "fitrr")))
+    assert "PUBLISHER_DIRECTORY_FILE" not in str(loaded.value)
