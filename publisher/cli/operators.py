@@ -317,7 +317,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         how = "stopped" if b.stopped_at else "NOT RESPONDING"
         print(f"daemon: {how} (last seen {local(settings, b.seen_at)} on {b.host})")
     else:
-        print("daemon: never started on this database")
+        # Often the wrong database rather than a daemon that never ran: a shell without the service's settings.
+        database = settings.resolved_database_url.split("@")[-1]  # never the password of a PostgreSQL URL
+        print(
+            f"daemon: never started on this database ({database}); if the service runs, "
+            "run this with its settings (PUBLISHER_SETTINGS_FILE, see docs/install.md)"
+        )
     print("deliveries: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for h in holds:
         kind = "paused" if h.until is None else f"rate limited until {local(settings, h.until)}"

@@ -180,3 +180,13 @@ def test_help_names_all_five_networks(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for network in ("VK", "X", "Facebook", "Telegram", "Instagram"):
         assert network in out
+
+
+def test_status_on_a_database_no_daemon_used_names_that_database(
+    queue: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator who ran status without the service's settings sees which database was read, and why."""
+    assert main(["status"]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("daemon: never started on this database (sqlite:///")
+    assert "var/publisher.db" in first and "PUBLISHER_SETTINGS_FILE" in first
