@@ -22,7 +22,7 @@ COLOURS = ("#1f5fa8", "#a9c4e4")
 
 
 def available() -> bool:
-    """True when matplotlib is installed (``pip install 'publisher[report]'``)."""
+    """True when matplotlib is installed (the ``report`` extra: docs/install.md, step 2)."""
     return importlib.util.find_spec("matplotlib") is not None
 
 

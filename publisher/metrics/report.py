@@ -378,4 +378,7 @@ class _Page:
         return section("missing", _("Missing figures"), summary + detail)
 
 
-NO_CHARTS = N_("Charts need the optional 'report' extra (matplotlib): pip install 'publisher[report]'.")
+NO_CHARTS = N_(
+    "Charts need the optional 'report' extra (matplotlib): the operator installs it into the service's "
+    "environment as docs/install.md, step 2, says."
+)
