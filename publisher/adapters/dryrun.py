@@ -44,7 +44,7 @@ class DryRunAdapter(Adapter):
         raise NotImplementedError("a dry run sends nothing")
 
     def check(self) -> AccountInfo:
-        return AccountInfo(self.target, "dry run", can_post=True, detail="dry run: no network call")
+        return AccountInfo(self.target, "dry run", can_post=True, detail="no network call")
 
     def describe(self) -> str:
         return f"{self.target} (dry run)"

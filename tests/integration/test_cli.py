@@ -190,3 +190,12 @@ def test_status_on_a_database_no_daemon_used_names_that_database(
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("daemon: never started on this database (sqlite:///")
     assert "var/publisher.db" in first and "PUBLISHER_SETTINGS_FILE" in first
+
+
+def test_check_in_dry_run_says_it_once(
+    queue: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PUBLISHER_DRY_RUN", "true")
+    assert main(["check"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        assert line.split()[1:] == ["ok", "dry", "run", "—", "no", "network", "call"], line
