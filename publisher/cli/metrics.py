@@ -59,7 +59,7 @@ def metrics_json(r: MetricsRow) -> dict[str, Any]:
         **{name: getattr(s, name) if s else None for name in FIGURES},
         "taken_at": s.taken_at.isoformat() if s else None,
         "available": s.available if s else None,
-        "reason": s.reason if s else "not collected yet",
+        "reason": "dry run" if r.dry_run else (s.reason if s else "not collected yet"),
         "snapshots": r.snapshot_count,
     }
 
@@ -101,7 +101,12 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         s = r.snapshot
         figures = [getattr(s, f) if s else None for f in ("views", "likes", "reposts", "comments")]
-        why = "" if s and s.available and not s.reason else (s.reason if s else "not collected yet")
+        # A dry-run "publication" never gets figures: say so, as the CSV and the report do.
+        why = (
+            "dry run"
+            if r.dry_run
+            else ("" if s and s.available and not s.reason else (s.reason if s else "not collected yet"))
+        )
         lines.append(
             (
                 r.delivery_id,

@@ -199,3 +199,23 @@ def test_check_in_dry_run_says_it_once(
     assert main(["check"]) == 0
     for line in capsys.readouterr().out.splitlines():
         assert line.split()[1:] == ["ok", "dry", "run", "—", "no", "network", "call"], line
+
+
+def test_metrics_say_dry_run_for_a_dry_run_delivery(queue: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry-run 'publication' never gets figures: the table and --json say so, as the CSV and report do."""
+    now = datetime.now(UTC)
+    queue.add_post(
+        Post(source_name="dry.md", source_key="d" * 64, targets=("vk",), approved_by="ed", body="Сухо"), now
+    )
+    (claim,) = queue.claim_due(now, worker="test", lease_seconds=60)
+    queue.record_published(
+        claim.delivery.id, claim.delivery.attempt_id or "", PublishResult("dry-run:pub-1", None, now), now, {}
+    )
+    assert main(["metrics", "--json"]) == 0
+    reasons = {
+        row["remote_id"]: row["reason"] for row in map(json.loads, capsys.readouterr().out.splitlines())
+    }
+    assert reasons == {"-1_2": "not collected yet", "dry-run:pub-1": "dry run"}
+    assert main(["metrics"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[-1].strip() for line in table[2:]] == ["not collected yet", "dry run"]
