@@ -4,11 +4,13 @@ buffer."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 from publisher.ops.logsetup import configure_logging
@@ -73,3 +75,15 @@ def queued(store: Any, count: int) -> None:
             if group._busy and len(group._queue) >= count:
                 return
         time.sleep(0.001)
+
+
+def service_env(monkeypatch: Any, home: Path, settings: Mapping[str, str]) -> None:
+    """The CLI's environment for an in-process run: no PUBLISHER_ variable of the caller's, data in
+    ``home/var``, ``settings`` (e.g. a fake's ``service_env()``) set, and ``home`` the working folder."""
+    for key in list(os.environ):
+        if key.startswith("PUBLISHER_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(home / "var"))
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(home)

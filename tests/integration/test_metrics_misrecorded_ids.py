@@ -9,7 +9,6 @@ lookup fails the delivery is skipped with one operator line naming it and the fi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from publisher.models import Post, PublishResult, RemoteRef
 from publisher.settings import load_settings
 from publisher.store import Store
 from tests.fakes.instagram import FakeInstagram, Media
+from tests.helpers import service_env
 
 LISTS = r"/media$"
 
@@ -34,13 +34,7 @@ def fake() -> Iterator[FakeInstagram]:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeInstagram) -> Iterator[Store]:
-    for key in list(os.environ):
-        if key.startswith("PUBLISHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
-    for key, value in fake.service_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
+    service_env(monkeypatch, tmp_path, fake.service_env())
     store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
     yield store
     store.close()

@@ -5,7 +5,6 @@ instead, exit 2, and the delivery stays in doubt."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from publisher.models import DeliveryState, Post, PublishResult, RemoteRef
 from publisher.settings import load_settings
 from publisher.store import Store
 from tests.fakes.instagram import FakeInstagram
+from tests.helpers import service_env
 from tests.media import jpeg_file
 
 LISTS = r"/media$"
@@ -31,13 +31,7 @@ def fake() -> Iterator[FakeInstagram]:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeInstagram) -> Path:
-    for key in list(os.environ):
-        if key.startswith("PUBLISHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
-    for key, value in fake.service_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
+    service_env(monkeypatch, tmp_path, fake.service_env())
     return tmp_path
 
 
