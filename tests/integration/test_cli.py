@@ -12,19 +12,14 @@ import pytest
 from publisher.cli import main
 from publisher.models import DeliveryState, Post, PublishResult
 from publisher.store import Store
+from tests.helpers import service_env
 
 S = DeliveryState
 
 
 @pytest.fixture
 def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("PUBLISHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
+    service_env(monkeypatch, tmp_path, {})
     store = Store(f"sqlite:///{tmp_path / 'var' / 'publisher.db'}")
     now = datetime.now(UTC)
     store.add_post(

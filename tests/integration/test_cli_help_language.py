@@ -16,6 +16,7 @@ from publisher import __version__
 from publisher.cli import main
 from publisher.cli.main import build_parser
 from tests.daemon_helpers import ROOT
+from tests.helpers import service_env
 
 ENGLISH_WORDS = ("usage:", "options:", "positional arguments", "show this help message", "error:")
 
@@ -37,11 +38,7 @@ def publisher(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
 @pytest.fixture
 def no_language(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An operator's shell with no PUBLISHER_* variables, in a folder without a settings.env."""
-    for key in list(os.environ):
-        if key.startswith("PUBLISHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
+    service_env(monkeypatch, tmp_path, {})
     yield tmp_path
 
 

@@ -22,7 +22,7 @@ from publisher.cli import main
 from publisher.models import Post
 from publisher.store import Store
 from tests.daemon_helpers import ROOT
-from tests.helpers import captured_log
+from tests.helpers import captured_log, service_env
 
 CLEAR = "\x1b[2J\x1b[H"
 TITLE = "\x1b]0;pwned\x07"
@@ -30,11 +30,7 @@ TITLE = "\x1b]0;pwned\x07"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("PUBLISHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
+    service_env(monkeypatch, tmp_path, {})
     return tmp_path
 
 
